@@ -1,0 +1,2 @@
+//! Feature extractors.
+pub mod resnet;

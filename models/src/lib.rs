@@ -1,0 +1,17 @@
+//! Burn modules for exemplar: ResNet backbones, projection heads and the contrastive core
+//! (label-aware key queue, momentum update, Exemplar/MoCo InfoNCE loss).
+//!
+//! This crate holds modules only: no I/O, no command line. The training loops live in
+//! `exemplar-train`.
+
+pub mod backbone;
+pub mod contrastive;
+pub mod encoder;
+pub mod heads;
+
+pub use backbone::resnet::{Depth, ResNet, ResNetConfig, Stem};
+pub use contrastive::loss::{ContrastiveLoss, contrastive_loss};
+pub use contrastive::momentum::momentum_update;
+pub use contrastive::queue::{KeyQueue, UNLABELLED};
+pub use encoder::{Encoder, EncoderConfig};
+pub use heads::projection::{ProjectionHead, ProjectionHeadConfig, ProjectionKind};
