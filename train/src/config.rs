@@ -1,0 +1,598 @@
+//! The pretraining configuration: defaults per method (the MoCo v2 recipe), a TOML file, and
+//! command-line flags, resolved in that order. The resolved configuration is saved with the run
+//! and is what `--resume` continues with.
+
+use std::path::Path;
+
+use clap::{Args, ValueEnum};
+use exemplar_models::{Depth, ProjectionKind, Stem};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::augment::{AugmentPreset, Augmentation};
+use crate::data::{DataSource, SyntheticOptions};
+
+/// The pretraining method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// MoCo v2 whose queue negatives of the query's own class are masked (Zhao et al. 2021).
+    ExemplarV2,
+    /// The same on MoCo v1: linear head, τ = 0.07, v1 augmentation.
+    ExemplarV1,
+    /// MoCo v2 (Chen et al. 2020): MLP head, τ = 0.2, aug+.
+    MocoV2,
+    /// MoCo v1 (He et al. 2020).
+    MocoV1,
+    /// Cross-entropy with a linear classifier: the supervised baseline.
+    Supervised,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::ExemplarV2 => "exemplar-v2",
+            Method::ExemplarV1 => "exemplar-v1",
+            Method::MocoV2 => "moco-v2",
+            Method::MocoV1 => "moco-v1",
+            Method::Supervised => "supervised",
+        }
+    }
+
+    pub fn is_contrastive(self) -> bool {
+        self != Method::Supervised
+    }
+
+    /// Exemplar removes same-class queue entries from the negatives; MoCo does not.
+    pub fn masks_same_class(self) -> bool {
+        matches!(self, Method::ExemplarV1 | Method::ExemplarV2)
+    }
+
+    /// Whether the method needs class labels.
+    pub fn needs_labels(self) -> bool {
+        matches!(self, Method::ExemplarV1 | Method::ExemplarV2 | Method::Supervised)
+    }
+
+    fn is_v1(self) -> bool {
+        matches!(self, Method::ExemplarV1 | Method::MocoV1)
+    }
+
+    pub fn head(self) -> ProjectionKind {
+        if self.is_v1() || self == Method::Supervised {
+            ProjectionKind::Linear
+        } else {
+            ProjectionKind::Mlp
+        }
+    }
+
+    fn default_temperature(self) -> f64 {
+        if self.is_v1() { 0.07 } else { 0.2 }
+    }
+
+    fn default_augment(self) -> AugmentPreset {
+        match self {
+            Method::Supervised => AugmentPreset::Supervised,
+            m if m.is_v1() => AugmentPreset::V1,
+            _ => AugmentPreset::AugPlus,
+        }
+    }
+
+    /// Learning rate at batch size 256: MoCo's 0.03, and the standard 0.1 for cross-entropy.
+    fn default_base_lr(self) -> f64 {
+        if self == Method::Supervised { 0.1 } else { 0.03 }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// Half-period cosine from the initial rate to zero (MoCo v2's `--cos`).
+    Cosine,
+    Constant,
+}
+
+/// What to do with an image that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BadImagePolicy {
+    /// Report it (path and reason) and use the next sample instead.
+    Skip,
+    /// Stop the run with the error.
+    Fail,
+}
+
+/// Per-channel normalisation of network inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Default for Normalization {
+    /// ImageNet statistics, as torchvision and MoCo use.
+    fn default() -> Self {
+        Self {
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+}
+
+/// Everything a pretraining run depends on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    pub method: Method,
+    pub arch: Depth,
+    /// Channel width multiplier of the ResNet.
+    pub width: f32,
+    pub stem: Stem,
+    /// Side of the square network input, in pixels.
+    pub image_size: usize,
+    /// Size of the contrastive embedding (128 in MoCo).
+    pub embed_dim: usize,
+    /// Number of queued keys K (65536 in MoCo on ImageNet).
+    pub queue_size: usize,
+    /// Momentum m of the key encoder's update.
+    pub key_momentum: f64,
+    /// Softmax temperature τ.
+    pub temperature: f64,
+    pub epochs: usize,
+    /// Stop after this many steps in total (for smoke tests and benchmarks); the schedule still
+    /// spans `epochs`.
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    /// Learning rate at batch size 256; the rate used is scaled linearly with `batch_size`.
+    pub base_lr: f64,
+    pub sgd_momentum: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// Number of groups the key batch is split into for BatchNorm (1 = no split). MoCo shuffles
+    /// keys across GPUs so BatchNorm statistics cannot leak which key is the positive; on one
+    /// device the equivalent is to normalise shuffled sub-batches separately.
+    pub bn_splits: usize,
+    pub seed: u64,
+    pub data: DataSource,
+    pub synthetic: SyntheticOptions,
+    pub augment: Augmentation,
+    pub normalization: Normalization,
+    pub on_bad_image: BadImagePolicy,
+    /// Write a checkpoint every this many steps (and always at the end).
+    pub checkpoint_every: usize,
+    /// How many checkpoints to keep.
+    pub keep_checkpoints: usize,
+    /// Run the kNN monitor every this many steps (0 = only at the end).
+    pub knn_every: usize,
+    pub knn_k: usize,
+    pub knn_temperature: f32,
+    /// At most this many training images form the kNN memory bank.
+    pub knn_bank_size: usize,
+    /// Data-loading threads.
+    pub workers: usize,
+    /// `cpu`, `vulkan` or `cuda:N`.
+    pub device: String,
+    /// Print a log line every this many steps when not on a terminal.
+    pub log_every: usize,
+}
+
+impl PretrainConfig {
+    /// The MoCo v2 ImageNet recipe (`main_moco.py --mlp --moco-t 0.2 --aug-plus --cos`),
+    /// adapted to `method`: ResNet-50, 224 px, batch 256, lr 0.03, K = 65536, m = 0.999, 200
+    /// epochs. `configs/cpu-quick.toml` scales it down for the built-in data on a CPU.
+    pub fn defaults(method: Method) -> Self {
+        Self {
+            method,
+            arch: Depth::ResNet50,
+            width: 1.0,
+            stem: Stem::ImageNet,
+            image_size: 224,
+            embed_dim: 128,
+            queue_size: 65_536,
+            key_momentum: 0.999,
+            temperature: method.default_temperature(),
+            epochs: 200,
+            max_steps: None,
+            batch_size: 256,
+            base_lr: method.default_base_lr(),
+            sgd_momentum: 0.9,
+            weight_decay: 1e-4,
+            schedule: Schedule::Cosine,
+            bn_splits: 1,
+            seed: 0,
+            data: DataSource::Synthetic,
+            synthetic: SyntheticOptions {
+                train_size: 5000,
+                val_size: 1000,
+                seed: 0,
+                identities: 10,
+            },
+            augment: method.default_augment().pipeline(),
+            normalization: Normalization::default(),
+            on_bad_image: BadImagePolicy::Skip,
+            checkpoint_every: 100,
+            keep_checkpoints: 2,
+            knn_every: 0,
+            knn_k: 200,
+            knn_temperature: 0.1,
+            knn_bank_size: 10_000,
+            workers: default_workers(),
+            device: "cpu".to_string(),
+            log_every: 20,
+        }
+    }
+
+    /// The learning rate actually used: `base_lr · batch_size / 256`.
+    pub fn lr(&self) -> f64 {
+        self.base_lr * self.batch_size as f64 / 256.0
+    }
+
+    /// Checks values that would otherwise fail deep inside training.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.batch_size < 2 {
+            return fail(format!("batch_size must be at least 2 (got {})", self.batch_size));
+        }
+        if self.image_size < 8 {
+            return fail(format!("image_size must be at least 8 (got {})", self.image_size));
+        }
+        if !(self.width > 0.0 && self.width <= 8.0) {
+            return fail(format!("width must be in (0, 8] (got {})", self.width));
+        }
+        if self.epochs == 0 {
+            return fail("epochs must be at least 1".into());
+        }
+        if self.temperature <= 0.0 {
+            return fail(format!("temperature must be positive (got {})", self.temperature));
+        }
+        if !(0.0..=1.0).contains(&self.key_momentum) {
+            return fail(format!("key_momentum must be in [0, 1] (got {})", self.key_momentum));
+        }
+        if self.method.is_contrastive() && self.queue_size == 0 {
+            return fail("queue_size must be at least 1".into());
+        }
+        if self.bn_splits == 0 || self.batch_size % self.bn_splits != 0 {
+            return fail(format!(
+                "bn_splits ({}) must divide batch_size ({})",
+                self.bn_splits, self.batch_size
+            ));
+        }
+        if self.batch_size / self.bn_splits < 2 {
+            return fail("each BatchNorm split needs at least 2 images".into());
+        }
+        if self.checkpoint_every == 0 {
+            return fail("checkpoint_every must be at least 1".into());
+        }
+        if self.workers == 0 {
+            return fail("workers must be at least 1".into());
+        }
+        if let Some(scale) = self.augment.crop_scale
+            && !(0.0 < scale[0] && scale[0] <= scale[1] && scale[1] <= 1.0)
+        {
+            return fail(format!("augment.crop_scale must satisfy 0 < min <= max <= 1 (got {scale:?})"));
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML (what is saved in the run directory).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("configuration serialises to TOML")
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Command-line flags of `train pretrain`. Each one, when given, overrides the config file and
+/// the method's defaults.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PretrainFlags {
+    /// Pretraining method [default: exemplar-v2]
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+    /// Backbone: resnet18, resnet34 or resnet50 [default: resnet50]
+    #[arg(long)]
+    pub arch: Option<Depth>,
+    /// Channel width multiplier [default: 1]
+    #[arg(long)]
+    pub width: Option<f32>,
+    /// Network stem: imagenet (7×7/2 + max-pool) or small (3×3/1) [default: imagenet]
+    #[arg(long)]
+    pub stem: Option<Stem>,
+    /// Input size in pixels [default: 224]
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Contrastive embedding size [default: 128]
+    #[arg(long)]
+    pub embed_dim: Option<usize>,
+    /// Queue length K [default: 65536]
+    #[arg(long)]
+    pub queue_size: Option<usize>,
+    /// Key encoder momentum m [default: 0.999]
+    #[arg(long)]
+    pub key_momentum: Option<f64>,
+    /// Temperature τ [default: 0.2 (v2), 0.07 (v1)]
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Training epochs [default: 200]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this many steps (the schedule still spans all epochs)
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Batch size [default: 256]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Learning rate at batch size 256, scaled linearly [default: 0.03 (contrastive), 0.1 (supervised)]
+    #[arg(long = "lr")]
+    pub base_lr: Option<f64>,
+    /// SGD momentum [default: 0.9]
+    #[arg(long)]
+    pub sgd_momentum: Option<f64>,
+    /// Weight decay [default: 1e-4]
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Learning-rate schedule [default: cosine]
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+    /// Split the key batch into this many BatchNorm groups (shuffle-BN on one device) [default: 1]
+    #[arg(long)]
+    pub bn_splits: Option<usize>,
+    /// Seed for initialisation, sampling and augmentation [default: 0]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Data: synthetic, synthetic-faces, image-folder:PATH or idx:PATH [default: synthetic]
+    #[arg(long)]
+    pub data: Option<DataSource>,
+    /// Training images of the built-in dataset [default: 5000]
+    #[arg(long)]
+    pub synthetic_train_size: Option<usize>,
+    /// Validation images of the built-in dataset [default: 1000]
+    #[arg(long)]
+    pub synthetic_val_size: Option<usize>,
+    /// Augmentation preset: aug-plus, v1, supervised, or an ablation step (flip, crop, color, grayscale)
+    #[arg(long)]
+    pub augment: Option<AugmentPreset>,
+    /// Undecodable images: skip (report and use the next one) or fail [default: skip]
+    #[arg(long, value_enum)]
+    pub on_bad_image: Option<BadImagePolicy>,
+    /// Checkpoint every N steps [default: 100]
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Checkpoints to keep [default: 2]
+    #[arg(long)]
+    pub keep_checkpoints: Option<usize>,
+    /// kNN monitor every N steps, 0 = at the end only [default: 0]
+    #[arg(long)]
+    pub knn_every: Option<usize>,
+    /// Neighbours of the kNN monitor [default: 200]
+    #[arg(long)]
+    pub knn_k: Option<usize>,
+    /// Temperature of the kNN monitor's weighted vote [default: 0.1]
+    #[arg(long)]
+    pub knn_temperature: Option<f32>,
+    /// Largest kNN memory bank, in training images [default: 10000]
+    #[arg(long)]
+    pub knn_bank_size: Option<usize>,
+    /// Data-loading threads [default: number of cores]
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Compute device: cpu, vulkan or cuda:N [default: cpu]
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Log line interval in steps when not on a terminal [default: 20]
+    #[arg(long)]
+    pub log_every: Option<usize>,
+}
+
+impl PretrainFlags {
+    /// Names of the flags that change what is trained (as opposed to how it runs), for refusing
+    /// them on `--resume`.
+    pub fn training_flags_given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        macro_rules! check {
+            ($($field:ident => $flag:literal),* $(,)?) => {
+                $(if self.$field.is_some() { given.push($flag); })*
+            };
+        }
+        check!(
+            method => "--method", arch => "--arch", width => "--width", stem => "--stem",
+            image_size => "--image-size", embed_dim => "--embed-dim", queue_size => "--queue-size",
+            key_momentum => "--key-momentum", temperature => "--temperature", epochs => "--epochs",
+            batch_size => "--batch-size", base_lr => "--lr", sgd_momentum => "--sgd-momentum",
+            weight_decay => "--weight-decay", schedule => "--schedule", bn_splits => "--bn-splits",
+            seed => "--seed", data => "--data", synthetic_train_size => "--synthetic-train-size",
+            synthetic_val_size => "--synthetic-val-size", augment => "--augment",
+        );
+        given
+    }
+
+    /// Applies the flags that may change on `--resume` (how the run executes, not what it trains).
+    pub fn apply_runtime(&self, config: &mut PretrainConfig) {
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
+        }
+        set!(on_bad_image, checkpoint_every, keep_checkpoints, knn_every, knn_k, knn_temperature, knn_bank_size, workers, device, log_every);
+        if let Some(v) = self.max_steps {
+            config.max_steps = Some(v);
+        }
+    }
+
+    fn apply(&self, config: &mut PretrainConfig) {
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
+        }
+        set!(arch, width, stem, image_size, embed_dim, queue_size, key_momentum, temperature, epochs,
+             batch_size, base_lr, sgd_momentum, weight_decay, schedule, bn_splits, seed, data);
+        if let Some(v) = self.synthetic_train_size {
+            config.synthetic.train_size = v;
+        }
+        if let Some(v) = self.synthetic_val_size {
+            config.synthetic.val_size = v;
+        }
+        if let Some(preset) = self.augment {
+            config.augment = preset.pipeline();
+        }
+        self.apply_runtime(config);
+    }
+}
+
+/// One loader thread per core, at least two.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+}
+
+/// Resolves defaults ← config file ← flags, and validates the result.
+pub fn resolve(file: Option<&Path>, flags: &PretrainFlags) -> Result<PretrainConfig, ConfigError> {
+    let table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            Some((path, table))
+        }
+        None => None,
+    };
+    let parse_error = |path: &Path, message: String| ConfigError::Parse {
+        path: path.display().to_string(),
+        message,
+    };
+    // The method picks the defaults, so it is settled first: flag, then file.
+    let method = match (flags.method, table.as_ref().and_then(|(_, t)| t.get("method"))) {
+        (Some(method), _) => method,
+        (None, Some(value)) => {
+            let (path, _) = table.as_ref().expect("value came from the table");
+            value
+                .clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| parse_error(path, format!("method: {e}")))?
+        }
+        (None, None) => Method::ExemplarV2,
+    };
+    let mut config = PretrainConfig::defaults(method);
+    if let Some((path, file_table)) = table {
+        let mut merged = toml::Table::try_from(&config).expect("configuration serialises");
+        merge(&mut merged, file_table);
+        merged.insert("method".into(), toml::Value::String(method.name().into()));
+        config = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse_error(path, e.to_string()))?;
+    }
+    flags.apply(&mut config);
+    config.validate()?;
+    Ok(config)
+}
+
+/// Overlays `over` onto `base`, merging nested tables key by key.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(over_inner)) => {
+                merge(inner, over_inner)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Reads a configuration saved with a run.
+pub fn load_saved(path: &Path) -> Result<PretrainConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_defaults_follow_moco() {
+        let v2 = PretrainConfig::defaults(Method::ExemplarV2);
+        assert_eq!((v2.queue_size, v2.key_momentum, v2.batch_size), (65_536, 0.999, 256));
+        assert!((v2.lr() - 0.03).abs() < 1e-12);
+        assert_eq!((v2.temperature, v2.method.head()), (0.2, ProjectionKind::Mlp));
+        assert_eq!(v2.augment, AugmentPreset::AugPlus.pipeline());
+        let v1 = PretrainConfig::defaults(Method::MocoV1);
+        assert_eq!((v1.temperature, v1.method.head()), (0.07, ProjectionKind::Linear));
+        assert!(Method::ExemplarV1.masks_same_class() && !Method::MocoV2.masks_same_class());
+        let mut c = PretrainConfig::defaults(Method::MocoV2);
+        c.batch_size = 512;
+        assert!((c.lr() - 0.06).abs() < 1e-12);
+    }
+
+    #[test]
+    fn file_then_flags_override_defaults_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "method = \"moco-v1\"\nbatch_size = 32\nepochs = 3\n[synthetic]\ntrain_size = 100\n",
+        )
+        .unwrap();
+        let flags = PretrainFlags {
+            epochs: Some(5),
+            ..Default::default()
+        };
+        let config = resolve(Some(&path), &flags).unwrap();
+        assert_eq!(config.method, Method::MocoV1);
+        assert_eq!(config.temperature, 0.07);
+        assert_eq!((config.batch_size, config.epochs), (32, 5));
+        assert_eq!(config.synthetic.train_size, 100);
+        assert_eq!(config.synthetic.val_size, 1000);
+        let saved = dir.path().join("saved.toml");
+        std::fs::write(&saved, config.to_toml()).unwrap();
+        assert_eq!(load_saved(&saved).unwrap(), config);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "batch_sise = 32\n").unwrap();
+        let err = resolve(Some(&path), &PretrainFlags::default()).unwrap_err().to_string();
+        assert!(err.contains("batch_sise"), "{err}");
+        std::fs::write(&path, "method = \"simclr\"\n").unwrap();
+        let err = resolve(Some(&path), &PretrainFlags::default()).unwrap_err().to_string();
+        assert!(err.contains("method"), "{err}");
+        let flags = PretrainFlags {
+            batch_size: Some(10),
+            bn_splits: Some(3),
+            ..Default::default()
+        };
+        let err = resolve(None, &flags).unwrap_err().to_string();
+        assert!(err.contains("bn_splits"), "{err}");
+        let err = resolve(Some(&dir.path().join("missing.toml")), &PretrainFlags::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing.toml"), "{err}");
+    }
+}

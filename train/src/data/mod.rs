@@ -1,0 +1,192 @@
+//! Datasets: the built-in synthetic scenes, ImageFolder directories and MNIST-style IDX files.
+//!
+//! Every dataset hands out decoded RGB images with an integer class label; the training loops
+//! never see file formats.
+
+pub mod idx;
+pub mod image;
+pub mod image_folder;
+pub mod synthetic;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use self::image::Image;
+
+/// Why a dataset or one of its samples could not be read.
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: unreadable image: {reason}")]
+    BadImage { path: PathBuf, reason: String },
+    #[error("{path}: {reason}")]
+    BadFormat { path: PathBuf, reason: String },
+    #[error("dataset {what} is empty: {hint}")]
+    Empty { what: String, hint: String },
+    #[error("sample {index} is out of range (dataset has {len} samples)")]
+    OutOfRange { index: usize, len: usize },
+}
+
+/// A labelled image collection.
+pub trait Dataset: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// True when the dataset has no samples (never the case for an opened dataset).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Names of the classes; labels index into this list.
+    fn class_names(&self) -> &[String];
+
+    /// The image and class label of sample `index`.
+    fn get(&self, index: usize) -> Result<(Image, i64), DataError>;
+
+    /// One line saying what this is, for logs and the run's metadata.
+    fn describe(&self) -> String;
+}
+
+/// Which split of a source to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Val,
+}
+
+/// Where the images come from, as given on the command line or in a config file:
+/// `synthetic`, `image-folder:PATH` or `idx:PATH`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum DataSource {
+    /// The built-in generated object scenes (no files).
+    Synthetic,
+    /// The built-in generated faces, labelled by identity (no files).
+    SyntheticFaces,
+    /// ImageNet layout: `PATH/train/<class>/*.{jpg,png}` and `PATH/val/<class>/...`, or a
+    /// single directory of class folders (used for training; no validation split).
+    ImageFolder(PathBuf),
+    /// MNIST/Fashion-MNIST IDX files in `PATH` (`train-images-idx3-ubyte[.gz]`,
+    /// `train-labels-idx1-ubyte[.gz]`, `t10k-…` for validation).
+    Idx(PathBuf),
+}
+
+impl FromStr for DataSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "synthetic" => return Ok(DataSource::Synthetic),
+            "synthetic-faces" => return Ok(DataSource::SyntheticFaces),
+            _ => {}
+        }
+        match s.split_once(':') {
+            Some(("image-folder", path)) if !path.is_empty() => {
+                Ok(DataSource::ImageFolder(path.into()))
+            }
+            Some(("idx", path)) if !path.is_empty() => Ok(DataSource::Idx(path.into())),
+            _ => Err(format!(
+                "unknown data source '{s}' (expected 'synthetic', 'synthetic-faces', 'image-folder:PATH' or 'idx:PATH')"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for DataSource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<DataSource> for String {
+    fn from(source: DataSource) -> String {
+        source.to_string()
+    }
+}
+
+impl std::fmt::Display for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataSource::Synthetic => f.write_str("synthetic"),
+            DataSource::SyntheticFaces => f.write_str("synthetic-faces"),
+            DataSource::ImageFolder(path) => write!(f, "image-folder:{}", path.display()),
+            DataSource::Idx(path) => write!(f, "idx:{}", path.display()),
+        }
+    }
+}
+
+/// Options of the built-in dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SyntheticOptions {
+    /// Images in the training split.
+    pub train_size: usize,
+    /// Images in the validation split.
+    pub val_size: usize,
+    /// Seed of the generator (the splits use disjoint streams).
+    pub seed: u64,
+    /// Number of identities of `synthetic-faces`.
+    pub identities: usize,
+}
+
+/// Opens a split. `Ok(None)` means the source has no such split (an ImageFolder without
+/// `val/`), which callers treat as "no validation".
+///
+/// Generated datasets are drawn at `image_size` pixels; files keep their own size.
+pub fn open(
+    source: &DataSource,
+    split: Split,
+    synthetic: SyntheticOptions,
+    image_size: usize,
+) -> Result<Option<Arc<dyn Dataset>>, DataError> {
+    Ok(match source {
+        DataSource::Synthetic | DataSource::SyntheticFaces => {
+            let (len, stream) = match split {
+                Split::Train => (synthetic.train_size, synthetic::Stream::Train),
+                Split::Val => (synthetic.val_size, synthetic::Stream::Val),
+            };
+            if len == 0 {
+                return Ok(None);
+            }
+            let (seed, size) = (synthetic.seed, image_size);
+            if *source == DataSource::Synthetic {
+                Some(Arc::new(synthetic::SyntheticObjects::new(seed, stream, len, size)))
+            } else {
+                Some(Arc::new(synthetic::SyntheticFaces::new(
+                    seed,
+                    stream,
+                    len,
+                    size,
+                    synthetic.identities,
+                )))
+            }
+        }
+        DataSource::ImageFolder(root) => {
+            image_folder::ImageFolder::open_split(root, split)?.map(|d| Arc::new(d) as _)
+        }
+        DataSource::Idx(dir) => Some(Arc::new(idx::IdxDataset::open(dir, split)?)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_source_round_trips_through_text() {
+        for text in ["synthetic", "synthetic-faces", "image-folder:/data/imagenet", "idx:/usr/share/x"] {
+            let source: DataSource = text.parse().unwrap();
+            assert_eq!(source.to_string(), text);
+        }
+        let err = "imagenet".parse::<DataSource>().unwrap_err();
+        assert!(err.contains("image-folder:PATH"), "{err}");
+        assert!("idx:".parse::<DataSource>().is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! exemplar-train: pretraining (Exemplar-v2/v1, MoCo v2/v1, supervised cross-entropy), the data
+//! pipeline, checkpoints and evaluation. The `train` binary is a thin command line over it.
+
+pub mod augment;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod loader;
