@@ -7,3 +7,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod loader;
+pub mod card;
+pub mod eval;
+pub mod progress;
+pub mod pretrain;

@@ -1,1 +1,332 @@
-fn main(){}
+//! `train`: pretrain backbones with Exemplar-v2, its baselines, and evaluate them.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use exemplar_train::card::load_backbone;
+use exemplar_train::checkpoint::{atomic_write, latest_checkpoint};
+use exemplar_train::config::{self, BadImagePolicy, PretrainConfig, PretrainFlags};
+use exemplar_train::data::{self, DataSource, Split, SyntheticOptions};
+use exemplar_train::eval::features::{ExtractOptions, extract, spread_indices};
+use exemplar_train::eval::knn::knn_classify;
+use exemplar_train::eval::linear::{LinearProbeOptions, linear_probe};
+use exemplar_train::pretrain::pretrain;
+
+/// Pretrain vision backbones with Exemplar-v2 (label-filtered MoCo negatives) and its baselines,
+/// and evaluate them on frozen features.
+#[derive(Debug, Parser)]
+#[command(name = "train", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pretrain a backbone (exemplar-v2, exemplar-v1, moco-v2, moco-v1 or supervised).
+    Pretrain(PretrainArgs),
+    /// Evaluate a pretrained backbone's frozen features.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Args)]
+struct PretrainArgs {
+    /// TOML file with any of the settings below (flags override it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run directory: config, metrics, checkpoints and the trained backbone go here.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint, with its saved configuration.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    #[command(flatten)]
+    flags: PretrainFlags,
+}
+
+#[derive(Debug, Subcommand)]
+enum EvalCommand {
+    /// Weighted kNN classification on frozen features (the pretraining monitor).
+    Knn(KnnArgs),
+    /// Linear probe: a linear classifier trained on frozen features.
+    Linear(LinearArgs),
+}
+
+/// Which backbone and which data to evaluate on.
+#[derive(Debug, Args)]
+struct EvalData {
+    /// Run directory (or any directory with backbone.bpk and backbone.json).
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Data to evaluate on [default: the run's pretraining data]
+    #[arg(long)]
+    data: Option<DataSource>,
+    /// Use at most this many training images [default: all]
+    #[arg(long)]
+    train_limit: Option<usize>,
+    /// Data-loading threads
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Compute device: cpu, vulkan or cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Where to write the JSON result [default: RUN/eval/<kind>.json]
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct KnnArgs {
+    #[command(flatten)]
+    data: EvalData,
+    /// Number of neighbours
+    #[arg(long, default_value_t = 200)]
+    k: usize,
+    /// Temperature of the weighted vote
+    #[arg(long, default_value_t = 0.1)]
+    temperature: f32,
+}
+
+#[derive(Debug, Args)]
+struct LinearArgs {
+    #[command(flatten)]
+    data: EvalData,
+    /// Training epochs of the probe
+    #[arg(long, default_value_t = 100)]
+    epochs: usize,
+    /// Batch size of the probe
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    /// Initial learning rate (cosine schedule) on standardised features
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// Weight decay
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Seed of the probe's sample order
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pretrain(args) => run_pretrain(args),
+        Command::Eval(EvalCommand::Knn(args)) => run_knn(args),
+        Command::Eval(EvalCommand::Linear(args)) => run_linear(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_pretrain(args: PretrainArgs) -> Result<()> {
+    let (config, out) = if args.resume {
+        let out = args.out.expect("clap requires --out with --resume");
+        (resumed_config(&args.config, &out, &args.flags)?, out)
+    } else {
+        let config = config::resolve(args.config.as_deref(), &args.flags)?;
+        let out = args.out.unwrap_or_else(|| default_run_dir(&config));
+        if latest_checkpoint(&out)?.is_some() {
+            bail!(
+                "{} already holds a run with checkpoints: pass --resume to continue it, or choose another --out",
+                out.display()
+            );
+        }
+        (config, out)
+    };
+    let summary = pretrain(&config, &out, args.resume)?;
+    let knn = summary
+        .knn
+        .as_ref()
+        .map(|k| format!(", kNN top-1 {:.2}% (k={})", k.top1 * 100.0, k.k))
+        .unwrap_or_else(|| ", no validation split for kNN".into());
+    println!(
+        "{}: {} steps, loss {} -> {}{}, {:.1} img/s; backbone in {}",
+        config.method,
+        summary.steps,
+        summary.first_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        summary.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        knn,
+        summary.images_per_second,
+        out.display()
+    );
+    if summary.skipped_images > 0 {
+        eprintln!("warning: {} unreadable images were skipped", summary.skipped_images);
+    }
+    Ok(())
+}
+
+/// The saved configuration of the run in `out`, with only the runtime flags applied.
+fn resumed_config(file: &Option<PathBuf>, out: &Path, flags: &PretrainFlags) -> Result<PretrainConfig> {
+    if file.is_some() {
+        bail!("--resume continues with the run's saved configuration; drop --config");
+    }
+    let given = flags.training_flags_given();
+    if !given.is_empty() {
+        bail!(
+            "--resume continues with the run's saved configuration; these flags would change it: {}",
+            given.join(", ")
+        );
+    }
+    let saved = out.join("config.toml");
+    if !saved.exists() {
+        bail!("{} is not a run directory (no config.toml)", out.display());
+    }
+    let mut config = config::load_saved(&saved)?;
+    flags.apply_runtime(&mut config);
+    config.validate()?;
+    Ok(config)
+}
+
+fn default_run_dir(config: &PretrainConfig) -> PathBuf {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    PathBuf::from("runs").join(format!("{}-{seconds}", config.method))
+}
+
+/// Everything an evaluation needs: backbone, card, data splits.
+struct EvalSetup {
+    backbone: exemplar_models::ResNet,
+    card: exemplar_train::card::BackboneCard,
+    train: Arc<dyn data::Dataset>,
+    val: Arc<dyn data::Dataset>,
+    options: ExtractOptions,
+    device: burn::tensor::Device,
+    train_limit: usize,
+}
+
+fn eval_setup(args: &EvalData) -> Result<EvalSetup> {
+    let device = exemplar_train::device::select(&args.device)?;
+    let (backbone, card) = load_backbone(&args.run, &device)
+        .with_context(|| format!("loading the backbone of {}", args.run.display()))?;
+    let saved = args.run.join("config.toml");
+    let run_config = saved.exists().then(|| config::load_saved(&saved)).transpose()?;
+    let source = match (&args.data, &run_config) {
+        (Some(source), _) => source.clone(),
+        (None, Some(config)) => config.data.clone(),
+        (None, None) => bail!("{} has no config.toml: pass --data", args.run.display()),
+    };
+    let synthetic = run_config.as_ref().map_or(
+        SyntheticOptions {
+            train_size: 5000,
+            val_size: 1000,
+            seed: 0,
+            identities: 10,
+        },
+        |c| c.synthetic,
+    );
+    let train = data::open(&source, Split::Train, synthetic, card.image_size)?
+        .with_context(|| format!("{source} has no training split"))?;
+    let val = data::open(&source, Split::Val, synthetic, card.image_size)?
+        .with_context(|| format!("{source} has no validation split (ImageFolder: add ROOT/val)"))?;
+    let options = ExtractOptions {
+        image_size: card.image_size,
+        normalization: card.normalization,
+        batch_size: 128,
+        workers: args.workers.max(1),
+        on_bad_image: BadImagePolicy::Skip,
+    };
+    Ok(EvalSetup {
+        backbone: burn::module::Module::valid(&backbone),
+        card,
+        train,
+        val,
+        options,
+        device,
+        train_limit: args.train_limit.unwrap_or(usize::MAX),
+    })
+}
+
+fn write_result(args: &EvalData, kind: &str, value: &serde_json::Value) -> Result<PathBuf> {
+    let path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| args.run.join("eval").join(format!("{kind}.json")));
+    let json = serde_json::to_vec_pretty(value)?;
+    atomic_write(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+fn run_knn(args: KnnArgs) -> Result<()> {
+    let setup = eval_setup(&args.data)?;
+    let bank_indices = spread_indices(setup.train.len(), setup.train_limit);
+    let bank = extract(&setup.backbone, Arc::clone(&setup.train), bank_indices, setup.options, &setup.device)?;
+    let val_indices = (0..setup.val.len()).collect();
+    let queries = extract(&setup.backbone, Arc::clone(&setup.val), val_indices, setup.options, &setup.device)?;
+    let result = knn_classify(
+        &bank,
+        &queries,
+        setup.train.class_names().len(),
+        args.k,
+        args.temperature,
+        &setup.device,
+    );
+    let value = serde_json::json!({
+        "kind": "knn",
+        "run": args.data.run,
+        "method": setup.card.method,
+        "data": setup.train.describe(),
+        "result": result,
+    });
+    let path = write_result(&args.data, "knn", &value)?;
+    println!(
+        "kNN top-1 {:.2}% (k={}, {} bank images, {} queries) -> {}",
+        result.top1 * 100.0,
+        result.k,
+        result.bank_size,
+        result.queries,
+        path.display()
+    );
+    Ok(())
+}
+
+fn run_linear(args: LinearArgs) -> Result<()> {
+    if args.epochs == 0 || args.batch_size == 0 {
+        bail!("--epochs and --batch-size must be at least 1");
+    }
+    let setup = eval_setup(&args.data)?;
+    let train_indices = spread_indices(setup.train.len(), setup.train_limit);
+    let train = extract(&setup.backbone, Arc::clone(&setup.train), train_indices, setup.options, &setup.device)?;
+    let val_indices = (0..setup.val.len()).collect();
+    let val = extract(&setup.backbone, Arc::clone(&setup.val), val_indices, setup.options, &setup.device)?;
+    let options = LinearProbeOptions {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
+        seed: args.seed,
+    };
+    let result = linear_probe(&train, &val, setup.train.class_names().len(), options, &setup.device);
+    let value = serde_json::json!({
+        "kind": "linear",
+        "run": args.data.run,
+        "method": setup.card.method,
+        "data": setup.train.describe(),
+        "result": result,
+    });
+    let path = write_result(&args.data, "linear", &value)?;
+    println!(
+        "linear probe top-1 {:.2}%, top-5 {:.2}% (train {:.2}%, {} train / {} val images, {} epochs) -> {}",
+        result.top1 * 100.0,
+        result.top5 * 100.0,
+        result.train_top1 * 100.0,
+        result.train_size,
+        result.val_size,
+        args.epochs,
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Frozen-feature extraction: centre views through a backbone in inference mode.
+
+use std::sync::Arc;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use exemplar_models::ResNet;
+
+use crate::config::{BadImagePolicy, Normalization};
+use crate::data::{DataError, Dataset};
+use crate::loader::eval_batches;
+
+/// Features of a set of samples: `[count, dim]` row-major, with their labels.
+#[derive(Debug, Clone)]
+pub struct Features {
+    pub values: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub dim: usize,
+}
+
+impl Features {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The features as a `[count, dim]` tensor.
+    pub fn tensor(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.values.clone(), [self.len(), self.dim]),
+            device,
+        )
+    }
+}
+
+/// Options of an extraction pass.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtractOptions {
+    pub image_size: usize,
+    pub normalization: Normalization,
+    pub batch_size: usize,
+    pub workers: usize,
+    pub on_bad_image: BadImagePolicy,
+}
+
+/// Pooled backbone features of `indices`. `backbone` must be in inference mode (`valid()`),
+/// so BatchNorm uses its running statistics; `device` is the plain (non-autodiff) device.
+pub fn extract(
+    backbone: &ResNet,
+    dataset: Arc<dyn Dataset>,
+    indices: Vec<usize>,
+    options: ExtractOptions,
+    device: &Device,
+) -> Result<Features, DataError> {
+    let size = options.image_size;
+    let mut values = Vec::new();
+    let mut labels = Vec::with_capacity(indices.len());
+    let mut dim = 0;
+    let batches = eval_batches(
+        dataset,
+        Arc::new(indices),
+        size,
+        options.normalization,
+        options.batch_size,
+        options.workers,
+        options.on_bad_image,
+    );
+    for batch in batches {
+        let batch = batch?;
+        let images = Tensor::<4>::from_data(
+            TensorData::new(batch.images, [batch.count, 3, size, size]),
+            device,
+        );
+        let features = backbone.forward(images);
+        dim = features.dims()[1];
+        values.extend(
+            features
+                .into_data()
+                .iter::<f32>(),
+        );
+        labels.extend(batch.labels);
+    }
+    Ok(Features { values, labels, dim })
+}
+
+/// Evenly spaced indices: at most `limit` of `len`, spread over the whole dataset so every class
+/// is represented even when samples are sorted by class (ImageFolder).
+pub fn spread_indices(len: usize, limit: usize) -> Vec<usize> {
+    if limit >= len {
+        return (0..len).collect();
+    }
+    (0..limit).map(|i| i * len / limit).collect()
+}

@@ -1,0 +1,565 @@
+//! The pretraining loop for every method: Exemplar-v2/v1 and MoCo v2/v1 (query encoder trained
+//! by SGD, key encoder by momentum, a queue of negatives) and the supervised cross-entropy
+//! baseline.
+//!
+//! A run lives in one directory:
+//! ```text
+//! RUN/config.toml          the resolved configuration
+//! RUN/metrics.jsonl        step, loss, lr, images/s, … (and kNN results)
+//! RUN/checkpoints/         step-NNNNNNNN/ {query,key,model,optimizer}.bpk, queue.bin, state.json
+//! RUN/backbone.bpk         the trained backbone …
+//! RUN/backbone.json        … and its card (architecture, input, provenance)
+//! RUN/eval/knn.json        the final kNN monitor result
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
+use exemplar_models::contrastive::loss::positive_top1;
+use exemplar_models::encoder::l2_normalize;
+use exemplar_models::{
+    Encoder, EncoderConfig, KeyQueue, ResNetConfig, contrastive_loss, momentum_update,
+};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use thiserror::Error;
+
+use crate::card::{BackboneCard, CARD_FORMAT, CardError, save_backbone};
+use crate::checkpoint::{atomic_write, latest_checkpoint, write_checkpoint};
+use crate::config::{PretrainConfig, Schedule};
+use crate::data::synthetic::rng_for;
+use crate::data::{self, DataError, Dataset, Split};
+use crate::device::DeviceError;
+use crate::eval::features::{ExtractOptions, extract, spread_indices};
+use crate::eval::knn::{KnnResult, knn_classify};
+use crate::loader::{Batch, BatchPlan};
+use crate::progress::{MetricsLog, Progress};
+
+#[derive(Debug, Error)]
+pub enum PretrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    Card(#[from] CardError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot resume from {path}: {reason}")]
+    Resume { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PretrainError + '_ {
+    move |source| PretrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct PretrainSummary {
+    pub run_dir: PathBuf,
+    pub steps: usize,
+    pub total_steps: usize,
+    pub first_loss: Option<f64>,
+    pub last_loss: Option<f64>,
+    pub knn: Option<KnnResult>,
+    pub images_per_second: f64,
+    pub skipped_images: usize,
+}
+
+/// Loop state saved in each checkpoint beside the tensors.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopState {
+    step: usize,
+    method: String,
+    queue_ptr: usize,
+    queue_labels: Vec<i64>,
+    queue_dim: usize,
+}
+
+/// The trainable state of either kind of method.
+enum Learner {
+    Contrastive {
+        query: Encoder,
+        key: Encoder,
+        queue: KeyQueue,
+    },
+    Supervised {
+        model: Encoder,
+    },
+}
+
+impl Learner {
+    /// The backbone being pretrained (the query encoder's, for contrastive methods).
+    fn backbone(&self) -> &exemplar_models::ResNet {
+        match self {
+            Learner::Contrastive { query, .. } => &query.backbone,
+            Learner::Supervised { model } => &model.backbone,
+        }
+    }
+}
+
+/// Runs (or resumes) pretraining in `run_dir`.
+pub fn pretrain(
+    config: &PretrainConfig,
+    run_dir: &Path,
+    resume: bool,
+) -> Result<PretrainSummary, PretrainError> {
+    let device = crate::device::select(&config.device)?;
+    device.seed(config.seed);
+    let train_device = device.clone().autodiff();
+
+    let train_set = data::open(&config.data, Split::Train, config.synthetic, config.image_size)?
+        .ok_or_else(|| PretrainError::Setup(format!("{} has no training split", config.data)))?;
+    let val_set = data::open(&config.data, Split::Val, config.synthetic, config.image_size)?;
+    let num_classes = train_set.class_names().len();
+    let plan = BatchPlan {
+        batch_size: config.batch_size,
+        image_size: config.image_size,
+        views: if config.method.is_contrastive() { 2 } else { 1 },
+        augment: config.augment,
+        normalization: config.normalization,
+        seed: config.seed,
+        on_bad_image: config.on_bad_image,
+    };
+    let steps_per_epoch = plan.steps_per_epoch(train_set.len());
+    if steps_per_epoch == 0 {
+        return Err(PretrainError::Setup(format!(
+            "the training set has {} images, fewer than one batch of {}",
+            train_set.len(),
+            config.batch_size
+        )));
+    }
+    let total_steps = steps_per_epoch * config.epochs;
+    let end = config.max_steps.map_or(total_steps, |m| m.min(total_steps));
+
+    std::fs::create_dir_all(run_dir).map_err(io_error(run_dir))?;
+    let encoder_config = EncoderConfig {
+        backbone: ResNetConfig::new(config.arch)
+            .with_width(config.width)
+            .with_stem(config.stem),
+        head: config.method.head(),
+        out_features: if config.method.is_contrastive() {
+            config.embed_dim
+        } else {
+            num_classes
+        },
+    };
+    let mut optim = sgd(config);
+    let (mut learner, start) = if resume {
+        restore(config, run_dir, &encoder_config, &train_device, &mut optim)?
+    } else {
+        (fresh(config, &encoder_config, &train_device), 0)
+    };
+    let config_path = run_dir.join("config.toml");
+    atomic_write(&config_path, config.to_toml().as_bytes()).map_err(io_error(&config_path))?;
+    let metrics_path = run_dir.join("metrics.jsonl");
+    let mut metrics =
+        MetricsLog::open(&metrics_path, Some(start)).map_err(io_error(&metrics_path))?;
+
+    let mut progress = Progress::new(start, end, config.log_every);
+    progress.println(&format!(
+        "{} on {}: {} ({} steps/epoch, {} epochs, steps {}..{}, lr {:.4})",
+        config.method,
+        config.device,
+        train_set.describe(),
+        steps_per_epoch,
+        config.epochs,
+        start,
+        end,
+        config.lr()
+    ));
+
+    let mut summary = PretrainSummary {
+        run_dir: run_dir.to_path_buf(),
+        steps: start,
+        total_steps,
+        first_loss: None,
+        last_loss: None,
+        knn: None,
+        images_per_second: 0.0,
+        skipped_images: 0,
+    };
+    let loader = plan.spawn(Arc::clone(&train_set), start, end, config.workers);
+    let started = Instant::now();
+    let mut window = (Instant::now(), 0usize, 0.0f64, 0.0f64, 0usize);
+    for batch in loader {
+        let batch = batch?;
+        for reason in &batch.skipped {
+            progress.println(&format!("warning: skipped {reason}"));
+        }
+        summary.skipped_images += batch.skipped.len();
+        let step = batch.step;
+        let lr = learning_rate(config, step, total_steps);
+        let (loss, accuracy);
+        (learner, loss, accuracy) = train_step(learner, &mut optim, batch, config, lr, &train_device);
+        summary.first_loss.get_or_insert(loss);
+        summary.last_loss = Some(loss);
+        let done = step + 1;
+        summary.steps = done;
+
+        window.1 += 1;
+        window.2 += loss;
+        window.3 += accuracy;
+        window.4 += config.batch_size;
+        let elapsed = window.0.elapsed().as_secs_f64().max(1e-9);
+        let ips = window.4 as f64 / elapsed;
+        progress.step(done, &format!("loss {loss:.4} lr {lr:.4} {ips:.1} img/s"));
+        if done % config.log_every == 0 || done == end {
+            let entry = json!({
+                "step": done,
+                "epoch": done as f64 / steps_per_epoch as f64,
+                "loss": window.2 / window.1 as f64,
+                "accuracy": window.3 / window.1 as f64,
+                "lr": lr,
+                "images_per_second": ips,
+            });
+            metrics.write(&entry).map_err(io_error(metrics.path()))?;
+            window = (Instant::now(), 0, 0.0, 0.0, 0);
+        }
+        if config.knn_every > 0 && done % config.knn_every == 0 && done != end {
+            let knn = run_knn(config, &learner, &train_set, val_set.as_ref(), &device)?;
+            if let Some(knn) = knn {
+                progress.println(&format!("step {done}: kNN top-1 {:.2}%", knn.top1 * 100.0));
+                let entry = json!({"step": done, "knn_top1": knn.top1});
+                metrics.write(&entry).map_err(io_error(metrics.path()))?;
+            }
+        }
+        if done % config.checkpoint_every == 0 || done == end {
+            save_checkpoint(run_dir, done, &learner, &optim, config)?;
+        }
+    }
+    progress.finish();
+    let trained = summary.steps - start;
+    summary.images_per_second =
+        (trained * config.batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+
+    let card = BackboneCard {
+        format: CARD_FORMAT.to_string(),
+        backbone: encoder_config.backbone,
+        out_features: encoder_config.backbone.out_features(),
+        image_size: config.image_size,
+        normalization: config.normalization,
+        method: config.method,
+        steps: summary.steps,
+        data: train_set.describe(),
+        class_names: train_set.class_names().to_vec(),
+    };
+    save_backbone(run_dir, learner.backbone().valid(), &card)?;
+
+    summary.knn = run_knn(config, &learner, &train_set, val_set.as_ref(), &device)?;
+    if let Some(knn) = &summary.knn {
+        let entry = json!({"step": summary.steps, "knn_top1": knn.top1});
+        metrics.write(&entry).map_err(io_error(metrics.path()))?;
+        let path = run_dir.join("eval").join("knn.json");
+        let json = serde_json::to_vec_pretty(knn).expect("serialisable");
+        atomic_write(&path, &json).map_err(io_error(&path))?;
+    }
+    Ok(summary)
+}
+
+/// SGD as MoCo configures it (PyTorch semantics: no dampening).
+fn sgd(config: &PretrainConfig) -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(config.sgd_momentum)
+                .with_dampening(0.0),
+        ))
+        .with_weight_decay(
+            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
+        )
+        .init()
+}
+
+/// The rate for `step`: linear scaling with batch size, then the schedule (evaluated per step,
+/// a smooth version of MoCo's per-epoch cosine).
+pub fn learning_rate(config: &PretrainConfig, step: usize, total_steps: usize) -> f64 {
+    match config.schedule {
+        Schedule::Constant => config.lr(),
+        Schedule::Cosine => {
+            let progress = step as f64 / total_steps.max(1) as f64;
+            config.lr() * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+        }
+    }
+}
+
+fn fresh(config: &PretrainConfig, encoder: &EncoderConfig, device: &Device) -> Learner {
+    let model = encoder.init(device);
+    if !config.method.is_contrastive() {
+        return Learner::Supervised { model };
+    }
+    // The key encoder starts as a copy of the query encoder. Copy through a record rather than
+    // `clone()`: clones share lazily initialised parameters.
+    let key = encoder.init(device).load_record(model.clone().into_record()).no_grad();
+    Learner::Contrastive {
+        query: model,
+        key,
+        queue: KeyQueue::random(config.queue_size, config.embed_dim, device),
+    }
+}
+
+fn restore(
+    config: &PretrainConfig,
+    run_dir: &Path,
+    encoder: &EncoderConfig,
+    device: &Device,
+    optim: &mut ModuleOptimizer,
+) -> Result<(Learner, usize), PretrainError> {
+    let Some((step, dir)) = latest_checkpoint(run_dir).map_err(io_error(run_dir))? else {
+        return Err(PretrainError::Resume {
+            path: run_dir.to_path_buf(),
+            reason: "no checkpoint found (was the run started with this directory?)".into(),
+        });
+    };
+    let fail = |reason: String| PretrainError::Resume {
+        path: dir.clone(),
+        reason,
+    };
+    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| fail(format!("{name}: {e}")));
+    let state: LoopState = serde_json::from_slice(&read("state.json")?)
+        .map_err(|e| fail(format!("state.json: {e}")))?;
+    if state.step != step || state.method != config.method.name() {
+        return Err(fail(format!(
+            "checkpoint is step {} of {}, expected step {step} of {}",
+            state.step, state.method, config.method
+        )));
+    }
+    let load = |name: &str| -> Result<Encoder, PretrainError> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(name)?))
+            .map_err(|e| fail(format!("{name}: {e}")))?;
+        encoder
+            .init(device)
+            .try_load_record(record)
+            .map_err(|e| fail(format!("{name}: {e}")))
+    };
+    let optimizer = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(read("optimizer.bpk")?))
+        .map_err(|e| fail(format!("optimizer.bpk: {e}")))?;
+    let learner = if config.method.is_contrastive() {
+        let query = load("query.bpk")?;
+        let key = load("key.bpk")?.no_grad();
+        let raw = read("queue.bin")?;
+        let expected = config.queue_size * state.queue_dim * 4;
+        if raw.len() != expected
+            || state.queue_labels.len() != config.queue_size
+            || state.queue_ptr >= config.queue_size
+        {
+            return Err(fail(format!(
+                "queue.bin holds {} bytes, expected {expected} for {} keys of {}",
+                raw.len(),
+                config.queue_size,
+                state.queue_dim
+            )));
+        }
+        let keys: Vec<f32> = raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let keys = Tensor::<2>::from_data(
+            TensorData::new(keys, [config.queue_size, state.queue_dim]),
+            device,
+        );
+        let queue = KeyQueue::from_parts(keys, state.queue_labels, state.queue_ptr);
+        Learner::Contrastive { query, key, queue }
+    } else {
+        Learner::Supervised {
+            model: load("model.bpk")?,
+        }
+    };
+    *optim = std::mem::replace(optim, sgd(config)).load_record(optimizer);
+    Ok((learner, step))
+}
+
+fn save_checkpoint(
+    run_dir: &Path,
+    step: usize,
+    learner: &Learner,
+    optim: &ModuleOptimizer,
+    config: &PretrainConfig,
+) -> Result<(), PretrainError> {
+    let record_error = |what: &str, e: burn::store::RecordError| {
+        PretrainError::Setup(format!("cannot serialise {what}: {e}"))
+    };
+    let to_bytes = |what: &str, encoder: &Encoder| -> Result<Vec<u8>, PretrainError> {
+        Ok(encoder
+            .clone()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| record_error(what, e))?
+            .to_vec())
+    };
+    let optimizer = optim
+        .into_bytes()
+        .map_err(|e| record_error("optimizer", e))?
+        .to_vec();
+    let mut files: Vec<(&str, Vec<u8>)> = vec![("optimizer.bpk", optimizer)];
+    let mut state = LoopState {
+        step,
+        method: config.method.name().to_string(),
+        queue_ptr: 0,
+        queue_labels: Vec::new(),
+        queue_dim: 0,
+    };
+    match learner {
+        Learner::Contrastive { query, key, queue } => {
+            files.push(("query.bpk", to_bytes("query encoder", query)?));
+            files.push(("key.bpk", to_bytes("key encoder", key)?));
+            let keys: Vec<u8> = queue
+                .keys()
+                .into_data()
+                .iter::<f32>()
+                .flat_map(f32::to_le_bytes)
+                .collect();
+            files.push(("queue.bin", keys));
+            state.queue_ptr = queue.ptr();
+            state.queue_labels = queue.labels().to_vec();
+            state.queue_dim = queue.dim();
+        }
+        Learner::Supervised { model } => files.push(("model.bpk", to_bytes("model", model)?)),
+    }
+    files.push(("state.json", serde_json::to_vec(&state).expect("serialisable")));
+    let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    write_checkpoint(run_dir, step, &borrowed, config.keep_checkpoints)
+        .map_err(io_error(&run_dir.join("checkpoints")))?;
+    Ok(())
+}
+
+/// One optimisation step. Returns the updated learner, the loss and the accuracy monitor
+/// (positive top-1 for contrastive methods, classification top-1 for supervised).
+fn train_step(
+    learner: Learner,
+    optim: &mut ModuleOptimizer,
+    batch: Batch,
+    config: &PretrainConfig,
+    lr: f64,
+    device: &Device,
+) -> (Learner, f64, f64) {
+    let n = batch.labels.len();
+    let size = config.image_size;
+    let mut views = batch.views.into_iter();
+    let mut next_view = || {
+        let data = views.next().expect("the plan makes one view per input");
+        Tensor::<4>::from_data(TensorData::new(data, [n, 3, size, size]), device)
+    };
+    let labels = Tensor::<1, Int>::from_data(TensorData::new(batch.labels.clone(), [n]), device);
+    match learner {
+        Learner::Supervised { model } => {
+            let logits = model.forward(next_view());
+            let accuracy = logits
+                .clone()
+                .argmax(1)
+                .reshape([n])
+                .equal(labels.clone())
+                .int()
+                .sum()
+                .into_scalar::<i64>() as f64
+                / n as f64;
+            let loss = CrossEntropyLossConfig::new()
+                .init(device)
+                .forward(logits, labels);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            let model = optim.step(lr, model, grads);
+            (Learner::Supervised { model }, value, accuracy)
+        }
+        Learner::Contrastive {
+            query,
+            key,
+            mut queue,
+        } => {
+            // MoCo updates the key encoder before computing this batch's keys.
+            let key = momentum_update(key, &query, config.key_momentum);
+            let q = l2_normalize(query.forward(next_view()));
+            let k = key_features(&key, next_view(), config, batch.step).detach();
+            let masking = config
+                .method
+                .masks_same_class()
+                .then(|| (labels, queue.labels_tensor()));
+            let out = contrastive_loss(q, k.clone(), queue.keys(), masking, config.temperature);
+            let value = out.loss.clone().into_scalar::<f32>() as f64;
+            let accuracy = positive_top1(out.logits.detach()) as f64;
+            let grads = GradientsParams::from_grads(out.loss.backward(), &query);
+            let query = optim.step(lr, query, grads);
+            queue.enqueue(k, &batch.labels);
+            (Learner::Contrastive { query, key, queue }, value, accuracy)
+        }
+    }
+}
+
+/// Keys for a batch. With `bn_splits > 1` the batch is shuffled and each group goes through the
+/// key encoder separately, so BatchNorm statistics mix unrelated images (MoCo's shuffle-BN on
+/// one device); the keys are put back in order afterwards.
+fn key_features(key: &Encoder, images: Tensor<4>, config: &PretrainConfig, step: usize) -> Tensor<2> {
+    if config.bn_splits <= 1 {
+        return l2_normalize(key.forward(images));
+    }
+    let n = images.dims()[0];
+    let device = images.device();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng_for(config.seed, &[30, step as u64]));
+    let mut inverse = vec![0usize; n];
+    for (position, &index) in order.iter().enumerate() {
+        inverse[index] = position;
+    }
+    let to_tensor = |v: &[usize]| {
+        Tensor::<1, Int>::from_data(
+            TensorData::new(v.iter().map(|&i| i as i64).collect::<Vec<_>>(), [n]),
+            &device,
+        )
+    };
+    let shuffled = images.select(0, to_tensor(&order));
+    let group = n / config.bn_splits;
+    let outputs: Vec<Tensor<2>> = (0..config.bn_splits)
+        .map(|g| key.forward(shuffled.clone().narrow(0, g * group, group)))
+        .collect();
+    l2_normalize(Tensor::cat(outputs, 0).select(0, to_tensor(&inverse)))
+}
+
+/// The kNN monitor on the current backbone; `None` when there is no validation split.
+fn run_knn(
+    config: &PretrainConfig,
+    learner: &Learner,
+    train_set: &Arc<dyn Dataset>,
+    val_set: Option<&Arc<dyn Dataset>>,
+    device: &Device,
+) -> Result<Option<KnnResult>, PretrainError> {
+    let Some(val_set) = val_set else {
+        return Ok(None);
+    };
+    let backbone = learner.backbone().valid();
+    let options = ExtractOptions {
+        image_size: config.image_size,
+        normalization: config.normalization,
+        batch_size: config.batch_size.max(64),
+        workers: config.workers,
+        on_bad_image: config.on_bad_image,
+    };
+    let bank_indices = spread_indices(train_set.len(), config.knn_bank_size);
+    let bank = extract(&backbone, Arc::clone(train_set), bank_indices, options, device)?;
+    let val_indices = (0..val_set.len()).collect();
+    let queries = extract(&backbone, Arc::clone(val_set), val_indices, options, device)?;
+    Ok(Some(knn_classify(
+        &bank,
+        &queries,
+        train_set.class_names().len(),
+        config.knn_k,
+        config.knn_temperature,
+        device,
+    )))
+}
