@@ -43,29 +43,47 @@ fn loss_and_gradient_match_float64_reference() {
         let query = matrix(&case["query"], &device).require_grad();
         let positive = matrix(&case["positive"], &device);
         let queue = matrix(&case["queue"], &device);
-        let label_pair = (!case["labels"].is_null())
-            .then(|| (labels(&case["labels"], &device), labels(&case["queue_labels"], &device)));
+        let label_pair = (!case["labels"].is_null()).then(|| {
+            (
+                labels(&case["labels"], &device),
+                labels(&case["queue_labels"], &device),
+            )
+        });
         let temperature = case["temperature"].as_f64().expect("temperature");
 
         let out = contrastive_loss(query.clone(), positive, queue, label_pair, temperature);
-        let loss = out.loss.clone().into_data().try_to_vec::<f32>().expect("loss");
+        let loss = out
+            .loss
+            .clone()
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("loss");
         assert_close(name, "loss", &loss, &[case["loss"].as_f64().expect("loss")]);
 
         let grads = out.loss.backward();
         let grad = query.grad(&grads).expect("query gradient");
-        let expected: Vec<f64> = serde_json::from_value::<Vec<Vec<f64>>>(case["grad_query"].clone())
-            .expect("grad")
-            .into_iter()
-            .flatten()
-            .collect();
-        assert_close(name, "grad", &grad.into_data().try_to_vec::<f32>().expect("grad"), &expected);
+        let expected: Vec<f64> =
+            serde_json::from_value::<Vec<Vec<f64>>>(case["grad_query"].clone())
+                .expect("grad")
+                .into_iter()
+                .flatten()
+                .collect();
+        assert_close(
+            name,
+            "grad",
+            &grad.into_data().try_to_vec::<f32>().expect("grad"),
+            &expected,
+        );
     }
 }
 
 #[test]
 fn masking_removes_exactly_the_same_class_negatives() {
     let device = Device::flex();
-    let query = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [2, 2]), &device);
+    let query = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [2, 2]),
+        &device,
+    );
     let queue = query.clone();
     let query_labels = Tensor::<1, Int>::from_data(TensorData::new(vec![3i64, -1], [2]), &device);
     let queue_labels = Tensor::<1, Int>::from_data(TensorData::new(vec![3i64, -1], [2]), &device);
@@ -76,7 +94,12 @@ fn masking_removes_exactly_the_same_class_negatives() {
         Some((query_labels, queue_labels)),
         0.2,
     );
-    let mask = out.mask.expect("exemplar has a mask").into_data().try_to_vec::<bool>().expect("bool mask");
+    let mask = out
+        .mask
+        .expect("exemplar has a mask")
+        .into_data()
+        .try_to_vec::<bool>()
+        .expect("bool mask");
     // Row 0 (class 3) masks queue entry 0 (class 3) only; the unlabelled row 1 masks nothing,
     // not even the unlabelled queue slot.
     assert_eq!(mask, vec![true, false, false, false]);

@@ -1,1 +1,180 @@
-fn main(){}
+//! Pretraining throughput on this machine's CPU (burn's flex backend): images per second of
+//! full training steps for ResNet-18 and ResNet-50 at several batch sizes, Exemplar-v2 beside
+//! the supervised baseline, plus the data loader's rate (to show the trainer is not starved).
+//!
+//! `cargo bench -p exemplar-train --bench pretrain_throughput` writes
+//! `results/pretrain-throughput-cpu.md`. Figures from one run on one machine are comparable with
+//! each other (ratios); absolute numbers move with the machine and its load.
+//! `EXEMPLAR_BENCH_QUICK=1` measures fewer configurations (for a smoke test).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+
+use exemplar_models::{Depth, Stem};
+use exemplar_train::config::{Method, PretrainConfig};
+use exemplar_train::data::Dataset;
+use exemplar_train::data::synthetic::{Stream, SyntheticObjects};
+use exemplar_train::loader::BatchPlan;
+use exemplar_train::pretrain::{Learner, optimizer, train_step};
+
+const IMAGE_SIZE: usize = 64;
+
+struct Row {
+    arch: Depth,
+    method: Method,
+    batch: usize,
+    images_per_second: f64,
+    step_seconds: f64,
+}
+
+fn config(arch: Depth, method: Method, batch: usize) -> PretrainConfig {
+    let mut config = PretrainConfig::defaults(method);
+    config.arch = arch;
+    config.width = 1.0;
+    config.stem = Stem::ImageNet;
+    config.image_size = IMAGE_SIZE;
+    config.batch_size = batch;
+    config.queue_size = 4096;
+    config
+}
+
+fn plan(config: &PretrainConfig) -> BatchPlan {
+    BatchPlan {
+        batch_size: config.batch_size,
+        image_size: config.image_size,
+        views: if config.method.is_contrastive() { 2 } else { 1 },
+        augment: config.augment,
+        normalization: config.normalization,
+        seed: 0,
+        on_bad_image: config.on_bad_image,
+    }
+}
+
+/// Times `measured` steps after `warmup` steps; batches are made beforehand so only the
+/// training step is timed.
+fn measure(config: &PretrainConfig, data: &dyn Dataset, warmup: usize, measured: usize) -> Row {
+    let device = burn::tensor::Device::flex();
+    device.seed(0);
+    let train_device = device.autodiff();
+    let mut learner = Learner::new(config, data.class_names().len(), &train_device);
+    let mut optim = optimizer(config);
+    let plan = plan(config);
+    let mut elapsed = 0.0;
+    for step in 0..warmup + measured {
+        let batch = plan.build(data, step).expect("synthetic data never fails");
+        let start = Instant::now();
+        (learner, _, _) = train_step(learner, &mut optim, batch, config, 0.01, &train_device);
+        if step >= warmup {
+            elapsed += start.elapsed().as_secs_f64();
+        }
+    }
+    Row {
+        arch: config.arch,
+        method: config.method,
+        batch: config.batch_size,
+        images_per_second: (measured * config.batch_size) as f64 / elapsed,
+        step_seconds: elapsed / measured as f64,
+    }
+}
+
+fn loader_rate(data: Arc<dyn Dataset>) -> f64 {
+    let config = config(Depth::ResNet18, Method::ExemplarV2, 64);
+    let steps = 20;
+    let start = Instant::now();
+    let count = plan(&config)
+        .spawn(data, 0, steps, 2)
+        .filter(|b| b.is_ok())
+        .count();
+    (count * config.batch_size) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{model}, {cores} cores available, {}",
+        std::env::consts::ARCH
+    )
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument is ignored.
+    let quick = std::env::var_os("EXEMPLAR_BENCH_QUICK").is_some();
+    let data: Arc<dyn Dataset> =
+        Arc::new(SyntheticObjects::new(0, Stream::Train, 2048, IMAGE_SIZE));
+    let mut rows = Vec::new();
+    let archs: &[(Depth, &[usize])] = if quick {
+        &[(Depth::ResNet18, &[8])]
+    } else {
+        &[(Depth::ResNet18, &[8, 32, 64]), (Depth::ResNet50, &[8, 32])]
+    };
+    for &(arch, batches) in archs {
+        for &batch in batches {
+            for method in [Method::ExemplarV2, Method::Supervised] {
+                let config = config(arch, method, batch);
+                let (warmup, measured) = if quick { (1, 1) } else { (1, 3) };
+                let row = measure(&config, data.as_ref(), warmup, measured);
+                eprintln!(
+                    "{} {} batch {}: {:.1} img/s",
+                    row.arch, row.method, row.batch, row.images_per_second
+                );
+                rows.push(row);
+            }
+        }
+    }
+    let loader = loader_rate(Arc::clone(&data));
+    eprintln!("loader: {loader:.0} img/s (2 threads, two aug+ views)");
+
+    let mut report = String::new();
+    let _ = writeln!(report, "# Pretraining throughput on the CPU\n");
+    let _ = writeln!(report, "- machine: {}", machine());
+    let _ = writeln!(
+        report,
+        "- backend: burn 0.22.1 `flex` (rayon, simd), full-width networks, {IMAGE_SIZE} px inputs, ImageNet stem, K = 4096"
+    );
+    let _ = writeln!(
+        report,
+        "- measured: mean of {} training steps after 1 warm-up step; batches built beforehand\n- command: `cargo bench -p exemplar-train --bench pretrain_throughput`\n",
+        if quick { 1 } else { 3 }
+    );
+    let _ = writeln!(
+        report,
+        "| backbone | batch | method | images/s | s/step | vs supervised |"
+    );
+    let _ = writeln!(report, "|---|---:|---|---:|---:|---:|");
+    for row in &rows {
+        let supervised = rows
+            .iter()
+            .find(|r| r.arch == row.arch && r.batch == row.batch && r.method == Method::Supervised)
+            .map_or(f64::NAN, |r| r.images_per_second);
+        let _ = writeln!(
+            report,
+            "| {} | {} | {} | {:.1} | {:.2} | {:.2}× |",
+            row.arch,
+            row.batch,
+            row.method,
+            row.images_per_second,
+            row.step_seconds,
+            row.images_per_second / supervised
+        );
+    }
+    let _ = writeln!(
+        report,
+        "\nData loader (synthetic scenes, two aug+ views per image, 2 threads): {loader:.0} images/s, {:.0}× the fastest training step above.",
+        loader / rows.iter().map(|r| r.images_per_second).fold(0.0, f64::max)
+    );
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../results/pretrain-throughput-cpu.md"
+    );
+    std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../results"))
+        .expect("results dir");
+    std::fs::write(path, &report).expect("writing the report");
+    println!("{report}");
+}

@@ -116,7 +116,10 @@ impl AugmentPreset {
             AugmentPreset::Crop => crop,
             AugmentPreset::Color => color,
             AugmentPreset::Grayscale => gray,
-            AugmentPreset::AugPlus => Augmentation { blur_p: 0.5, ..gray },
+            AugmentPreset::AugPlus => Augmentation {
+                blur_p: 0.5,
+                ..gray
+            },
             AugmentPreset::V1 => Augmentation {
                 color_jitter: Some(ColorJitter {
                     hue: 0.4,
@@ -141,7 +144,10 @@ impl std::str::FromStr for AugmentPreset {
             .find(|p| p.name() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = AugmentPreset::ALL.iter().map(|p| p.name()).collect();
-                format!("unknown augmentation '{s}' (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown augmentation '{s}' (expected one of: {})",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -227,7 +233,10 @@ fn color_jitter(image: &mut Image, jitter: &ColorJitter, rng: &mut ChaCha8Rng) {
         match op {
             0 if jitter.brightness > 0.0 => {
                 let f = factor(jitter.brightness, rng);
-                image.data.iter_mut().for_each(|v| *v = (*v * f).clamp(0.0, 1.0));
+                image
+                    .data
+                    .iter_mut()
+                    .for_each(|v| *v = (*v * f).clamp(0.0, 1.0));
             }
             1 if jitter.contrast > 0.0 => {
                 let f = factor(jitter.contrast, rng);
@@ -281,7 +290,11 @@ fn rgb_to_hsv([r, g, b]: [f32; 3]) -> [f32; 3] {
     } else {
         ((r - g) / delta + 4.0) / 6.0
     };
-    let s = if max <= f32::EPSILON { 0.0 } else { delta / max };
+    let s = if max <= f32::EPSILON {
+        0.0
+    } else {
+        delta / max
+    };
     [h, s, max]
 }
 
@@ -363,7 +376,11 @@ mod tests {
             for _ in 0..20 {
                 let out = preset.pipeline().apply(&img, 24, &mut rng);
                 assert_eq!((out.width, out.height), (24, 24));
-                assert!(out.data.iter().all(|v| (0.0..=1.0).contains(v) && v.is_finite()));
+                assert!(
+                    out.data
+                        .iter()
+                        .all(|v| (0.0..=1.0).contains(v) && v.is_finite())
+                );
             }
         }
     }
@@ -395,7 +412,12 @@ mod tests {
         // Blurring a constant image changes nothing; blurring keeps the mean of a gradient.
         let mut flat = Image::new(9, 9);
         flat.data.fill(0.3);
-        assert!(gaussian_blur(&flat, 1.5).data.iter().all(|v| (v - 0.3).abs() < 1e-5));
+        assert!(
+            gaussian_blur(&flat, 1.5)
+                .data
+                .iter()
+                .all(|v| (v - 0.3).abs() < 1e-5)
+        );
 
         for rgb in [[0.2, 0.5, 0.9], [0.9, 0.1, 0.1], [0.4, 0.4, 0.4]] {
             let [h, s, v] = rgb_to_hsv(rgb);

@@ -86,7 +86,11 @@ pub fn load_backbone(dir: &Path, device: &Device) -> Result<(ResNet, BackboneCar
         });
     }
     let weights = dir.join(BACKBONE_WEIGHTS);
-    let backbone = load_module(&weights, card.backbone.init(device), &card.backbone.depth.to_string())?;
+    let backbone = load_module(
+        &weights,
+        card.backbone.init(device),
+        &card.backbone.depth.to_string(),
+    )?;
     Ok((backbone, card))
 }
 

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = path
         .file_name()
@@ -135,7 +138,13 @@ mod tests {
         assert!(latest_checkpoint(run).unwrap().is_none());
         for step in [10, 20, 30] {
             let body = step.to_string();
-            write_checkpoint(run, step, &[("a.bin", body.as_bytes()), ("b.json", b"{}")], 2).unwrap();
+            write_checkpoint(
+                run,
+                step,
+                &[("a.bin", body.as_bytes()), ("b.json", b"{}")],
+                2,
+            )
+            .unwrap();
         }
         let (step, path) = latest_checkpoint(run).unwrap().unwrap();
         assert_eq!(step, 30);

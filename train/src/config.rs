@@ -50,7 +50,10 @@ impl Method {
 
     /// Whether the method needs class labels.
     pub fn needs_labels(self) -> bool {
-        matches!(self, Method::ExemplarV1 | Method::ExemplarV2 | Method::Supervised)
+        matches!(
+            self,
+            Method::ExemplarV1 | Method::ExemplarV2 | Method::Supervised
+        )
     }
 
     fn is_v1(self) -> bool {
@@ -79,7 +82,11 @@ impl Method {
 
     /// Learning rate at batch size 256: MoCo's 0.03, and the standard 0.1 for cross-entropy.
     fn default_base_lr(self) -> f64 {
-        if self == Method::Supervised { 0.1 } else { 0.03 }
+        if self == Method::Supervised {
+            0.1
+        } else {
+            0.03
+        }
     }
 }
 
@@ -237,10 +244,16 @@ impl PretrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError::Invalid(msg));
         if self.batch_size < 2 {
-            return fail(format!("batch_size must be at least 2 (got {})", self.batch_size));
+            return fail(format!(
+                "batch_size must be at least 2 (got {})",
+                self.batch_size
+            ));
         }
         if self.image_size < 8 {
-            return fail(format!("image_size must be at least 8 (got {})", self.image_size));
+            return fail(format!(
+                "image_size must be at least 8 (got {})",
+                self.image_size
+            ));
         }
         if !(self.width > 0.0 && self.width <= 8.0) {
             return fail(format!("width must be in (0, 8] (got {})", self.width));
@@ -249,10 +262,16 @@ impl PretrainConfig {
             return fail("epochs must be at least 1".into());
         }
         if self.temperature <= 0.0 {
-            return fail(format!("temperature must be positive (got {})", self.temperature));
+            return fail(format!(
+                "temperature must be positive (got {})",
+                self.temperature
+            ));
         }
         if !(0.0..=1.0).contains(&self.key_momentum) {
-            return fail(format!("key_momentum must be in [0, 1] (got {})", self.key_momentum));
+            return fail(format!(
+                "key_momentum must be in [0, 1] (got {})",
+                self.key_momentum
+            ));
         }
         if self.method.is_contrastive() && self.queue_size == 0 {
             return fail("queue_size must be at least 1".into());
@@ -275,7 +294,9 @@ impl PretrainConfig {
         if let Some(scale) = self.augment.crop_scale
             && !(0.0 < scale[0] && scale[0] <= scale[1] && scale[1] <= 1.0)
         {
-            return fail(format!("augment.crop_scale must satisfy 0 < min <= max <= 1 (got {scale:?})"));
+            return fail(format!(
+                "augment.crop_scale must satisfy 0 < min <= max <= 1 (got {scale:?})"
+            ));
         }
         Ok(())
     }
@@ -428,7 +449,18 @@ impl PretrainFlags {
         macro_rules! set {
             ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
         }
-        set!(on_bad_image, checkpoint_every, keep_checkpoints, knn_every, knn_k, knn_temperature, knn_bank_size, workers, device, log_every);
+        set!(
+            on_bad_image,
+            checkpoint_every,
+            keep_checkpoints,
+            knn_every,
+            knn_k,
+            knn_temperature,
+            knn_bank_size,
+            workers,
+            device,
+            log_every
+        );
         if let Some(v) = self.max_steps {
             config.max_steps = Some(v);
         }
@@ -438,8 +470,25 @@ impl PretrainFlags {
         macro_rules! set {
             ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
         }
-        set!(arch, width, stem, image_size, embed_dim, queue_size, key_momentum, temperature, epochs,
-             batch_size, base_lr, sgd_momentum, weight_decay, schedule, bn_splits, seed, data);
+        set!(
+            arch,
+            width,
+            stem,
+            image_size,
+            embed_dim,
+            queue_size,
+            key_momentum,
+            temperature,
+            epochs,
+            batch_size,
+            base_lr,
+            sgd_momentum,
+            weight_decay,
+            schedule,
+            bn_splits,
+            seed,
+            data
+        );
         if let Some(v) = self.synthetic_train_size {
             config.synthetic.train_size = v;
         }
@@ -455,7 +504,9 @@ impl PretrainFlags {
 
 /// One loader thread per core, at least two.
 fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2)
 }
 
 /// Resolves defaults ← config file ← flags, and validates the result.
@@ -466,10 +517,12 @@ pub fn resolve(file: Option<&Path>, flags: &PretrainFlags) -> Result<PretrainCon
                 path: path.display().to_string(),
                 source,
             })?;
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Parse {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
             Some((path, table))
         }
         None => None,
@@ -479,7 +532,10 @@ pub fn resolve(file: Option<&Path>, flags: &PretrainFlags) -> Result<PretrainCon
         message,
     };
     // The method picks the defaults, so it is settled first: flag, then file.
-    let method = match (flags.method, table.as_ref().and_then(|(_, t)| t.get("method"))) {
+    let method = match (
+        flags.method,
+        table.as_ref().and_then(|(_, t)| t.get("method")),
+    ) {
         (Some(method), _) => method,
         (None, Some(value)) => {
             let (path, _) = table.as_ref().expect("value came from the table");
@@ -537,12 +593,21 @@ mod tests {
     #[test]
     fn method_defaults_follow_moco() {
         let v2 = PretrainConfig::defaults(Method::ExemplarV2);
-        assert_eq!((v2.queue_size, v2.key_momentum, v2.batch_size), (65_536, 0.999, 256));
+        assert_eq!(
+            (v2.queue_size, v2.key_momentum, v2.batch_size),
+            (65_536, 0.999, 256)
+        );
         assert!((v2.lr() - 0.03).abs() < 1e-12);
-        assert_eq!((v2.temperature, v2.method.head()), (0.2, ProjectionKind::Mlp));
+        assert_eq!(
+            (v2.temperature, v2.method.head()),
+            (0.2, ProjectionKind::Mlp)
+        );
         assert_eq!(v2.augment, AugmentPreset::AugPlus.pipeline());
         let v1 = PretrainConfig::defaults(Method::MocoV1);
-        assert_eq!((v1.temperature, v1.method.head()), (0.07, ProjectionKind::Linear));
+        assert_eq!(
+            (v1.temperature, v1.method.head()),
+            (0.07, ProjectionKind::Linear)
+        );
         assert!(Method::ExemplarV1.masks_same_class() && !Method::MocoV2.masks_same_class());
         let mut c = PretrainConfig::defaults(Method::MocoV2);
         c.batch_size = 512;
@@ -578,10 +643,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "batch_sise = 32\n").unwrap();
-        let err = resolve(Some(&path), &PretrainFlags::default()).unwrap_err().to_string();
+        let err = resolve(Some(&path), &PretrainFlags::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("batch_sise"), "{err}");
         std::fs::write(&path, "method = \"simclr\"\n").unwrap();
-        let err = resolve(Some(&path), &PretrainFlags::default()).unwrap_err().to_string();
+        let err = resolve(Some(&path), &PretrainFlags::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("method"), "{err}");
         let flags = PretrainFlags {
             batch_size: Some(10),
@@ -590,9 +659,12 @@ mod tests {
         };
         let err = resolve(None, &flags).unwrap_err().to_string();
         assert!(err.contains("bn_splits"), "{err}");
-        let err = resolve(Some(&dir.path().join("missing.toml")), &PretrainFlags::default())
-            .unwrap_err()
-            .to_string();
+        let err = resolve(
+            Some(&dir.path().join("missing.toml")),
+            &PretrainFlags::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("missing.toml"), "{err}");
     }
 }

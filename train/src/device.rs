@@ -89,6 +89,11 @@ mod tests {
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
         assert!(select("cpu").is_ok());
         #[cfg(not(feature = "cuda"))]
-        assert!(select("cuda:0").unwrap_err().to_string().contains("--features cuda"));
+        assert!(
+            select("cuda:0")
+                .unwrap_err()
+                .to_string()
+                .contains("--features cuda")
+        );
     }
 }

@@ -2,12 +2,12 @@
 //! pipeline, checkpoints and evaluation. The `train` binary is a thin command line over it.
 
 pub mod augment;
+pub mod card;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
-pub mod loader;
-pub mod card;
 pub mod eval;
-pub mod progress;
+pub mod loader;
 pub mod pretrain;
+pub mod progress;

@@ -131,7 +131,9 @@ impl BatchPlan {
         workers: usize,
     ) -> Prefetch<Result<Batch, DataError>> {
         let plan = Arc::new(self);
-        Prefetch::new(start, end, workers, 2, move |step| plan.build(dataset.as_ref(), step))
+        Prefetch::new(start, end, workers, 2, move |step| {
+            plan.build(dataset.as_ref(), step)
+        })
     }
 
     /// Dataset indices of the samples of `step`.
@@ -258,8 +260,13 @@ mod tests {
     #[test]
     fn batches_are_deterministic_in_order_and_cover_each_epoch_once() {
         let data: Arc<dyn Dataset> = Arc::new(SyntheticObjects::new(0, Stream::Train, 10, 16));
-        let serial: Vec<_> = (0..6).map(|s| plan().build(data.as_ref(), s).unwrap()).collect();
-        let parallel: Vec<_> = plan().spawn(Arc::clone(&data), 0, 6, 3).map(|b| b.unwrap()).collect();
+        let serial: Vec<_> = (0..6)
+            .map(|s| plan().build(data.as_ref(), s).unwrap())
+            .collect();
+        let parallel: Vec<_> = plan()
+            .spawn(Arc::clone(&data), 0, 6, 3)
+            .map(|b| b.unwrap())
+            .collect();
         for (a, b) in serial.iter().zip(&parallel) {
             assert_eq!(a.step, b.step);
             assert_eq!(a.views, b.views);
@@ -267,7 +274,10 @@ mod tests {
         }
         assert_eq!(serial[0].views.len(), 2);
         assert_eq!(serial[0].views[0].len(), 4 * 3 * 16 * 16);
-        assert_ne!(serial[0].views[0], serial[0].views[1], "two different views");
+        assert_ne!(
+            serial[0].views[0], serial[0].views[1],
+            "two different views"
+        );
         // 10 images, batch 4: two steps per epoch covering 8 distinct images.
         let p = plan();
         let mut epoch0: Vec<usize> = [p.indices(10, 0), p.indices(10, 1)].concat();
@@ -280,7 +290,10 @@ mod tests {
     #[test]
     fn resuming_midway_gives_the_same_batches() {
         let data: Arc<dyn Dataset> = Arc::new(SyntheticObjects::new(0, Stream::Train, 12, 16));
-        let full: Vec<_> = plan().spawn(Arc::clone(&data), 0, 5, 2).map(|b| b.unwrap()).collect();
+        let full: Vec<_> = plan()
+            .spawn(Arc::clone(&data), 0, 5, 2)
+            .map(|b| b.unwrap())
+            .collect();
         let resumed: Vec<_> = plan().spawn(data, 3, 5, 2).map(|b| b.unwrap()).collect();
         assert_eq!(full[3].views, resumed[0].views);
         assert_eq!(full[4].labels, resumed[1].labels);

@@ -18,7 +18,12 @@ use exemplar_train::pretrain::pretrain;
 /// Pretrain vision backbones with Exemplar-v2 (label-filtered MoCo negatives) and its baselines,
 /// and evaluate them on frozen features.
 #[derive(Debug, Parser)]
-#[command(name = "train", version, propagate_version = true)]
+#[command(
+    name = "train",
+    version,
+    propagate_version = true,
+    args_override_self = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -163,13 +168,20 @@ fn run_pretrain(args: PretrainArgs) -> Result<()> {
         out.display()
     );
     if summary.skipped_images > 0 {
-        eprintln!("warning: {} unreadable images were skipped", summary.skipped_images);
+        eprintln!(
+            "warning: {} unreadable images were skipped",
+            summary.skipped_images
+        );
     }
     Ok(())
 }
 
 /// The saved configuration of the run in `out`, with only the runtime flags applied.
-fn resumed_config(file: &Option<PathBuf>, out: &Path, flags: &PretrainFlags) -> Result<PretrainConfig> {
+fn resumed_config(
+    file: &Option<PathBuf>,
+    out: &Path,
+    flags: &PretrainFlags,
+) -> Result<PretrainConfig> {
     if file.is_some() {
         bail!("--resume continues with the run's saved configuration; drop --config");
     }
@@ -213,7 +225,10 @@ fn eval_setup(args: &EvalData) -> Result<EvalSetup> {
     let (backbone, card) = load_backbone(&args.run, &device)
         .with_context(|| format!("loading the backbone of {}", args.run.display()))?;
     let saved = args.run.join("config.toml");
-    let run_config = saved.exists().then(|| config::load_saved(&saved)).transpose()?;
+    let run_config = saved
+        .exists()
+        .then(|| config::load_saved(&saved))
+        .transpose()?;
     let source = match (&args.data, &run_config) {
         (Some(source), _) => source.clone(),
         (None, Some(config)) => config.data.clone(),
@@ -263,9 +278,21 @@ fn write_result(args: &EvalData, kind: &str, value: &serde_json::Value) -> Resul
 fn run_knn(args: KnnArgs) -> Result<()> {
     let setup = eval_setup(&args.data)?;
     let bank_indices = spread_indices(setup.train.len(), setup.train_limit);
-    let bank = extract(&setup.backbone, Arc::clone(&setup.train), bank_indices, setup.options, &setup.device)?;
+    let bank = extract(
+        &setup.backbone,
+        Arc::clone(&setup.train),
+        bank_indices,
+        setup.options,
+        &setup.device,
+    )?;
     let val_indices = (0..setup.val.len()).collect();
-    let queries = extract(&setup.backbone, Arc::clone(&setup.val), val_indices, setup.options, &setup.device)?;
+    let queries = extract(
+        &setup.backbone,
+        Arc::clone(&setup.val),
+        val_indices,
+        setup.options,
+        &setup.device,
+    )?;
     let result = knn_classify(
         &bank,
         &queries,
@@ -299,9 +326,21 @@ fn run_linear(args: LinearArgs) -> Result<()> {
     }
     let setup = eval_setup(&args.data)?;
     let train_indices = spread_indices(setup.train.len(), setup.train_limit);
-    let train = extract(&setup.backbone, Arc::clone(&setup.train), train_indices, setup.options, &setup.device)?;
+    let train = extract(
+        &setup.backbone,
+        Arc::clone(&setup.train),
+        train_indices,
+        setup.options,
+        &setup.device,
+    )?;
     let val_indices = (0..setup.val.len()).collect();
-    let val = extract(&setup.backbone, Arc::clone(&setup.val), val_indices, setup.options, &setup.device)?;
+    let val = extract(
+        &setup.backbone,
+        Arc::clone(&setup.val),
+        val_indices,
+        setup.options,
+        &setup.device,
+    )?;
     let options = LinearProbeOptions {
         epochs: args.epochs,
         batch_size: args.batch_size,
@@ -309,7 +348,13 @@ fn run_linear(args: LinearArgs) -> Result<()> {
         weight_decay: args.weight_decay,
         seed: args.seed,
     };
-    let result = linear_probe(&train, &val, setup.train.class_names().len(), options, &setup.device);
+    let result = linear_probe(
+        &train,
+        &val,
+        setup.train.class_names().len(),
+        options,
+        &setup.device,
+    );
     let value = serde_json::json!({
         "kind": "linear",
         "run": args.data.run,

@@ -18,9 +18,9 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
-use burn::optim::decay::WeightDecayConfig;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use exemplar_models::contrastive::loss::positive_top1;
@@ -94,7 +94,7 @@ struct LoopState {
 }
 
 /// The trainable state of either kind of method.
-enum Learner {
+pub enum Learner {
     Contrastive {
         query: Encoder,
         key: Encoder,
@@ -106,8 +106,15 @@ enum Learner {
 }
 
 impl Learner {
+    /// A freshly initialised learner: for contrastive methods a query encoder, its copy as key
+    /// encoder and a random queue; for the supervised baseline an encoder whose head is a
+    /// `num_classes`-way classifier.
+    pub fn new(config: &PretrainConfig, num_classes: usize, device: &Device) -> Self {
+        fresh(config, &encoder_config(config, num_classes), device)
+    }
+
     /// The backbone being pretrained (the query encoder's, for contrastive methods).
-    fn backbone(&self) -> &exemplar_models::ResNet {
+    pub fn backbone(&self) -> &exemplar_models::ResNet {
         match self {
             Learner::Contrastive { query, .. } => &query.backbone,
             Learner::Supervised { model } => &model.backbone,
@@ -125,9 +132,19 @@ pub fn pretrain(
     device.seed(config.seed);
     let train_device = device.clone().autodiff();
 
-    let train_set = data::open(&config.data, Split::Train, config.synthetic, config.image_size)?
-        .ok_or_else(|| PretrainError::Setup(format!("{} has no training split", config.data)))?;
-    let val_set = data::open(&config.data, Split::Val, config.synthetic, config.image_size)?;
+    let train_set = data::open(
+        &config.data,
+        Split::Train,
+        config.synthetic,
+        config.image_size,
+    )?
+    .ok_or_else(|| PretrainError::Setup(format!("{} has no training split", config.data)))?;
+    let val_set = data::open(
+        &config.data,
+        Split::Val,
+        config.synthetic,
+        config.image_size,
+    )?;
     let num_classes = train_set.class_names().len();
     let plan = BatchPlan {
         batch_size: config.batch_size,
@@ -150,18 +167,8 @@ pub fn pretrain(
     let end = config.max_steps.map_or(total_steps, |m| m.min(total_steps));
 
     std::fs::create_dir_all(run_dir).map_err(io_error(run_dir))?;
-    let encoder_config = EncoderConfig {
-        backbone: ResNetConfig::new(config.arch)
-            .with_width(config.width)
-            .with_stem(config.stem),
-        head: config.method.head(),
-        out_features: if config.method.is_contrastive() {
-            config.embed_dim
-        } else {
-            num_classes
-        },
-    };
-    let mut optim = sgd(config);
+    let encoder_config = encoder_config(config, num_classes);
+    let mut optim = optimizer(config);
     let (mut learner, start) = if resume {
         restore(config, run_dir, &encoder_config, &train_device, &mut optim)?
     } else {
@@ -196,6 +203,17 @@ pub fn pretrain(
         images_per_second: 0.0,
         skipped_images: 0,
     };
+    if start == 0 && config.knn_every > 0 {
+        // The untrained network's score: the baseline every later kNN result is read against.
+        if let Some(knn) = run_knn(config, &learner, &train_set, val_set.as_ref(), &device)? {
+            progress.println(&format!(
+                "step 0: kNN top-1 {:.2}% (initialisation)",
+                knn.top1 * 100.0
+            ));
+            let entry = json!({"step": 0, "knn_top1": knn.top1});
+            metrics.write(&entry).map_err(io_error(metrics.path()))?;
+        }
+    }
     let loader = plan.spawn(Arc::clone(&train_set), start, end, config.workers);
     let started = Instant::now();
     let mut window = (Instant::now(), 0usize, 0.0f64, 0.0f64, 0usize);
@@ -208,7 +226,8 @@ pub fn pretrain(
         let step = batch.step;
         let lr = learning_rate(config, step, total_steps);
         let (loss, accuracy);
-        (learner, loss, accuracy) = train_step(learner, &mut optim, batch, config, lr, &train_device);
+        (learner, loss, accuracy) =
+            train_step(learner, &mut optim, batch, config, lr, &train_device);
         summary.first_loss.get_or_insert(loss);
         summary.last_loss = Some(loss);
         let done = step + 1;
@@ -268,14 +287,35 @@ pub fn pretrain(
         let entry = json!({"step": summary.steps, "knn_top1": knn.top1});
         metrics.write(&entry).map_err(io_error(metrics.path()))?;
         let path = run_dir.join("eval").join("knn.json");
-        let json = serde_json::to_vec_pretty(knn).expect("serialisable");
+        let result = json!({
+            "kind": "knn",
+            "run": run_dir,
+            "method": config.method,
+            "data": train_set.describe(),
+            "result": knn,
+        });
+        let json = serde_json::to_vec_pretty(&result).expect("serialisable");
         atomic_write(&path, &json).map_err(io_error(&path))?;
     }
     Ok(summary)
 }
 
-/// SGD as MoCo configures it (PyTorch semantics: no dampening).
-fn sgd(config: &PretrainConfig) -> ModuleOptimizer {
+fn encoder_config(config: &PretrainConfig, num_classes: usize) -> EncoderConfig {
+    EncoderConfig {
+        backbone: ResNetConfig::new(config.arch)
+            .with_width(config.width)
+            .with_stem(config.stem),
+        head: config.method.head(),
+        out_features: if config.method.is_contrastive() {
+            config.embed_dim
+        } else {
+            num_classes
+        },
+    }
+}
+
+/// SGD as MoCo configures it, with PyTorch's semantics (no dampening; burn's default is 0.1).
+pub fn optimizer(config: &PretrainConfig) -> ModuleOptimizer {
     SgdConfig::new()
         .with_momentum(Some(
             MomentumConfig::new()
@@ -307,7 +347,10 @@ fn fresh(config: &PretrainConfig, encoder: &EncoderConfig, device: &Device) -> L
     }
     // The key encoder starts as a copy of the query encoder. Copy through a record rather than
     // `clone()`: clones share lazily initialised parameters.
-    let key = encoder.init(device).load_record(model.clone().into_record()).no_grad();
+    let key = encoder
+        .init(device)
+        .load_record(model.clone().into_record())
+        .no_grad();
     Learner::Contrastive {
         query: model,
         key,
@@ -382,7 +425,7 @@ fn restore(
             model: load("model.bpk")?,
         }
     };
-    *optim = std::mem::replace(optim, sgd(config)).load_record(optimizer);
+    *optim = std::mem::replace(optim, self::optimizer(config)).load_record(optimizer);
     Ok((learner, step))
 }
 
@@ -433,16 +476,20 @@ fn save_checkpoint(
         }
         Learner::Supervised { model } => files.push(("model.bpk", to_bytes("model", model)?)),
     }
-    files.push(("state.json", serde_json::to_vec(&state).expect("serialisable")));
+    files.push((
+        "state.json",
+        serde_json::to_vec(&state).expect("serialisable"),
+    ));
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
     write_checkpoint(run_dir, step, &borrowed, config.keep_checkpoints)
         .map_err(io_error(&run_dir.join("checkpoints")))?;
     Ok(())
 }
 
-/// One optimisation step. Returns the updated learner, the loss and the accuracy monitor
-/// (positive top-1 for contrastive methods, classification top-1 for supervised).
-fn train_step(
+/// One optimisation step on `batch` (made by a [`BatchPlan`] for the same config) on the
+/// autodiff `device`. Returns the updated learner, the loss and the accuracy monitor (positive
+/// top-1 for contrastive methods, classification top-1 for supervised).
+pub fn train_step(
     learner: Learner,
     optim: &mut ModuleOptimizer,
     batch: Batch,
@@ -505,7 +552,12 @@ fn train_step(
 /// Keys for a batch. With `bn_splits > 1` the batch is shuffled and each group goes through the
 /// key encoder separately, so BatchNorm statistics mix unrelated images (MoCo's shuffle-BN on
 /// one device); the keys are put back in order afterwards.
-fn key_features(key: &Encoder, images: Tensor<4>, config: &PretrainConfig, step: usize) -> Tensor<2> {
+fn key_features(
+    key: &Encoder,
+    images: Tensor<4>,
+    config: &PretrainConfig,
+    step: usize,
+) -> Tensor<2> {
     if config.bn_splits <= 1 {
         return l2_normalize(key.forward(images));
     }
@@ -551,7 +603,13 @@ fn run_knn(
         on_bad_image: config.on_bad_image,
     };
     let bank_indices = spread_indices(train_set.len(), config.knn_bank_size);
-    let bank = extract(&backbone, Arc::clone(train_set), bank_indices, options, device)?;
+    let bank = extract(
+        &backbone,
+        Arc::clone(train_set),
+        bank_indices,
+        options,
+        device,
+    )?;
     let val_indices = (0..val_set.len()).collect();
     let queries = extract(&backbone, Arc::clone(val_set), val_indices, options, device)?;
     Ok(Some(knn_classify(

@@ -88,7 +88,9 @@ impl std::str::FromStr for Stem {
         match s.to_ascii_lowercase().as_str() {
             "imagenet" => Ok(Stem::ImageNet),
             "small" | "cifar" => Ok(Stem::Small),
-            other => Err(format!("unknown stem '{other}' (expected imagenet or small)")),
+            other => Err(format!(
+                "unknown stem '{other}' (expected imagenet or small)"
+            )),
         }
     }
 }
@@ -326,7 +328,9 @@ fn conv(
 ) -> Conv2d {
     Conv2dConfig::new([in_ch, out_ch], [kernel, kernel])
         .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+        .with_padding(PaddingConfig2d::Explicit(
+            padding, padding, padding, padding,
+        ))
         .with_bias(false)
         .with_initializer(Initializer::KaimingNormal {
             gain: std::f64::consts::SQRT_2,
@@ -353,7 +357,9 @@ mod tests {
             (Depth::ResNet34, 64),
             (Depth::ResNet50, 256),
         ] {
-            let config = ResNetConfig::new(depth).with_width(0.125).with_stem(Stem::Small);
+            let config = ResNetConfig::new(depth)
+                .with_width(0.125)
+                .with_stem(Stem::Small);
             assert_eq!(config.out_features(), expected);
             let net = config.init(&device);
             let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);

@@ -49,7 +49,8 @@ pub fn contrastive_loss(
     let positive_logits = (query.clone() * positive).sum_dim(1);
     let negative_logits = query.matmul(queue.transpose());
     let mut negatives = negative_logits / temperature;
-    let mask = labels.map(|(query_labels, queue_labels)| same_class_mask(query_labels, queue_labels, n, k));
+    let mask = labels
+        .map(|(query_labels, queue_labels)| same_class_mask(query_labels, queue_labels, n, k));
     if let Some(mask) = &mask {
         negatives = negatives.mask_fill(mask.clone(), MASKED_LOGIT);
     }

@@ -71,3 +71,55 @@ impl ModuleMapper for EmaByPath {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backbone::resnet::{Depth, ResNetConfig, Stem};
+    use crate::encoder::EncoderConfig;
+    use crate::heads::projection::ProjectionKind;
+    use burn::tensor::Device;
+
+    /// Every float parameter of a module, in visiting order, flattened.
+    fn params<M: Module>(module: &M) -> Vec<Vec<f32>> {
+        #[derive(Default)]
+        struct All(Vec<Vec<f32>>);
+        impl ModuleVisitor for All {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.push(param.val().into_data().iter::<f32>().collect());
+            }
+        }
+        let mut all = All::default();
+        module.visit(&mut all);
+        all.0
+    }
+
+    #[test]
+    fn every_parameter_moves_towards_its_own_counterpart() {
+        let device = Device::flex();
+        let config = EncoderConfig {
+            backbone: ResNetConfig::new(Depth::ResNet18)
+                .with_width(0.0625)
+                .with_stem(Stem::Small),
+            head: ProjectionKind::Mlp,
+            out_features: 8,
+        };
+        let key = config.init(&device);
+        let query = config.init(&device);
+        let (k0, q0) = (params(&key), params(&query));
+        let collected = {
+            let mut c = CollectByPath::default();
+            query.visit(&mut c);
+            c.tensors.len()
+        };
+        assert_eq!(collected, q0.len(), "parameter paths must be unique");
+        let updated = params(&momentum_update(key, &query, 0.9));
+        assert_eq!(updated.len(), k0.len());
+        for ((u, k), q) in updated.iter().zip(&k0).zip(&q0) {
+            for i in 0..u.len() {
+                let expected = 0.9 * k[i] + 0.1 * q[i];
+                assert!((u[i] - expected).abs() < 1e-6, "{} vs {expected}", u[i]);
+            }
+        }
+    }
+}

@@ -82,7 +82,10 @@ impl KeyQueue {
         assert_eq!(labels.len(), n, "one label per key");
         let capacity = self.capacity();
         let (keys, labels) = if n > capacity {
-            (keys.slice([n - capacity..n, 0..dim]), &labels[n - capacity..])
+            (
+                keys.slice([n - capacity..n, 0..dim]),
+                &labels[n - capacity..],
+            )
         } else {
             (keys, labels)
         };
@@ -114,7 +117,10 @@ mod tests {
     use super::*;
 
     fn rows(values: &[f32], dim: usize, device: &Device) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(values.to_vec(), [values.len() / dim, dim]), device)
+        Tensor::from_data(
+            TensorData::new(values.to_vec(), [values.len() / dim, dim]),
+            device,
+        )
     }
 
     #[test]
@@ -122,14 +128,21 @@ mod tests {
         let device = Device::flex();
         let queue = KeyQueue::random(16, 8, &device);
         assert!(queue.labels().iter().all(|&l| l == UNLABELLED));
-        let norms = queue.keys().square().sum_dim(1).into_data().try_to_vec::<f32>().unwrap();
+        let norms = queue
+            .keys()
+            .square()
+            .sum_dim(1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-5));
     }
 
     #[test]
     fn enqueue_wraps_around_and_keeps_labels_aligned() {
         let device = Device::flex();
-        let mut queue = KeyQueue::from_parts(Tensor::zeros([5, 1], &device), vec![UNLABELLED; 5], 0);
+        let mut queue =
+            KeyQueue::from_parts(Tensor::zeros([5, 1], &device), vec![UNLABELLED; 5], 0);
         queue.enqueue(rows(&[1.0, 2.0, 3.0], 1, &device), &[1, 2, 3]);
         assert_eq!(queue.ptr(), 3);
         queue.enqueue(rows(&[4.0, 5.0, 6.0], 1, &device), &[4, 5, 6]);
@@ -144,7 +157,8 @@ mod tests {
     #[test]
     fn enqueue_larger_than_capacity_keeps_the_newest() {
         let device = Device::flex();
-        let mut queue = KeyQueue::from_parts(Tensor::zeros([3, 1], &device), vec![UNLABELLED; 3], 1);
+        let mut queue =
+            KeyQueue::from_parts(Tensor::zeros([3, 1], &device), vec![UNLABELLED; 3], 1);
         queue.enqueue(rows(&[1.0, 2.0, 3.0, 4.0], 1, &device), &[1, 2, 3, 4]);
         assert_eq!(queue.ptr(), 1);
         assert_eq!(queue.labels(), &[4, 2, 3]);

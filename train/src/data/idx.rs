@@ -60,7 +60,9 @@ impl IdxDataset {
         if label_dims != [n] {
             return Err(DataError::BadFormat {
                 path: labels_path.to_path_buf(),
-                reason: format!("expected {n} labels to match the images, header says {label_dims:?}"),
+                reason: format!(
+                    "expected {n} labels to match the images, header says {label_dims:?}"
+                ),
             });
         }
         if n == 0 {
@@ -208,10 +210,18 @@ mod tests {
     fn reads_plain_and_gzipped_files() {
         let dir = tempfile::tempdir().unwrap();
         let pixels: Vec<u8> = (0..2 * 2 * 3).map(|v| v * 20).collect();
-        std::fs::write(dir.path().join("train-images-idx3-ubyte"), idx(&[2, 2, 3], &pixels)).unwrap();
+        std::fs::write(
+            dir.path().join("train-images-idx3-ubyte"),
+            idx(&[2, 2, 3], &pixels),
+        )
+        .unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&idx(&[2], &[3, 1])).unwrap();
-        std::fs::write(dir.path().join("train-labels-idx1-ubyte.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("train-labels-idx1-ubyte.gz"),
+            gz.finish().unwrap(),
+        )
+        .unwrap();
 
         let data = IdxDataset::open(dir.path(), Split::Train).unwrap();
         assert_eq!(data.len(), 2);
@@ -228,19 +238,27 @@ mod tests {
         let labels = dir.path().join("train-labels-idx1-ubyte");
         std::fs::write(&images, idx(&[2, 2, 2], &[0; 7])).unwrap();
         std::fs::write(&labels, idx(&[2], &[0, 1])).unwrap();
-        let err = IdxDataset::open(dir.path(), Split::Train).unwrap_err().to_string();
+        let err = IdxDataset::open(dir.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("promises 8 bytes"), "{err}");
 
         std::fs::write(&images, idx(&[2, 2, 2], &[0; 8])).unwrap();
         std::fs::write(&labels, idx(&[3], &[0, 1, 2])).unwrap();
-        let err = IdxDataset::open(dir.path(), Split::Train).unwrap_err().to_string();
+        let err = IdxDataset::open(dir.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("expected 2 labels"), "{err}");
 
         std::fs::write(&images, b"\x1f\x8bgarbage").unwrap();
-        let err = IdxDataset::open(dir.path(), Split::Train).unwrap_err().to_string();
+        let err = IdxDataset::open(dir.path(), Split::Train)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("corrupt gzip"), "{err}");
 
-        let err = IdxDataset::open(&dir.path().join("missing"), Split::Val).unwrap_err().to_string();
+        let err = IdxDataset::open(&dir.path().join("missing"), Split::Val)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t10k-images-idx3-ubyte"), "{err}");
     }
 }

@@ -182,7 +182,12 @@ mod tests {
         assert!(small.data.iter().all(|&v| (v - 0.5).abs() < 1e-6));
         let mut out = Vec::new();
         small.write_chw_normalized([0.5, 0.25, 0.0], [1.0, 0.5, 2.0], &mut out);
-        assert_eq!(out, vec![0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25]);
+        assert_eq!(
+            out,
+            vec![
+                0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25
+            ]
+        );
     }
 
     #[test]

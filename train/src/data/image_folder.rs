@@ -156,13 +156,21 @@ mod tests {
         std::fs::write(root.join("train/zebra/broken.jpg"), b"not a jpeg").unwrap();
         std::fs::write(root.join("train/zebra/notes.txt"), b"ignored").unwrap();
 
-        let data = ImageFolder::open_split(root, Split::Train).unwrap().unwrap();
-        assert_eq!(data.class_names(), &["ant".to_string(), "zebra".to_string()]);
+        let data = ImageFolder::open_split(root, Split::Train)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            data.class_names(),
+            &["ant".to_string(), "zebra".to_string()]
+        );
         assert_eq!(data.len(), 3);
         let (img, label) = data.get(0).unwrap();
         assert_eq!((img.width, img.height, label), (6, 4, 0));
         let err = data.get(2).unwrap_err().to_string();
-        assert!(err.contains("broken.jpg") && err.contains("unreadable image"), "{err}");
+        assert!(
+            err.contains("broken.jpg") && err.contains("unreadable image"),
+            "{err}"
+        );
         assert!(ImageFolder::open_split(root, Split::Val).unwrap().is_none());
     }
 

@@ -157,7 +157,9 @@ pub fn open(
             }
             let (seed, size) = (synthetic.seed, image_size);
             if *source == DataSource::Synthetic {
-                Some(Arc::new(synthetic::SyntheticObjects::new(seed, stream, len, size)))
+                Some(Arc::new(synthetic::SyntheticObjects::new(
+                    seed, stream, len, size,
+                )))
             } else {
                 Some(Arc::new(synthetic::SyntheticFaces::new(
                     seed,
@@ -181,7 +183,12 @@ mod tests {
 
     #[test]
     fn data_source_round_trips_through_text() {
-        for text in ["synthetic", "synthetic-faces", "image-folder:/data/imagenet", "idx:/usr/share/x"] {
+        for text in [
+            "synthetic",
+            "synthetic-faces",
+            "image-folder:/data/imagenet",
+            "idx:/usr/share/x",
+        ] {
             let source: DataSource = text.parse().unwrap();
             assert_eq!(source.to_string(), text);
         }

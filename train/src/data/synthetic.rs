@@ -2,7 +2,9 @@
 //! files), with the ground truth every task of the project needs.
 //!
 //! * [`SyntheticObjects`]: one main object of one of ten shape classes, plus up to two smaller
-//!   distractor objects, on a varied background (gradients, stripes, noise). The class is the
+//!   distractor objects, on a varied background (muted gradients, faint stripes, noise). The main
+//!   object covers most of the image, as in object-centric photographs: with a large textured
+//!   background, instance discrimination learns to recognise backgrounds rather than objects. The class is the
 //!   main object's *shape*; colours, sizes, positions and rotations are random, so a model has to
 //!   learn shape rather than colour. Each [`Scene`] carries the class label, every object's box
 //!   and a per-pixel class mask (for detection and segmentation).
@@ -34,13 +36,8 @@ pub const OBJECT_CLASSES: [&str; 10] = [
 ];
 
 /// Names of the five landmarks of [`SyntheticFaces`], in the MAFL order.
-pub const LANDMARK_NAMES: [&str; 5] = [
-    "left_eye",
-    "right_eye",
-    "nose",
-    "left_mouth",
-    "right_mouth",
-];
+pub const LANDMARK_NAMES: [&str; 5] =
+    ["left_eye", "right_eye", "nose", "left_mouth", "right_mouth"];
 
 /// Independent random streams for the splits, so validation never repeats training images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +114,7 @@ impl SyntheticObjects {
         let label = index % OBJECT_CLASSES.len();
 
         let distractors = rng.random_range(0..=2);
-        let main_scale = rng.random_range(0.28..0.42) * size as f32;
+        let main_scale = rng.random_range(0.36..0.48) * size as f32;
         let main_centre = [
             rng.random_range(main_scale * 0.8..size as f32 - main_scale * 0.8),
             rng.random_range(main_scale * 0.8..size as f32 - main_scale * 0.8),
@@ -140,9 +137,10 @@ impl SyntheticObjects {
             }
         }
         let shape = Placed::random(&mut rng, label, main_centre, main_scale, &image);
-        let bbox = shape
-            .draw(&mut image, &mut mask)
-            .unwrap_or([0.0, 0.0, size as f32, size as f32]);
+        let bbox =
+            shape
+                .draw(&mut image, &mut mask)
+                .unwrap_or([0.0, 0.0, size as f32, size as f32]);
         objects.push(SceneObject { class: label, bbox });
         add_noise(&mut rng, &mut image);
         Scene {
@@ -197,7 +195,13 @@ struct Placed {
 }
 
 impl Placed {
-    fn random(rng: &mut ChaCha8Rng, class: usize, centre: [f32; 2], scale: f32, image: &Image) -> Self {
+    fn random(
+        rng: &mut ChaCha8Rng,
+        class: usize,
+        centre: [f32; 2],
+        scale: f32,
+        image: &Image,
+    ) -> Self {
         let angle = rng.random_range(0.0..std::f32::consts::TAU);
         let background = image.pixel(
             (centre[0] as usize).min(image.width - 1),
@@ -243,7 +247,8 @@ impl Placed {
                 image.set_pixel(x, y, mixed);
                 if coverage >= 0.5 {
                     mask[y * image.width + x] = self.class as u8 + 1;
-                    let b = bbox.get_or_insert([x as f32, y as f32, x as f32 + 1.0, y as f32 + 1.0]);
+                    let b =
+                        bbox.get_or_insert([x as f32, y as f32, x as f32 + 1.0, y as f32 + 1.0]);
                     b[0] = b[0].min(x as f32);
                     b[1] = b[1].min(y as f32);
                     b[2] = b[2].max(x as f32 + 1.0);
@@ -295,6 +300,15 @@ fn random_colour(rng: &mut ChaCha8Rng) -> [f32; 3] {
     )
 }
 
+/// A low-saturation colour for backgrounds.
+fn muted_colour(rng: &mut ChaCha8Rng) -> [f32; 3] {
+    hsv_to_rgb(
+        rng.random_range(0.0..1.0),
+        rng.random_range(0.0..0.35),
+        rng.random_range(0.2..0.9),
+    )
+}
+
 /// HSV (all in `[0, 1]`) to RGB.
 pub fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [f32; 3] {
     let h6 = (h.rem_euclid(1.0)) * 6.0;
@@ -313,15 +327,19 @@ pub fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [f32; 3] {
 
 /// A two-colour gradient in a random direction, with optional stripes.
 fn background(rng: &mut ChaCha8Rng, size: usize) -> Image {
-    let a = random_colour(rng);
-    let b = random_colour(rng);
+    let a = muted_colour(rng);
+    let b = muted_colour(rng);
     let angle = rng.random_range(0.0..std::f32::consts::TAU);
     let (dx, dy) = (angle.cos(), angle.sin());
     let stripes = rng.random_bool(0.5);
     let frequency = rng.random_range(2.0..6.0) * std::f32::consts::TAU / size as f32;
     let stripe_angle = rng.random_range(0.0..std::f32::consts::PI);
     let (sx, sy) = (stripe_angle.cos(), stripe_angle.sin());
-    let amplitude = if stripes { rng.random_range(0.05..0.2) } else { 0.0 };
+    let amplitude = if stripes {
+        rng.random_range(0.03..0.1)
+    } else {
+        0.0
+    };
     let mut image = Image::new(size, size);
     let half = size as f32 / 2.0;
     for y in 0..size {

@@ -75,14 +75,14 @@ pub fn extract(
         );
         let features = backbone.forward(images);
         dim = features.dims()[1];
-        values.extend(
-            features
-                .into_data()
-                .iter::<f32>(),
-        );
+        values.extend(features.into_data().iter::<f32>());
         labels.extend(batch.labels);
     }
-    Ok(Features { values, labels, dim })
+    Ok(Features {
+        values,
+        labels,
+        dim,
+    })
 }
 
 /// Evenly spaced indices: at most `limit` of `len`, spread over the whole dataset so every class

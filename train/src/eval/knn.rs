@@ -39,7 +39,11 @@ pub fn knn_classify(
         };
         let sims = l2_normalize(rows.tensor(device)).matmul(bank_t.clone());
         let (top, idx) = sims.topk_with_indices(k, 1);
-        let weights: Vec<f32> = (top / temperature).exp().into_data().iter::<f32>().collect();
+        let weights: Vec<f32> = (top / temperature)
+            .exp()
+            .into_data()
+            .iter::<f32>()
+            .collect();
         let neighbours: Vec<i64> = idx.into_data().iter::<i64>().collect();
         for (row, &label) in rows.labels.iter().enumerate() {
             let mut votes = vec![0.0f32; num_classes.max(1)];
@@ -66,7 +70,9 @@ pub fn argmax(values: &[f32]) -> usize {
     values
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
         .0
 }
 

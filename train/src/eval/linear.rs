@@ -66,9 +66,10 @@ pub fn linear_probe(
     let mut model: Linear = LinearConfig::new(train.dim, num_classes).init(&autodiff);
     let mut optim = SgdConfig::new()
         .with_momentum(Some(MomentumConfig::new().with_dampening(0.0)))
-        .with_weight_decay((options.weight_decay > 0.0).then(|| {
-            burn::optim::decay::WeightDecayConfig::new(options.weight_decay as f32)
-        }))
+        .with_weight_decay(
+            (options.weight_decay > 0.0)
+                .then(|| burn::optim::decay::WeightDecayConfig::new(options.weight_decay as f32)),
+        )
         .init();
     let loss_fn = CrossEntropyLossConfig::new().init(&autodiff);
     let n = train.len();
@@ -80,7 +81,9 @@ pub fn linear_probe(
     for epoch in 0..options.epochs {
         order.shuffle(&mut rng_for(options.seed, &[40, epoch as u64]));
         for chunk in order.chunks(batch) {
-            let lr = options.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
+            let lr = options.lr
+                * 0.5
+                * (1.0 + (std::f64::consts::PI * step as f64 / total as f64).cos());
             let x = rows(&train_x, train.dim, chunk, &autodiff);
             let y = labels(&train.labels, chunk, &autodiff);
             let loss = loss_fn.forward(model.forward(x), y);
@@ -174,22 +177,42 @@ mod tests {
             for i in 0..n {
                 let label = (i % 3) as i64;
                 for d in 0..4 {
-                    let signal = if informative && d == label as usize { 3.0 } else { 0.0 };
+                    let signal = if informative && d == label as usize {
+                        3.0
+                    } else {
+                        0.0
+                    };
                     values.push(signal + rng.random_range(-1.0f32..1.0));
                 }
                 labels.push(label);
             }
-            Features { values, labels, dim: 4 }
+            Features {
+                values,
+                labels,
+                dim: 4,
+            }
         };
         let options = LinearProbeOptions {
             epochs: 20,
             batch_size: 32,
             ..Default::default()
         };
-        let good = linear_probe(&make(300, 1, true), &make(150, 2, true), 3, options, &device);
+        let good = linear_probe(
+            &make(300, 1, true),
+            &make(150, 2, true),
+            3,
+            options,
+            &device,
+        );
         assert!(good.top1 > 0.9, "{good:?}");
         assert_eq!(good.top5, 1.0);
-        let noise = linear_probe(&make(300, 1, false), &make(150, 2, false), 3, options, &device);
+        let noise = linear_probe(
+            &make(300, 1, false),
+            &make(150, 2, false),
+            3,
+            options,
+            &device,
+        );
         assert!(noise.top1 < 0.6, "{noise:?}");
     }
 }

@@ -1,0 +1,85 @@
+//! The user's path through the trainer: pretrain on the built-in data, then evaluate the saved
+//! backbone with the kNN monitor and the linear probe, each writing its JSON result.
+
+use exemplar_tests::binary;
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("result file")).expect("json")
+}
+
+#[test]
+fn pretrain_then_evaluate_with_knn_and_linear_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = binary("train")
+        .args([
+            "pretrain",
+            "--method",
+            "exemplar-v2",
+            "--arch",
+            "resnet18",
+            "--width",
+            "0.125",
+            "--stem",
+            "small",
+            "--image-size",
+            "16",
+            "--batch-size",
+            "32",
+            "--queue-size",
+            "128",
+            "--epochs",
+            "2",
+            "--synthetic-train-size",
+            "256",
+            "--synthetic-val-size",
+            "100",
+            "--knn-k",
+            "10",
+            "--out",
+        ])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("exemplar-v2: 16 steps"), "{stdout}");
+
+    let monitor = json(&run.join("eval/knn.json"));
+    let output = binary("train")
+        .args(["eval", "knn", "--k", "10", "--run"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = String::from_utf8_lossy(&output.stdout);
+    assert!(line.starts_with("kNN top-1 "), "{line}");
+    let knn = json(&run.join("eval/knn.json"));
+    assert_eq!(knn["result"]["queries"], 100);
+    // The standalone evaluation agrees with the monitor the run itself recorded.
+    assert_eq!(knn["result"]["top1"], monitor["result"]["top1"]);
+
+    let linear_json = dir.path().join("linear.json");
+    let output = binary("train")
+        .args(["eval", "linear", "--epochs", "5", "--run"])
+        .arg(&run)
+        .arg("--json")
+        .arg(&linear_json)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).starts_with("linear probe top-1 "));
+    let linear = json(&linear_json);
+    let top1 = linear["result"]["top1"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&top1));
+    assert_eq!(linear["result"]["val_size"], 100);
+}
