@@ -276,7 +276,7 @@ impl PretrainConfig {
         if self.method.is_contrastive() && self.queue_size == 0 {
             return fail("queue_size must be at least 1".into());
         }
-        if self.bn_splits == 0 || self.batch_size % self.bn_splits != 0 {
+        if self.bn_splits == 0 || !self.batch_size.is_multiple_of(self.bn_splits) {
             return fail(format!(
                 "bn_splits ({}) must divide batch_size ({})",
                 self.bn_splits, self.batch_size

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use exemplar_train::card::load_backbone;
 use exemplar_train::checkpoint::{atomic_write, latest_checkpoint};
 use exemplar_train::config::{self, BadImagePolicy, PretrainConfig, PretrainFlags};
-use exemplar_train::data::{self, DataSource, Split, SyntheticOptions};
+use exemplar_train::data::{self, DataSource, Split};
 use exemplar_train::eval::features::{ExtractOptions, extract, spread_indices};
 use exemplar_train::eval::knn::knn_classify;
 use exemplar_train::eval::linear::{LinearProbeOptions, linear_probe};
@@ -29,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start-up; the size of the flags struct does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Pretrain a backbone (exemplar-v2, exemplar-v1, moco-v2, moco-v1 or supervised).
@@ -158,7 +160,7 @@ fn run_pretrain(args: PretrainArgs) -> Result<()> {
         .map(|k| format!(", kNN top-1 {:.2}% (k={})", k.top1 * 100.0, k.k))
         .unwrap_or_else(|| ", no validation split for kNN".into());
     println!(
-        "{}: {} steps, loss {} -> {}{}, {:.1} img/s; backbone in {}",
+        "{}: {} steps, loss {} (first log interval) -> {} (last){}, {:.1} img/s; backbone in {}",
         config.method,
         summary.steps,
         summary.first_loss.map_or("-".into(), |l| format!("{l:.4}")),
@@ -235,12 +237,7 @@ fn eval_setup(args: &EvalData) -> Result<EvalSetup> {
         (None, None) => bail!("{} has no config.toml: pass --data", args.run.display()),
     };
     let synthetic = run_config.as_ref().map_or(
-        SyntheticOptions {
-            train_size: 5000,
-            val_size: 1000,
-            seed: 0,
-            identities: 10,
-        },
+        PretrainConfig::defaults(exemplar_train::config::Method::ExemplarV2).synthetic,
         |c| c.synthetic,
     );
     let train = data::open(&source, Split::Train, synthetic, card.image_size)?

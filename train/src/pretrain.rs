@@ -76,6 +76,7 @@ pub struct PretrainSummary {
     pub run_dir: PathBuf,
     pub steps: usize,
     pub total_steps: usize,
+    /// Mean loss of the first and of the last log interval of this invocation.
     pub first_loss: Option<f64>,
     pub last_loss: Option<f64>,
     pub knn: Option<KnnResult>,
@@ -94,6 +95,9 @@ struct LoopState {
 }
 
 /// The trainable state of either kind of method.
+// One learner exists per run and it is moved, not copied, each step: boxing the large variant
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Learner {
     Contrastive {
         query: Encoder,
@@ -216,7 +220,7 @@ pub fn pretrain(
     }
     let loader = plan.spawn(Arc::clone(&train_set), start, end, config.workers);
     let started = Instant::now();
-    let mut window = (Instant::now(), 0usize, 0.0f64, 0.0f64, 0usize);
+    let mut window = Window::new();
     for batch in loader {
         let batch = batch?;
         for reason in &batch.skipped {
@@ -228,31 +232,27 @@ pub fn pretrain(
         let (loss, accuracy);
         (learner, loss, accuracy) =
             train_step(learner, &mut optim, batch, config, lr, &train_device);
-        summary.first_loss.get_or_insert(loss);
-        summary.last_loss = Some(loss);
         let done = step + 1;
         summary.steps = done;
 
-        window.1 += 1;
-        window.2 += loss;
-        window.3 += accuracy;
-        window.4 += config.batch_size;
-        let elapsed = window.0.elapsed().as_secs_f64().max(1e-9);
-        let ips = window.4 as f64 / elapsed;
+        window.add(loss, accuracy, config.batch_size);
+        let ips = window.images_per_second();
         progress.step(done, &format!("loss {loss:.4} lr {lr:.4} {ips:.1} img/s"));
-        if done % config.log_every == 0 || done == end {
+        if done.is_multiple_of(config.log_every) || done == end {
             let entry = json!({
                 "step": done,
                 "epoch": done as f64 / steps_per_epoch as f64,
-                "loss": window.2 / window.1 as f64,
-                "accuracy": window.3 / window.1 as f64,
+                "loss": window.mean_loss(),
+                "accuracy": window.mean_accuracy(),
                 "lr": lr,
                 "images_per_second": ips,
             });
             metrics.write(&entry).map_err(io_error(metrics.path()))?;
-            window = (Instant::now(), 0, 0.0, 0.0, 0);
+            summary.first_loss.get_or_insert(window.mean_loss());
+            summary.last_loss = Some(window.mean_loss());
+            window = Window::new();
         }
-        if config.knn_every > 0 && done % config.knn_every == 0 && done != end {
+        if config.knn_every > 0 && done.is_multiple_of(config.knn_every) && done != end {
             let knn = run_knn(config, &learner, &train_set, val_set.as_ref(), &device)?;
             if let Some(knn) = knn {
                 progress.println(&format!("step {done}: kNN top-1 {:.2}%", knn.top1 * 100.0));
@@ -260,7 +260,7 @@ pub fn pretrain(
                 metrics.write(&entry).map_err(io_error(metrics.path()))?;
             }
         }
-        if done % config.checkpoint_every == 0 || done == end {
+        if done.is_multiple_of(config.checkpoint_every) || done == end {
             save_checkpoint(run_dir, done, &learner, &optim, config)?;
         }
     }
@@ -311,6 +311,46 @@ fn encoder_config(config: &PretrainConfig, num_classes: usize) -> EncoderConfig 
         } else {
             num_classes
         },
+    }
+}
+
+/// Running means over one log interval.
+struct Window {
+    started: Instant,
+    steps: usize,
+    loss: f64,
+    accuracy: f64,
+    images: usize,
+}
+
+impl Window {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            steps: 0,
+            loss: 0.0,
+            accuracy: 0.0,
+            images: 0,
+        }
+    }
+
+    fn add(&mut self, loss: f64, accuracy: f64, images: usize) {
+        self.steps += 1;
+        self.loss += loss;
+        self.accuracy += accuracy;
+        self.images += images;
+    }
+
+    fn mean_loss(&self) -> f64 {
+        self.loss / self.steps.max(1) as f64
+    }
+
+    fn mean_accuracy(&self) -> f64 {
+        self.accuracy / self.steps.max(1) as f64
+    }
+
+    fn images_per_second(&self) -> f64 {
+        self.images as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
     }
 }
 
@@ -439,9 +479,11 @@ fn save_checkpoint(
     let record_error = |what: &str, e: burn::store::RecordError| {
         PretrainError::Setup(format!("cannot serialise {what}: {e}"))
     };
+    // `valid()` first: it folds the BatchNorm running statistics' latest per-thread updates in,
+    // which a plain record of the training module would miss (they lag one step behind).
     let to_bytes = |what: &str, encoder: &Encoder| -> Result<Vec<u8>, PretrainError> {
         Ok(encoder
-            .clone()
+            .valid()
             .into_record()
             .into_bytes()
             .map_err(|e| record_error(what, e))?

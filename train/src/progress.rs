@@ -47,7 +47,7 @@ impl Progress {
                 bar.set_message(summary.to_string());
             }
             None => {
-                if step % self.log_every == 0
+                if step.is_multiple_of(self.log_every)
                     || step == self.end
                     || self.last_log.elapsed() > Duration::from_secs(60)
                 {

@@ -1,6 +1,8 @@
 //! The momentum (exponential moving average) update of the key encoder:
 //! `θ_k ← m·θ_k + (1 − m)·θ_q`, applied to every trainable parameter. BatchNorm running
-//! statistics are buffers, not parameters, so each encoder keeps its own (as in MoCo).
+//! statistics are buffers, not parameters, so each encoder keeps its own (as in MoCo, whose
+//! update iterates `parameters()`). burn hands buffers to visitors like parameters, so they are
+//! recognised by name.
 
 use std::collections::HashMap;
 
@@ -39,9 +41,20 @@ impl ModuleVisitor for CollectByPath {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if is_buffer(&self.path) {
+            return;
+        }
         let values = param.val().detach().flatten::<1>(0, D - 1);
         self.tensors.insert(self.path.join("."), values);
     }
+}
+
+/// BatchNorm's running statistics.
+fn is_buffer(path: &[String]) -> bool {
+    matches!(
+        path.last().map(String::as_str),
+        Some("running_mean" | "running_var")
+    )
 }
 
 struct EmaByPath {
@@ -60,6 +73,7 @@ impl ModuleMapper for EmaByPath {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        // Buffers were not collected, so they are left as they are.
         let Some(source) = self.source.remove(&self.path.join(".")) else {
             return param;
         };
@@ -106,20 +120,40 @@ mod tests {
         };
         let key = config.init(&device);
         let query = config.init(&device);
+        // Distinct running statistics in the query, to see that they are not copied.
+        let query = crate::encoder::Encoder {
+            backbone: crate::backbone::resnet::ResNet {
+                bn1: burn::nn::BatchNorm {
+                    running_mean: burn::module::RunningState::new(Tensor::ones([8], &device)),
+                    ..query.backbone.bn1
+                },
+                ..query.backbone
+            },
+            ..query
+        };
         let (k0, q0) = (params(&key), params(&query));
-        let collected = {
+        let (paths, buffers) = {
             let mut c = CollectByPath::default();
             query.visit(&mut c);
-            c.tensors.len()
+            (c.tensors.len(), q0.len() - c.tensors.len())
         };
-        assert_eq!(collected, q0.len(), "parameter paths must be unique");
+        assert!(
+            buffers > 0 && paths + buffers == q0.len(),
+            "parameter paths must be unique"
+        );
         let updated = params(&momentum_update(key, &query, 0.9));
         assert_eq!(updated.len(), k0.len());
+        let mut kept = 0;
         for ((u, k), q) in updated.iter().zip(&k0).zip(&q0) {
+            if u == k && k != q {
+                kept += 1; // a buffer that differs between the encoders stays the key's own
+                continue;
+            }
             for i in 0..u.len() {
                 let expected = 0.9 * k[i] + 0.1 * q[i];
                 assert!((u[i] - expected).abs() < 1e-6, "{} vs {expected}", u[i]);
             }
         }
+        assert_eq!(kept, 1, "only bn1.running_mean differs and is a buffer");
     }
 }
