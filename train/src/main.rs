@@ -10,7 +10,7 @@ use exemplar_train::card::load_backbone;
 use exemplar_train::checkpoint::{atomic_write, latest_checkpoint};
 use exemplar_train::config::{self, BadImagePolicy, PretrainConfig, PretrainFlags};
 use exemplar_train::data::{self, DataSource, Split};
-use exemplar_train::eval::features::{ExtractOptions, extract, spread_indices};
+use exemplar_train::eval::features::{ExtractOptions, Features, train_and_val_features};
 use exemplar_train::eval::knn::knn_classify;
 use exemplar_train::eval::linear::{LinearProbeOptions, linear_probe};
 use exemplar_train::pretrain::pretrain;
@@ -222,6 +222,21 @@ struct EvalSetup {
     train_limit: usize,
 }
 
+impl EvalSetup {
+    /// Frozen features of the training split (the bank / probe training set) and of the
+    /// validation split.
+    fn features(&self) -> Result<(Features, Features)> {
+        Ok(train_and_val_features(
+            &self.backbone,
+            &self.train,
+            &self.val,
+            self.train_limit,
+            self.options,
+            &self.device,
+        )?)
+    }
+}
+
 fn eval_setup(args: &EvalData) -> Result<EvalSetup> {
     let device = exemplar_train::device::select(&args.device)?;
     let (backbone, card) = load_backbone(&args.run, &device)
@@ -274,22 +289,7 @@ fn write_result(args: &EvalData, kind: &str, value: &serde_json::Value) -> Resul
 
 fn run_knn(args: KnnArgs) -> Result<()> {
     let setup = eval_setup(&args.data)?;
-    let bank_indices = spread_indices(setup.train.len(), setup.train_limit);
-    let bank = extract(
-        &setup.backbone,
-        Arc::clone(&setup.train),
-        bank_indices,
-        setup.options,
-        &setup.device,
-    )?;
-    let val_indices = (0..setup.val.len()).collect();
-    let queries = extract(
-        &setup.backbone,
-        Arc::clone(&setup.val),
-        val_indices,
-        setup.options,
-        &setup.device,
-    )?;
+    let (bank, queries) = setup.features()?;
     let result = knn_classify(
         &bank,
         &queries,
@@ -322,22 +322,7 @@ fn run_linear(args: LinearArgs) -> Result<()> {
         bail!("--epochs and --batch-size must be at least 1");
     }
     let setup = eval_setup(&args.data)?;
-    let train_indices = spread_indices(setup.train.len(), setup.train_limit);
-    let train = extract(
-        &setup.backbone,
-        Arc::clone(&setup.train),
-        train_indices,
-        setup.options,
-        &setup.device,
-    )?;
-    let val_indices = (0..setup.val.len()).collect();
-    let val = extract(
-        &setup.backbone,
-        Arc::clone(&setup.val),
-        val_indices,
-        setup.options,
-        &setup.device,
-    )?;
+    let (train, val) = setup.features()?;
     let options = LinearProbeOptions {
         epochs: args.epochs,
         batch_size: args.batch_size,

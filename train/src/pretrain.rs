@@ -39,7 +39,7 @@ use crate::config::{PretrainConfig, Schedule};
 use crate::data::synthetic::rng_for;
 use crate::data::{self, DataError, Dataset, Split};
 use crate::device::DeviceError;
-use crate::eval::features::{ExtractOptions, extract, spread_indices};
+use crate::eval::features::{ExtractOptions, train_and_val_features};
 use crate::eval::knn::{KnnResult, knn_classify};
 use crate::loader::{Batch, BatchPlan};
 use crate::progress::{MetricsLog, Progress};
@@ -644,16 +644,14 @@ fn run_knn(
         workers: config.workers,
         on_bad_image: config.on_bad_image,
     };
-    let bank_indices = spread_indices(train_set.len(), config.knn_bank_size);
-    let bank = extract(
+    let (bank, queries) = train_and_val_features(
         &backbone,
-        Arc::clone(train_set),
-        bank_indices,
+        train_set,
+        val_set,
+        config.knn_bank_size,
         options,
         device,
     )?;
-    let val_indices = (0..val_set.len()).collect();
-    let queries = extract(&backbone, Arc::clone(val_set), val_indices, options, device)?;
     Ok(Some(knn_classify(
         &bank,
         &queries,

@@ -85,6 +85,23 @@ pub fn extract(
     })
 }
 
+/// Features of (at most `train_limit` evenly spread samples of) a training split and of a whole
+/// validation split: the inputs of the kNN monitor and of the linear probe.
+pub fn train_and_val_features(
+    backbone: &ResNet,
+    train: &Arc<dyn Dataset>,
+    val: &Arc<dyn Dataset>,
+    train_limit: usize,
+    options: ExtractOptions,
+    device: &Device,
+) -> Result<(Features, Features), DataError> {
+    let train_indices = spread_indices(train.len(), train_limit);
+    let train_features = extract(backbone, Arc::clone(train), train_indices, options, device)?;
+    let val_indices = (0..val.len()).collect();
+    let val_features = extract(backbone, Arc::clone(val), val_indices, options, device)?;
+    Ok((train_features, val_features))
+}
+
 /// Evenly spaced indices: at most `limit` of `len`, spread over the whole dataset so every class
 /// is represented even when samples are sorted by class (ImageFolder).
 pub fn spread_indices(len: usize, limit: usize) -> Vec<usize> {
