@@ -181,8 +181,10 @@ pub fn pretrain(
     let config_path = run_dir.join("config.toml");
     atomic_write(&config_path, config.to_toml().as_bytes()).map_err(io_error(&config_path))?;
     let metrics_path = run_dir.join("metrics.jsonl");
-    let mut metrics =
-        MetricsLog::open(&metrics_path, Some(start)).map_err(io_error(&metrics_path))?;
+    // A fresh run starts a fresh log (a run directory whose first attempt died before its first
+    // checkpoint may hold one); a resumed run keeps the entries up to its checkpoint.
+    let mut metrics = MetricsLog::open(&metrics_path, resume.then_some(start))
+        .map_err(io_error(&metrics_path))?;
 
     let mut progress = Progress::new(start, end, config.log_every);
     progress.println(&format!(

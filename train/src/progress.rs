@@ -80,10 +80,13 @@ pub struct MetricsLog {
 }
 
 impl MetricsLog {
-    /// Opens the log for appending. When resuming from `resume_step`, entries written after that
-    /// step (by the interrupted process, past its last checkpoint) are dropped, so the log reads
-    /// as one uninterrupted run.
+    /// Opens the log: a new one, or, when resuming from `resume_step`, the existing one without
+    /// the entries written after that step (by the interrupted process, past its last
+    /// checkpoint), so the log reads as one uninterrupted run.
     pub fn open(path: &Path, resume_step: Option<usize>) -> std::io::Result<Self> {
+        if resume_step.is_none() && path.exists() {
+            std::fs::remove_file(path)?;
+        }
         if let Some(step) = resume_step
             && path.exists()
         {
