@@ -209,16 +209,15 @@ pub fn pretrain(
         images_per_second: 0.0,
         skipped_images: 0,
     };
+    let monitor = KnnMonitor {
+        config,
+        train_set: &train_set,
+        val_set: val_set.as_ref(),
+        device: &device,
+    };
     if start == 0 && config.knn_every > 0 {
         // The untrained network's score: the baseline every later kNN result is read against.
-        if let Some(knn) = run_knn(config, &learner, &train_set, val_set.as_ref(), &device)? {
-            progress.println(&format!(
-                "step 0: kNN top-1 {:.2}% (initialisation)",
-                knn.top1 * 100.0
-            ));
-            let entry = json!({"step": 0, "knn_top1": knn.top1});
-            metrics.write(&entry).map_err(io_error(metrics.path()))?;
-        }
+        monitor.record(&learner, 0, " (initialisation)", &progress, &mut metrics)?;
     }
     let loader = plan.spawn(Arc::clone(&train_set), start, end, config.workers);
     let started = Instant::now();
@@ -255,12 +254,7 @@ pub fn pretrain(
             window = Window::new();
         }
         if config.knn_every > 0 && done.is_multiple_of(config.knn_every) && done != end {
-            let knn = run_knn(config, &learner, &train_set, val_set.as_ref(), &device)?;
-            if let Some(knn) = knn {
-                progress.println(&format!("step {done}: kNN top-1 {:.2}%", knn.top1 * 100.0));
-                let entry = json!({"step": done, "knn_top1": knn.top1});
-                metrics.write(&entry).map_err(io_error(metrics.path()))?;
-            }
+            monitor.record(&learner, done, "", &progress, &mut metrics)?;
         }
         if done.is_multiple_of(config.checkpoint_every) || done == end {
             save_checkpoint(run_dir, done, &learner, &optim, config)?;
@@ -284,10 +278,8 @@ pub fn pretrain(
     };
     save_backbone(run_dir, learner.backbone().valid(), &card)?;
 
-    summary.knn = run_knn(config, &learner, &train_set, val_set.as_ref(), &device)?;
+    summary.knn = monitor.record(&learner, summary.steps, " (final)", &progress, &mut metrics)?;
     if let Some(knn) = &summary.knn {
-        let entry = json!({"step": summary.steps, "knn_top1": knn.top1});
-        metrics.write(&entry).map_err(io_error(metrics.path()))?;
         let path = run_dir.join("eval").join("knn.json");
         let result = json!({
             "kind": "knn",
@@ -627,39 +619,58 @@ fn key_features(
     l2_normalize(Tensor::cat(outputs, 0).select(0, to_tensor(&inverse)))
 }
 
-/// The kNN monitor on the current backbone; `None` when there is no validation split.
-fn run_knn(
-    config: &PretrainConfig,
-    learner: &Learner,
-    train_set: &Arc<dyn Dataset>,
-    val_set: Option<&Arc<dyn Dataset>>,
-    device: &Device,
-) -> Result<Option<KnnResult>, PretrainError> {
-    let Some(val_set) = val_set else {
-        return Ok(None);
-    };
-    let backbone = learner.backbone().valid();
-    let options = ExtractOptions {
-        image_size: config.image_size,
-        normalization: config.normalization,
-        batch_size: config.batch_size.max(64),
-        workers: config.workers,
-        on_bad_image: config.on_bad_image,
-    };
-    let (bank, queries) = train_and_val_features(
-        &backbone,
-        train_set,
-        val_set,
-        config.knn_bank_size,
-        options,
-        device,
-    )?;
-    Ok(Some(knn_classify(
-        &bank,
-        &queries,
-        train_set.class_names().len(),
-        config.knn_k,
-        config.knn_temperature,
-        device,
-    )))
+/// The kNN monitor: scores the current backbone on the validation split (when there is one),
+/// prints the result and logs it.
+struct KnnMonitor<'a> {
+    config: &'a PretrainConfig,
+    train_set: &'a Arc<dyn Dataset>,
+    val_set: Option<&'a Arc<dyn Dataset>>,
+    device: &'a Device,
+}
+
+impl KnnMonitor<'_> {
+    fn record(
+        &self,
+        learner: &Learner,
+        step: usize,
+        note: &str,
+        progress: &Progress,
+        metrics: &mut MetricsLog,
+    ) -> Result<Option<KnnResult>, PretrainError> {
+        let Some(val_set) = self.val_set else {
+            return Ok(None);
+        };
+        let config = self.config;
+        let backbone = learner.backbone().valid();
+        let options = ExtractOptions {
+            image_size: config.image_size,
+            normalization: config.normalization,
+            batch_size: config.batch_size.max(64),
+            workers: config.workers,
+            on_bad_image: config.on_bad_image,
+        };
+        let (bank, queries) = train_and_val_features(
+            &backbone,
+            self.train_set,
+            val_set,
+            config.knn_bank_size,
+            options,
+            self.device,
+        )?;
+        let knn = knn_classify(
+            &bank,
+            &queries,
+            self.train_set.class_names().len(),
+            config.knn_k,
+            config.knn_temperature,
+            self.device,
+        );
+        progress.println(&format!(
+            "step {step}: kNN top-1 {:.2}%{note}",
+            knn.top1 * 100.0
+        ));
+        let entry = json!({"step": step, "knn_top1": knn.top1});
+        metrics.write(&entry).map_err(io_error(metrics.path()))?;
+        Ok(Some(knn))
+    }
 }
