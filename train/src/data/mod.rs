@@ -35,6 +35,15 @@ pub enum DataError {
     OutOfRange { index: usize, len: usize },
 }
 
+/// `Ok` when `index` addresses one of `len` samples.
+pub fn check_index(index: usize, len: usize) -> Result<(), DataError> {
+    if index < len {
+        Ok(())
+    } else {
+        Err(DataError::OutOfRange { index, len })
+    }
+}
+
 /// A labelled image collection.
 pub trait Dataset: Send + Sync {
     /// Number of samples.

@@ -19,7 +19,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{DataError, Dataset, Image};
+use super::{DataError, Dataset, Image, check_index};
 
 /// The shape classes of [`SyntheticObjects`], in label order.
 pub const OBJECT_CLASSES: [&str; 10] = [
@@ -162,12 +162,7 @@ impl Dataset for SyntheticObjects {
     }
 
     fn get(&self, index: usize) -> Result<(Image, i64), DataError> {
-        if index >= self.len {
-            return Err(DataError::OutOfRange {
-                index,
-                len: self.len,
-            });
-        }
+        check_index(index, self.len)?;
         let scene = self.scene(index);
         Ok((scene.image, scene.label as i64))
     }
@@ -485,12 +480,7 @@ impl Dataset for SyntheticFaces {
     }
 
     fn get(&self, index: usize) -> Result<(Image, i64), DataError> {
-        if index >= self.len {
-            return Err(DataError::OutOfRange {
-                index,
-                len: self.len,
-            });
-        }
+        check_index(index, self.len)?;
         let face = self.face(index);
         Ok((face.image, face.identity as i64))
     }
