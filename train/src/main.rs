@@ -7,12 +7,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use exemplar_train::card::load_backbone;
-use exemplar_train::checkpoint::{atomic_write, latest_checkpoint};
+use exemplar_train::checkpoint::latest_checkpoint;
 use exemplar_train::config::{self, BadImagePolicy, PretrainConfig, PretrainFlags};
 use exemplar_train::data::{self, DataSource, Split};
 use exemplar_train::eval::features::{ExtractOptions, Features, train_and_val_features};
 use exemplar_train::eval::knn::knn_classify;
 use exemplar_train::eval::linear::{LinearProbeOptions, linear_probe};
+use exemplar_train::eval::{default_result_path, write_result};
 use exemplar_train::pretrain::pretrain;
 
 /// Pretrain vision backbones with Exemplar-v2 (label-filtered MoCo negatives) and its baselines,
@@ -277,13 +278,26 @@ fn eval_setup(args: &EvalData) -> Result<EvalSetup> {
     })
 }
 
-fn write_result(args: &EvalData, kind: &str, value: &serde_json::Value) -> Result<PathBuf> {
+/// Writes an evaluation's JSON to `--json` or the run's `eval/<kind>.json`.
+fn save_result(
+    args: &EvalData,
+    setup: &EvalSetup,
+    kind: &str,
+    result: &impl serde::Serialize,
+) -> Result<PathBuf> {
     let path = args
         .json
         .clone()
-        .unwrap_or_else(|| args.run.join("eval").join(format!("{kind}.json")));
-    let json = serde_json::to_vec_pretty(value)?;
-    atomic_write(&path, &json).with_context(|| format!("writing {}", path.display()))?;
+        .unwrap_or_else(|| default_result_path(&args.run, kind));
+    write_result(
+        &path,
+        kind,
+        &args.run,
+        setup.card.method,
+        &setup.train.describe(),
+        result,
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
@@ -298,14 +312,7 @@ fn run_knn(args: KnnArgs) -> Result<()> {
         args.temperature,
         &setup.device,
     );
-    let value = serde_json::json!({
-        "kind": "knn",
-        "run": args.data.run,
-        "method": setup.card.method,
-        "data": setup.train.describe(),
-        "result": result,
-    });
-    let path = write_result(&args.data, "knn", &value)?;
+    let path = save_result(&args.data, &setup, "knn", &result)?;
     println!(
         "kNN top-1 {:.2}% (k={}, {} bank images, {} queries) -> {}",
         result.top1 * 100.0,
@@ -337,14 +344,7 @@ fn run_linear(args: LinearArgs) -> Result<()> {
         options,
         &setup.device,
     );
-    let value = serde_json::json!({
-        "kind": "linear",
-        "run": args.data.run,
-        "method": setup.card.method,
-        "data": setup.train.describe(),
-        "result": result,
-    });
-    let path = write_result(&args.data, "linear", &value)?;
+    let path = save_result(&args.data, &setup, "linear", &result)?;
     println!(
         "linear probe top-1 {:.2}%, top-5 {:.2}% (train {:.2}%, {} train / {} val images, {} epochs) -> {}",
         result.top1 * 100.0,

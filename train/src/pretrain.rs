@@ -41,6 +41,7 @@ use crate::data::{self, DataError, Dataset, Split};
 use crate::device::DeviceError;
 use crate::eval::features::{ExtractOptions, train_and_val_features};
 use crate::eval::knn::{KnnResult, knn_classify};
+use crate::eval::{default_result_path, write_result};
 use crate::loader::{Batch, BatchPlan};
 use crate::progress::{MetricsLog, Progress};
 
@@ -280,16 +281,9 @@ pub fn pretrain(
 
     summary.knn = monitor.record(&learner, summary.steps, " (final)", &progress, &mut metrics)?;
     if let Some(knn) = &summary.knn {
-        let path = run_dir.join("eval").join("knn.json");
-        let result = json!({
-            "kind": "knn",
-            "run": run_dir,
-            "method": config.method,
-            "data": train_set.describe(),
-            "result": knn,
-        });
-        let json = serde_json::to_vec_pretty(&result).expect("serialisable");
-        atomic_write(&path, &json).map_err(io_error(&path))?;
+        let path = default_result_path(run_dir, "knn");
+        let data = train_set.describe();
+        write_result(&path, "knn", run_dir, config.method, &data, knn).map_err(io_error(&path))?;
     }
     Ok(summary)
 }

@@ -2,3 +2,37 @@
 pub mod features;
 pub mod knn;
 pub mod linear;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::checkpoint::atomic_write;
+use crate::config::Method;
+
+/// Where an evaluation of `kind` (`knn`, `linear`) of a run is written by default.
+pub fn default_result_path(run: &Path, kind: &str) -> PathBuf {
+    run.join("eval").join(format!("{kind}.json"))
+}
+
+/// Writes an evaluation result, atomically, in the one schema every evaluation uses:
+/// `{kind, run, method, data, result}`.
+pub fn write_result(
+    path: &Path,
+    kind: &str,
+    run: &Path,
+    method: Method,
+    data: &str,
+    result: &impl Serialize,
+) -> std::io::Result<()> {
+    let value = json!({
+        "kind": kind,
+        "run": run,
+        "method": method,
+        "data": data,
+        "result": result,
+    });
+    let bytes = serde_json::to_vec_pretty(&value).expect("evaluation results serialise");
+    atomic_write(path, &bytes)
+}
