@@ -115,22 +115,7 @@ pub enum BadImagePolicy {
     Fail,
 }
 
-/// Per-channel normalisation of network inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Normalization {
-    pub mean: [f32; 3],
-    pub std: [f32; 3],
-}
-
-impl Default for Normalization {
-    /// ImageNet statistics, as torchvision and MoCo use.
-    fn default() -> Self {
-        Self {
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-        }
-    }
-}
+pub use exemplar_inference::Normalization;
 
 /// Everything a pretraining run depends on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,215 @@
+//! The in-memory image type shared by training and serving, and safe decoding of untrusted bytes.
+//!
+//! Images are RGB, `f32` in `[0, 1]`, stored row-major with interleaved channels (HWC): the
+//! layout the augmentations work in. [`Image::write_chw_normalized`] produces the network layout.
+
+use std::io::Cursor;
+
+use image::{ImageReader, Limits};
+
+use crate::card::Normalization;
+
+/// Largest width or height accepted from a file. Generous for photographs, but it stops a
+/// decompression bomb (a tiny PNG claiming 100k × 100k pixels) before it allocates.
+pub const MAX_DIMENSION: u32 = 16_384;
+/// Largest decoder allocation accepted from a file.
+pub const MAX_ALLOC_BYTES: u64 = 1 << 30;
+
+/// An RGB image with `f32` channels in `[0, 1]`, HWC layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl Image {
+    /// A black image.
+    pub fn new(width: usize, height: usize) -> Self {
+        Self {
+            width,
+            height,
+            data: vec![0.0; width * height * 3],
+        }
+    }
+
+    /// Converts 8-bit RGB pixels.
+    pub fn from_rgb8(image: &image::RgbImage) -> Self {
+        Self {
+            width: image.width() as usize,
+            height: image.height() as usize,
+            data: image.as_raw().iter().map(|&v| v as f32 / 255.0).collect(),
+        }
+    }
+
+    /// Replicates one grey channel (`width * height` values in `[0, 1]`) into RGB.
+    pub fn from_gray(width: usize, height: usize, gray: &[f32]) -> Self {
+        Self {
+            width,
+            height,
+            data: gray.iter().flat_map(|&v| [v, v, v]).collect(),
+        }
+    }
+
+    /// Converts to 8-bit RGB (for writing previews and fixtures).
+    pub fn to_rgb8(&self) -> image::RgbImage {
+        let raw = self
+            .data
+            .iter()
+            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
+        image::RgbImage::from_raw(self.width as u32, self.height as u32, raw)
+            .expect("buffer size matches dimensions")
+    }
+
+    #[inline]
+    pub fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+
+    #[inline]
+    pub fn set_pixel(&mut self, x: usize, y: usize, rgb: [f32; 3]) {
+        let i = (y * self.width + x) * 3;
+        self.data[i..i + 3].copy_from_slice(&rgb);
+    }
+
+    /// Bilinear resampling of the region `(x0, y0, w, h)` (in source pixels, may be fractional)
+    /// to `out_w × out_h`, with pixel-centre alignment (`align_corners = False`).
+    pub fn resample(&self, region: [f32; 4], out_w: usize, out_h: usize) -> Image {
+        let [x0, y0, w, h] = region;
+        let mut out = Image::new(out_w, out_h);
+        let sx = w / out_w as f32;
+        let sy = h / out_h as f32;
+        let max_x = (self.width - 1) as f32;
+        let max_y = (self.height - 1) as f32;
+        for oy in 0..out_h {
+            let fy = (y0 + (oy as f32 + 0.5) * sy - 0.5).clamp(0.0, max_y);
+            let y_lo = fy.floor() as usize;
+            let y_hi = (y_lo + 1).min(self.height - 1);
+            let ty = fy - y_lo as f32;
+            for ox in 0..out_w {
+                let fx = (x0 + (ox as f32 + 0.5) * sx - 0.5).clamp(0.0, max_x);
+                let x_lo = fx.floor() as usize;
+                let x_hi = (x_lo + 1).min(self.width - 1);
+                let tx = fx - x_lo as f32;
+                let (a, b) = (self.pixel(x_lo, y_lo), self.pixel(x_hi, y_lo));
+                let (c, d) = (self.pixel(x_lo, y_hi), self.pixel(x_hi, y_hi));
+                let mut rgb = [0.0; 3];
+                for ch in 0..3 {
+                    let top = a[ch] + (b[ch] - a[ch]) * tx;
+                    let bottom = c[ch] + (d[ch] - c[ch]) * tx;
+                    rgb[ch] = top + (bottom - top) * ty;
+                }
+                out.set_pixel(ox, oy, rgb);
+            }
+        }
+        out
+    }
+
+    /// Resizes the whole image.
+    pub fn resize(&self, out_w: usize, out_h: usize) -> Image {
+        if out_w == self.width && out_h == self.height {
+            return self.clone();
+        }
+        self.resample(
+            [0.0, 0.0, self.width as f32, self.height as f32],
+            out_w,
+            out_h,
+        )
+    }
+
+    /// Network input: CHW, each channel normalised as `(v - mean) / std`.
+    pub fn write_chw_normalized(&self, mean: [f32; 3], std: [f32; 3], out: &mut Vec<f32>) {
+        let plane = self.width * self.height;
+        out.reserve(plane * 3);
+        for ch in 0..3 {
+            out.extend(
+                self.data
+                    .iter()
+                    .skip(ch)
+                    .step_by(3)
+                    .take(plane)
+                    .map(|&v| (v - mean[ch]) / std[ch]),
+            );
+        }
+    }
+}
+
+/// Decodes image bytes with the same limits; the error is a human-readable reason.
+pub fn decode_bytes(bytes: &[u8]) -> Result<Image, String> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    if reader.format().is_none() {
+        return Err("not a PNG or JPEG image".to_string());
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_DIMENSION);
+    limits.max_image_height = Some(MAX_DIMENSION);
+    limits.max_alloc = Some(MAX_ALLOC_BYTES);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(|e| e.to_string())?;
+    if decoded.width() == 0 || decoded.height() == 0 {
+        return Err("image has no pixels".to_string());
+    }
+    Ok(Image::from_rgb8(&decoded.to_rgb8()))
+}
+
+/// The network input for `image`: stretched to `width × height` and normalised, CHW. Training
+/// evaluation and the server both call this, so they feed the network identically.
+pub fn preprocess(
+    image: &Image,
+    [width, height]: [usize; 2],
+    normalization: &Normalization,
+    out: &mut Vec<f32>,
+) {
+    image
+        .resize(width, height)
+        .write_chw_normalized(normalization.mean, normalization.std, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_of_constant_image_is_constant_and_chw_is_normalised() {
+        let mut img = Image::new(5, 3);
+        img.data.iter_mut().for_each(|v| *v = 0.5);
+        let small = img.resize(2, 2);
+        assert!(small.data.iter().all(|&v| (v - 0.5).abs() < 1e-6));
+        let mut out = Vec::new();
+        small.write_chw_normalized([0.5, 0.25, 0.0], [1.0, 0.5, 2.0], &mut out);
+        assert_eq!(
+            out,
+            vec![
+                0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncated_files_are_errors_not_panics() {
+        assert!(decode_bytes(b"definitely not an image").is_err());
+        let mut png = Vec::new();
+        image::RgbImage::new(8, 8)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        assert!(decode_bytes(&png).is_ok());
+        assert!(decode_bytes(&png[..png.len() / 2]).is_err());
+    }
+
+    #[test]
+    fn huge_declared_dimensions_are_rejected_before_allocation() {
+        // A valid PNG header claiming 100000 × 100000 pixels, with no data behind it.
+        let mut png = Vec::new();
+        image::GrayImage::new(1, 1)
+            .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let err = decode_bytes(&png).unwrap_err();
+        assert!(!err.is_empty());
+    }
+}

@@ -1,0 +1,21 @@
+//! What it means to run an exemplar model, written once for training, evaluation and serving.
+//!
+//! - [`card`]: the model card, the JSON contract between `train`, `export` and `serve` (task,
+//!   classes, input size, normalisation, outputs and how to decode them).
+//! - [`image`]: the RGB image type, bounded decoding of untrusted bytes and the network-input
+//!   preprocessing (resize + normalise).
+//! - [`detection`], [`segmentation`], [`landmarks`]: turning raw network outputs into boxes,
+//!   masks and points in the original image's pixels.
+//!
+//! This crate does not link burn: the server uses it without the training stack, and evaluation
+//! in `train` calls the very same functions, so the numbers `train eval` reports are the numbers
+//! the server produces.
+
+pub mod card;
+pub mod detection;
+pub mod image;
+pub mod landmarks;
+pub mod segmentation;
+
+pub use card::{CardError, ModelCard, Normalization, TaskSpec};
+pub use image::Image;
