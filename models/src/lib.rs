@@ -1,5 +1,6 @@
 //! Burn modules for exemplar: ResNet backbones, projection heads and the contrastive core
-//! (label-aware key queue, momentum update, Exemplar/MoCo InfoNCE loss).
+//! (label-aware key queue, momentum update, Exemplar/MoCo InfoNCE loss), and the transfer
+//! tasks' models (detection, segmentation, landmarks, classification).
 //!
 //! This crate holds modules only: no I/O, no command line. The training loops live in
 //! `exemplar-train`.
@@ -14,4 +15,8 @@ pub use contrastive::loss::{ContrastiveLoss, contrastive_loss};
 pub use contrastive::momentum::momentum_update;
 pub use contrastive::queue::{KeyQueue, UNLABELLED};
 pub use encoder::{Encoder, EncoderConfig};
+pub use heads::classification::{Classifier, ClassifierConfig};
+pub use heads::detection::{Detector, DetectorConfig};
+pub use heads::landmarks::{LandmarkRegressor, LandmarkRegressorConfig};
+pub use heads::segmentation::{Segmenter, SegmenterConfig};
 pub use heads::projection::{ProjectionHead, ProjectionHeadConfig, ProjectionKind};

@@ -133,6 +133,33 @@ impl ResNetConfig {
         self.base_channels() * 8 * self.depth.expansion()
     }
 
+    /// Channels of the three maps [`ResNet::forward_stages`] returns.
+    pub fn stage_channels(&self) -> [usize; 3] {
+        let out = self.base_channels() * self.depth.expansion();
+        [out * 2, out * 4, out * 8]
+    }
+
+    /// Input pixels per cell of the three maps [`ResNet::forward_stages`] returns.
+    pub fn stage_strides(&self) -> [usize; 3] {
+        match self.stem {
+            Stem::ImageNet => [8, 16, 32],
+            Stem::Small => [2, 4, 8],
+        }
+    }
+
+    /// A one-line description for logs and model cards.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (width {}, {} stem)",
+            self.depth,
+            self.width,
+            match self.stem {
+                Stem::ImageNet => "imagenet",
+                Stem::Small => "small",
+            }
+        )
+    }
+
     pub fn init(&self, device: &Device) -> ResNet {
         let base = self.base_channels();
         let (conv1, maxpool) = match self.stem {
@@ -375,9 +402,12 @@ mod tests {
             .with_width(0.0625)
             .init(&device);
         let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        let config = ResNetConfig::new(Depth::ResNet18).with_width(0.0625);
+        assert_eq!(config.stage_strides(), [8, 16, 32]);
+        assert_eq!(config.stage_channels(), [8, 16, 32]);
         let [c2, c3, c4] = net.forward_stages(x);
-        assert_eq!(c2.dims()[2..], [8, 8]);
-        assert_eq!(c3.dims()[2..], [4, 4]);
+        assert_eq!(c2.dims()[1..], [8, 8, 8]);
+        assert_eq!(c3.dims()[1..], [16, 4, 4]);
         assert_eq!(c4.dims()[2..], [2, 2]);
     }
 
