@@ -18,5 +18,5 @@ pub use encoder::{Encoder, EncoderConfig};
 pub use heads::classification::{Classifier, ClassifierConfig};
 pub use heads::detection::{Detector, DetectorConfig};
 pub use heads::landmarks::{LandmarkRegressor, LandmarkRegressorConfig};
-pub use heads::segmentation::{Segmenter, SegmenterConfig};
 pub use heads::projection::{ProjectionHead, ProjectionHeadConfig, ProjectionKind};
+pub use heads::segmentation::{Segmenter, SegmenterConfig};

@@ -84,7 +84,10 @@ impl Detector {
         let p4 = self.lateral4.forward(c4.clone()) + upsample_to(p5, &c4);
         let p3 = self.lateral3.forward(c3.clone()) + upsample_to(p4, &c3);
         let x = self.head.forward(self.smooth.forward(p3));
-        Tensor::cat(vec![self.heatmap.forward(x.clone()), self.boxes.forward(x)], 1)
+        Tensor::cat(
+            vec![self.heatmap.forward(x.clone()), self.boxes.forward(x)],
+            1,
+        )
     }
 }
 

@@ -41,7 +41,11 @@ impl LandmarkRegressorConfig {
         let cells = self.cells();
         let mut fc = LinearConfig::new(self.channels * cells * cells, 2 * self.points).init(device);
         // Start at the centre of the image rather than the corner.
-        fc.bias = Some(Param::from_tensor(Tensor::full([2 * self.points], 0.5, device)));
+        fc.bias = Some(Param::from_tensor(Tensor::full(
+            [2 * self.points],
+            0.5,
+            device,
+        )));
         LandmarkRegressor {
             backbone,
             reduce: ConvBnRelu::new(c5, self.channels, 1, 1, device),

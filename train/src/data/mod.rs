@@ -3,10 +3,16 @@
 //! Every dataset hands out decoded RGB images with an integer class label; the training loops
 //! never see file formats.
 
+pub mod annotated;
+pub mod celeba;
+pub mod cityscapes;
+pub mod coco;
 pub mod idx;
 pub mod image;
 pub mod image_folder;
+pub mod pts;
 pub mod synthetic;
+pub mod voc;
 
 use std::path::PathBuf;
 use std::str::FromStr;

@@ -19,6 +19,7 @@ use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::annotated::{DetectionSample, LandmarkSample, Object, SegmentationSample, TaskDataset};
 use super::{DataError, Dataset, Image, check_index};
 
 /// The shape classes of [`SyntheticObjects`], in label order.
@@ -91,6 +92,7 @@ pub struct SyntheticObjects {
     len: usize,
     size: usize,
     class_names: Vec<String>,
+    segmentation_classes: Vec<String>,
 }
 
 impl SyntheticObjects {
@@ -101,6 +103,10 @@ impl SyntheticObjects {
             len,
             size: size.max(8),
             class_names: OBJECT_CLASSES.iter().map(|s| s.to_string()).collect(),
+            segmentation_classes: std::iter::once("background")
+                .chain(OBJECT_CLASSES)
+                .map(str::to_string)
+                .collect(),
         }
     }
 
@@ -176,6 +182,63 @@ impl Dataset for SyntheticObjects {
             OBJECT_CLASSES.len(),
             self.seed
         )
+    }
+}
+
+/// The scenes as a detection dataset: every object's tight box.
+impl TaskDataset<DetectionSample> for SyntheticObjects {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    fn get(&self, index: usize) -> Result<DetectionSample, DataError> {
+        check_index(index, self.len)?;
+        let scene = self.scene(index);
+        let objects = scene
+            .objects
+            .iter()
+            .map(|o| Object {
+                bbox: o.bbox,
+                class: o.class,
+                ignore: false,
+            })
+            .collect();
+        Ok(DetectionSample {
+            image: scene.image,
+            objects,
+        })
+    }
+
+    fn describe(&self) -> String {
+        Dataset::describe(self)
+    }
+}
+
+/// The scenes as a segmentation dataset: class 0 is background, then [`OBJECT_CLASSES`].
+impl TaskDataset<SegmentationSample> for SyntheticObjects {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn class_names(&self) -> &[String] {
+        &self.segmentation_classes
+    }
+
+    fn get(&self, index: usize) -> Result<SegmentationSample, DataError> {
+        check_index(index, self.len)?;
+        let scene = self.scene(index);
+        Ok(SegmentationSample {
+            image: scene.image,
+            mask: scene.mask,
+        })
+    }
+
+    fn describe(&self) -> String {
+        Dataset::describe(self)
     }
 }
 
@@ -375,6 +438,7 @@ pub struct SyntheticFaces {
     size: usize,
     identities: usize,
     class_names: Vec<String>,
+    landmark_names: Vec<String>,
 }
 
 impl SyntheticFaces {
@@ -387,6 +451,7 @@ impl SyntheticFaces {
             size: size.max(16),
             identities,
             class_names: (0..identities).map(|i| format!("identity-{i}")).collect(),
+            landmark_names: LANDMARK_NAMES.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -490,6 +555,30 @@ impl Dataset for SyntheticFaces {
             "synthetic faces ({:?} split, {} images of {}px, {} identities, seed {})",
             self.stream, self.len, self.size, self.identities, self.seed
         )
+    }
+}
+
+/// The faces as a landmark dataset (5 points in [`LANDMARK_NAMES`] order).
+impl TaskDataset<LandmarkSample> for SyntheticFaces {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn class_names(&self) -> &[String] {
+        &self.landmark_names
+    }
+
+    fn get(&self, index: usize) -> Result<LandmarkSample, DataError> {
+        check_index(index, self.len)?;
+        let face = self.face(index);
+        Ok(LandmarkSample {
+            image: face.image,
+            points: face.landmarks.to_vec(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        Dataset::describe(self)
     }
 }
 
