@@ -21,6 +21,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use self::annotated::{
+    DetectionSample, LandmarkSample, Object, SegmentationSample, TaskDataset,
+};
 pub use self::image::Image;
 
 /// Why a dataset or one of its samples could not be read.
@@ -37,6 +40,12 @@ pub enum DataError {
     BadFormat { path: PathBuf, reason: String },
     #[error("dataset {what} is empty: {hint}")]
     Empty { what: String, hint: String },
+    #[error("data source '{data}' cannot be used for {task} (expected {expected})")]
+    Unsupported {
+        data: String,
+        task: String,
+        expected: String,
+    },
     #[error("sample {index} is out of range (dataset has {len} samples)")]
     OutOfRange { index: usize, len: usize },
 }
@@ -92,7 +101,28 @@ pub enum DataSource {
     /// MNIST/Fashion-MNIST IDX files in `PATH` (`train-images-idx3-ubyte[.gz]`,
     /// `train-labels-idx1-ubyte[.gz]`, `t10k-…` for validation).
     Idx(PathBuf),
+    /// PASCAL VOC devkit year directory (detection, segmentation).
+    Voc(PathBuf),
+    /// COCO root with `annotations/instances_*.json` (detection, segmentation).
+    Coco(PathBuf),
+    /// Cityscapes root with `leftImg8bit/` and `gtFine/` (segmentation).
+    Cityscapes(PathBuf),
+    /// CelebA root with the aligned landmark list (landmarks).
+    CelebA(PathBuf),
+    /// 300-W style folders of images with `.pts` files (landmarks).
+    Pts(PathBuf),
 }
+
+/// The `kind:` prefixes of the sources that read files.
+const FILE_SOURCES: [&str; 7] = [
+    "image-folder",
+    "idx",
+    "voc",
+    "coco",
+    "cityscapes",
+    "celeba",
+    "pts",
+];
 
 impl FromStr for DataSource {
     type Err = String;
@@ -103,12 +133,21 @@ impl FromStr for DataSource {
             _ => {}
         }
         match s.split_once(':') {
-            Some(("image-folder", path)) if !path.is_empty() => {
-                Ok(DataSource::ImageFolder(path.into()))
+            Some((kind, path)) if !path.is_empty() && FILE_SOURCES.contains(&kind) => {
+                let path = PathBuf::from(path);
+                Ok(match kind {
+                    "image-folder" => DataSource::ImageFolder(path),
+                    "idx" => DataSource::Idx(path),
+                    "voc" => DataSource::Voc(path),
+                    "coco" => DataSource::Coco(path),
+                    "cityscapes" => DataSource::Cityscapes(path),
+                    "celeba" => DataSource::CelebA(path),
+                    _ => DataSource::Pts(path),
+                })
             }
-            Some(("idx", path)) if !path.is_empty() => Ok(DataSource::Idx(path.into())),
             _ => Err(format!(
-                "unknown data source '{s}' (expected 'synthetic', 'synthetic-faces', 'image-folder:PATH' or 'idx:PATH')"
+                "unknown data source '{s}' (expected 'synthetic', 'synthetic-faces' or KIND:PATH with KIND one of {})",
+                FILE_SOURCES.join(", ")
             )),
         }
     }
@@ -134,6 +173,11 @@ impl std::fmt::Display for DataSource {
             DataSource::SyntheticFaces => f.write_str("synthetic-faces"),
             DataSource::ImageFolder(path) => write!(f, "image-folder:{}", path.display()),
             DataSource::Idx(path) => write!(f, "idx:{}", path.display()),
+            DataSource::Voc(path) => write!(f, "voc:{}", path.display()),
+            DataSource::Coco(path) => write!(f, "coco:{}", path.display()),
+            DataSource::Cityscapes(path) => write!(f, "cityscapes:{}", path.display()),
+            DataSource::CelebA(path) => write!(f, "celeba:{}", path.display()),
+            DataSource::Pts(path) => write!(f, "pts:{}", path.display()),
         }
     }
 }
@@ -189,7 +233,120 @@ pub fn open(
             image_folder::ImageFolder::open_split(root, split)?.map(|d| Arc::new(d) as _)
         }
         DataSource::Idx(dir) => Some(Arc::new(idx::IdxDataset::open(dir, split)?)),
+        other => {
+            return Err(unsupported(
+                other,
+                "classification",
+                "synthetic, synthetic-faces, image-folder or idx",
+            ));
+        }
     })
+}
+
+fn unsupported(source: &DataSource, task: &str, expected: &str) -> DataError {
+    DataError::Unsupported {
+        data: source.to_string(),
+        task: task.to_string(),
+        expected: expected.to_string(),
+    }
+}
+
+/// Opens a detection split: the built-in scenes, VOC or COCO.
+pub fn open_detection(
+    source: &DataSource,
+    split: Split,
+    synthetic: SyntheticOptions,
+    image_size: usize,
+) -> Result<Arc<dyn TaskDataset<DetectionSample>>, DataError> {
+    Ok(match source {
+        DataSource::Synthetic => Arc::new(synthetic_objects(split, synthetic, image_size)?),
+        DataSource::Voc(root) => Arc::new(voc::VocDetection::open(root, split)?),
+        DataSource::Coco(root) => Arc::new(coco::Coco::open(root, split)?),
+        other => return Err(unsupported(other, "detection", "synthetic, voc or coco")),
+    })
+}
+
+/// Opens a segmentation split: the built-in scenes, VOC, Cityscapes or COCO.
+pub fn open_segmentation(
+    source: &DataSource,
+    split: Split,
+    synthetic: SyntheticOptions,
+    image_size: usize,
+) -> Result<Arc<dyn TaskDataset<SegmentationSample>>, DataError> {
+    Ok(match source {
+        DataSource::Synthetic => Arc::new(synthetic_objects(split, synthetic, image_size)?),
+        DataSource::Voc(root) => Arc::new(voc::VocSegmentation::open(root, split)?),
+        DataSource::Cityscapes(root) => Arc::new(cityscapes::Cityscapes::open(root, split)?),
+        DataSource::Coco(root) => Arc::new(coco::Coco::open(root, split)?),
+        other => {
+            return Err(unsupported(
+                other,
+                "segmentation",
+                "synthetic, voc, cityscapes or coco",
+            ));
+        }
+    })
+}
+
+/// Opens a landmark split: the built-in faces, CelebA/MAFL or 300-W `.pts` folders.
+pub fn open_landmarks(
+    source: &DataSource,
+    split: Split,
+    synthetic: SyntheticOptions,
+    image_size: usize,
+) -> Result<Arc<dyn TaskDataset<LandmarkSample>>, DataError> {
+    Ok(match source {
+        DataSource::SyntheticFaces => {
+            let (len, stream) = synthetic_split(split, synthetic)?;
+            Arc::new(synthetic::SyntheticFaces::new(
+                synthetic.seed,
+                stream,
+                len,
+                image_size,
+                synthetic.identities,
+            ))
+        }
+        DataSource::CelebA(root) => Arc::new(celeba::CelebA::open(root, split)?),
+        DataSource::Pts(root) => Arc::new(pts::PtsFolder::open(root, split)?),
+        other => {
+            return Err(unsupported(
+                other,
+                "landmarks",
+                "synthetic-faces, celeba or pts",
+            ));
+        }
+    })
+}
+
+fn synthetic_split(
+    split: Split,
+    synthetic: SyntheticOptions,
+) -> Result<(usize, synthetic::Stream), DataError> {
+    let (len, stream) = match split {
+        Split::Train => (synthetic.train_size, synthetic::Stream::Train),
+        Split::Val => (synthetic.val_size, synthetic::Stream::Val),
+    };
+    if len == 0 {
+        return Err(DataError::Empty {
+            what: format!("the built-in {stream:?} split"),
+            hint: "its size is 0".into(),
+        });
+    }
+    Ok((len, stream))
+}
+
+fn synthetic_objects(
+    split: Split,
+    synthetic: SyntheticOptions,
+    image_size: usize,
+) -> Result<synthetic::SyntheticObjects, DataError> {
+    let (len, stream) = synthetic_split(split, synthetic)?;
+    Ok(synthetic::SyntheticObjects::new(
+        synthetic.seed,
+        stream,
+        len,
+        image_size,
+    ))
 }
 
 #[cfg(test)]
@@ -203,12 +360,17 @@ mod tests {
             "synthetic-faces",
             "image-folder:/data/imagenet",
             "idx:/usr/share/x",
+            "voc:/data/VOC2007",
+            "coco:c",
+            "cityscapes:cs",
+            "celeba:/d/celeba",
+            "pts:300w",
         ] {
             let source: DataSource = text.parse().unwrap();
             assert_eq!(source.to_string(), text);
         }
         let err = "imagenet".parse::<DataSource>().unwrap_err();
-        assert!(err.contains("image-folder:PATH"), "{err}");
+        assert!(err.contains("image-folder, idx, voc"), "{err}");
         assert!("idx:".parse::<DataSource>().is_err());
     }
 }

@@ -1,7 +1,12 @@
-//! Evaluation of frozen features: the kNN monitor and the linear probe.
+//! Evaluation: on frozen features (the kNN monitor, the linear probe, few-shot episodes) and the
+//! fine-tuned tasks' metrics (detection AP, segmentation mIoU, landmark error).
+pub mod detection;
 pub mod features;
+pub mod fewshot;
 pub mod knn;
+pub mod landmarks;
 pub mod linear;
+pub mod segmentation;
 
 use std::path::{Path, PathBuf};
 
