@@ -195,7 +195,11 @@ pub fn center_view(image: &Image, size: usize) -> Image {
 
 /// torchvision's `RandomResizedCrop.get_params`: ten tries at a random area and aspect ratio
 /// (log-uniform in [3/4, 4/3]), then a central crop of the clamped ratio.
-fn random_resized_crop_region(image: &Image, scale: [f32; 2], rng: &mut ChaCha8Rng) -> [f32; 4] {
+pub(crate) fn random_resized_crop_region(
+    image: &Image,
+    scale: [f32; 2],
+    rng: &mut ChaCha8Rng,
+) -> [f32; 4] {
     let (width, height) = (image.width as f32, image.height as f32);
     let area = width * height;
     let (log_lo, log_hi) = ((3.0f32 / 4.0).ln(), (4.0f32 / 3.0).ln());
@@ -226,7 +230,7 @@ fn luminance(rgb: [f32; 3]) -> f32 {
 }
 
 /// The four adjustments of `ColorJitter`, in random order, each with a random factor.
-fn color_jitter(image: &mut Image, jitter: &ColorJitter, rng: &mut ChaCha8Rng) {
+pub(crate) fn color_jitter(image: &mut Image, jitter: &ColorJitter, rng: &mut ChaCha8Rng) {
     let mut order = [0usize, 1, 2, 3];
     order.shuffle(rng);
     for op in order {

@@ -70,6 +70,18 @@ pub fn save_backbone(dir: &Path, backbone: ResNet, card: &BackboneCard) -> Resul
 
 /// Loads the backbone of a run directory (or of a directory holding the two files).
 pub fn load_backbone(dir: &Path, device: &Device) -> Result<(ResNet, BackboneCard), CardError> {
+    let card = load_backbone_card(dir)?;
+    let weights = dir.join(BACKBONE_WEIGHTS);
+    let backbone = load_module(
+        &weights,
+        card.backbone.init(device),
+        &card.backbone.depth.to_string(),
+    )?;
+    Ok((backbone, card))
+}
+
+/// Reads and checks the backbone card of a run directory.
+pub fn load_backbone_card(dir: &Path) -> Result<BackboneCard, CardError> {
     let card_path = dir.join(BACKBONE_CARD);
     let text = std::fs::read_to_string(&card_path).map_err(|source| CardError::Io {
         path: card_path.clone(),
@@ -85,13 +97,7 @@ pub fn load_backbone(dir: &Path, device: &Device) -> Result<(ResNet, BackboneCar
             reason: format!("format '{}', expected '{CARD_FORMAT}'", card.format),
         });
     }
-    let weights = dir.join(BACKBONE_WEIGHTS);
-    let backbone = load_module(
-        &weights,
-        card.backbone.init(device),
-        &card.backbone.depth.to_string(),
-    )?;
-    Ok((backbone, card))
+    Ok(card)
 }
 
 /// Applies a saved record to `module`, with errors naming the file.

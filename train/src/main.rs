@@ -1,4 +1,5 @@
-//! `train`: pretrain backbones with Exemplar-v2, its baselines, and evaluate them.
+//! `train`: pretrain backbones with Exemplar-v2 and its baselines, fine-tune them on the transfer
+//! tasks, and evaluate both.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,9 +12,18 @@ use exemplar_train::checkpoint::latest_checkpoint;
 use exemplar_train::config::{self, BadImagePolicy, PretrainConfig, PretrainFlags};
 use exemplar_train::data::{self, DataSource, Split};
 use exemplar_train::eval::features::{ExtractOptions, Features, train_and_val_features};
+use exemplar_train::eval::fewshot::{self, FewShotOptions};
 use exemplar_train::eval::knn::knn_classify;
 use exemplar_train::eval::linear::{LinearProbeOptions, linear_probe};
 use exemplar_train::eval::{default_result_path, write_result};
+use exemplar_train::finetune::classification::ClassificationTask;
+use exemplar_train::finetune::config::{FinetuneConfig, FinetuneFlags};
+use exemplar_train::finetune::detection::DetectionTask;
+use exemplar_train::finetune::landmarks::LandmarkTask;
+use exemplar_train::finetune::segmentation::SegmentationTask;
+use exemplar_train::finetune::{
+    self, FinetuneSummary, FromConfig, MODEL_CARD, OpenSplit, Task, TaskKind,
+};
 use exemplar_train::pretrain::pretrain;
 
 /// Pretrain vision backbones with Exemplar-v2 (label-filtered MoCo negatives) and its baselines,
@@ -36,9 +46,24 @@ struct Cli {
 enum Command {
     /// Pretrain a backbone (exemplar-v2, exemplar-v1, moco-v2, moco-v1 or supervised).
     Pretrain(PretrainArgs),
-    /// Evaluate a pretrained backbone's frozen features.
+    /// Fine-tune a backbone on a downstream task (detection, segmentation, landmarks or
+    /// classification).
+    Finetune(FinetuneArgs),
+    /// Evaluate a pretrained backbone's frozen features, or a fine-tuned model on its task.
     #[command(subcommand)]
     Eval(EvalCommand),
+}
+
+#[derive(Debug, Args)]
+struct FinetuneArgs {
+    /// Run directory: config, metrics, checkpoints, the model and its card go here.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint, with its saved configuration.
+    #[arg(long, requires = "out")]
+    resume: bool,
+    #[command(flatten)]
+    flags: FinetuneFlags,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +87,62 @@ enum EvalCommand {
     Knn(KnnArgs),
     /// Linear probe: a linear classifier trained on frozen features.
     Linear(LinearArgs),
+    /// N-way K-shot episodes on frozen features (mean accuracy with a 95% interval).
+    FewShot(FewShotArgs),
+    /// A fine-tuned detector: VOC07 AP50 (11-point and area) and COCO AP.
+    Detection(TaskEvalArgs),
+    /// A fine-tuned segmenter: mIoU and per-class IoU.
+    Segmentation(TaskEvalArgs),
+    /// A fine-tuned landmark regressor: inter-ocular normalised error.
+    Landmarks(TaskEvalArgs),
+    /// A fine-tuned classifier: top-1 accuracy.
+    Classification(TaskEvalArgs),
+}
+
+#[derive(Debug, Args)]
+struct FewShotArgs {
+    #[command(flatten)]
+    data: EvalData,
+    /// Classes per episode
+    #[arg(long, default_value_t = 5)]
+    ways: usize,
+    /// Support images per class (comma-separated for several settings)
+    #[arg(long, value_delimiter = ',', default_value = "1,5")]
+    shots: Vec<usize>,
+    /// Query images per class
+    #[arg(long, default_value_t = 15)]
+    queries: usize,
+    /// Episodes per setting
+    #[arg(long, default_value_t = 600)]
+    episodes: usize,
+    /// Gradient rounds of each episode's classifier
+    #[arg(long, default_value_t = 100)]
+    rounds: usize,
+    /// Learning rate of each episode's classifier (on L2-normalised features)
+    #[arg(long, default_value_t = 1.0)]
+    lr: f32,
+    /// Seed of the episode sampler
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Debug, Args)]
+struct TaskEvalArgs {
+    /// A fine-tuning run directory (with config.toml, model.bpk and model.json).
+    #[arg(long, value_name = "DIR")]
+    run: PathBuf,
+    /// Data to evaluate on (its validation split) [default: the run's data]
+    #[arg(long)]
+    data: Option<DataSource>,
+    /// Data-loading threads
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Compute device: cpu, vulkan or cuda:N
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Where to write the JSON result [default: RUN/eval/<task>.json]
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 /// Which backbone and which data to evaluate on.
@@ -126,6 +207,20 @@ fn main() -> ExitCode {
         Command::Pretrain(args) => run_pretrain(args),
         Command::Eval(EvalCommand::Knn(args)) => run_knn(args),
         Command::Eval(EvalCommand::Linear(args)) => run_linear(args),
+        Command::Eval(EvalCommand::FewShot(args)) => run_few_shot(args),
+        Command::Finetune(args) => run_finetune(args),
+        Command::Eval(EvalCommand::Detection(args)) => {
+            run_task_eval::<DetectionTask>(args, TaskKind::Detection)
+        }
+        Command::Eval(EvalCommand::Segmentation(args)) => {
+            run_task_eval::<SegmentationTask>(args, TaskKind::Segmentation)
+        }
+        Command::Eval(EvalCommand::Landmarks(args)) => {
+            run_task_eval::<LandmarkTask>(args, TaskKind::Landmarks)
+        }
+        Command::Eval(EvalCommand::Classification(args)) => {
+            run_task_eval::<ClassificationTask>(args, TaskKind::Classification)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -300,7 +395,7 @@ fn save_result(
         &path,
         kind,
         &args.run,
-        setup.card.method,
+        setup.card.method.name(),
         &setup.train.describe(),
         result,
     )
@@ -362,5 +457,154 @@ fn run_linear(args: LinearArgs) -> Result<()> {
         args.epochs,
         path.display()
     );
+    Ok(())
+}
+
+fn run_finetune(args: FinetuneArgs) -> Result<()> {
+    let (config, out) = if args.resume {
+        let out = args.out.expect("clap requires --out with --resume");
+        let given = args.flags.training_flags_given();
+        if !given.is_empty() {
+            bail!(
+                "--resume continues with the run's saved configuration; these flags would change it: {}",
+                given.join(", ")
+            );
+        }
+        let saved = out.join("config.toml");
+        if !saved.exists() {
+            bail!(
+                "{} is not a fine-tuning run directory (no config.toml)",
+                out.display()
+            );
+        }
+        let mut config = FinetuneConfig::load(&saved).map_err(anyhow::Error::msg)?;
+        args.flags.apply_runtime(&mut config);
+        (config, out)
+    } else {
+        let config = args.flags.resolve().map_err(anyhow::Error::msg)?;
+        let out = args.out.unwrap_or_else(|| {
+            let seconds = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            PathBuf::from("runs").join(format!("{}-{seconds}", config.task))
+        });
+        if latest_checkpoint(&out)?.is_some() {
+            bail!(
+                "{} already holds a run with checkpoints: pass --resume to continue it, or choose another --out",
+                out.display()
+            );
+        }
+        (config, out)
+    };
+    let task = config.task;
+    let summary = match task {
+        TaskKind::Detection => finetune::finetune::<DetectionTask>(config, &out, args.resume),
+        TaskKind::Segmentation => finetune::finetune::<SegmentationTask>(config, &out, args.resume),
+        TaskKind::Landmarks => finetune::finetune::<LandmarkTask>(config, &out, args.resume),
+        TaskKind::Classification => {
+            finetune::finetune::<ClassificationTask>(config, &out, args.resume)
+        }
+    }?;
+    print_finetune_summary(task, &summary);
+    Ok(())
+}
+
+fn print_finetune_summary(task: TaskKind, summary: &FinetuneSummary) {
+    let (metric, after) = &summary.after;
+    let before = summary
+        .before
+        .as_ref()
+        .map_or(String::new(), |(_, v)| format!("{v:.2} -> "));
+    println!(
+        "{task}: {} steps, loss {} -> {}, {metric} {before}{after:.2}, {:.1} img/s; model in {}",
+        summary.steps,
+        summary.first_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        summary.last_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        summary.images_per_second,
+        summary.run_dir.display()
+    );
+    println!("  {}", summary.summary);
+}
+
+fn run_task_eval<T: Task + FromConfig + OpenSplit>(
+    args: TaskEvalArgs,
+    kind: TaskKind,
+) -> Result<()> {
+    let saved = args.run.join("config.toml");
+    if !saved.exists() {
+        bail!(
+            "{} is not a fine-tuning run directory (no config.toml)",
+            args.run.display()
+        );
+    }
+    let mut config = FinetuneConfig::load(&saved).map_err(anyhow::Error::msg)?;
+    if config.task != kind {
+        bail!(
+            "{} is a {} run: use `train eval {}`",
+            args.run.display(),
+            config.task,
+            config.task
+        );
+    }
+    let card = exemplar_inference::ModelCard::read(&args.run.join(MODEL_CARD))
+        .with_context(|| format!("{} has no finished model", args.run.display()))?;
+    if let Some(data) = args.data {
+        config.data = data;
+    }
+    config.workers = args.workers.max(1);
+    let device = exemplar_train::device::select(&args.device)?;
+    let (eval, data) = finetune::evaluate_run::<T>(&args.run, &config, &card, &device)?;
+    let path = args
+        .json
+        .clone()
+        .unwrap_or_else(|| default_result_path(&args.run, kind.name()));
+    write_result(
+        &path,
+        kind.name(),
+        &args.run,
+        &config.init.to_string(),
+        &data,
+        &eval.result,
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
+    println!("{kind}: {} -> {}", eval.summary, path.display());
+    Ok(())
+}
+
+fn run_few_shot(args: FewShotArgs) -> Result<()> {
+    let setup = eval_setup(&args.data)?;
+    let all = (0..setup.val.len()).collect();
+    let features = exemplar_train::eval::features::extract(
+        &setup.backbone,
+        Arc::clone(&setup.val),
+        all,
+        setup.options,
+        &setup.device,
+    )?;
+    let mut results = Vec::new();
+    for &shots in &args.shots {
+        let options = FewShotOptions {
+            ways: args.ways,
+            shots,
+            queries: args.queries,
+            episodes: args.episodes,
+            rounds: args.rounds,
+            lr: args.lr,
+            seed: args.seed,
+        };
+        let result = fewshot::evaluate(&features, options)?;
+        println!(
+            "{}-way {}-shot: {:.2}% ± {:.2}% ({} episodes, {} queries per class)",
+            result.ways,
+            result.shots,
+            result.accuracy,
+            result.ci95,
+            result.episodes,
+            result.queries
+        );
+        results.push(result);
+    }
+    let path = save_result(&args.data, &setup, "few-shot", &results)?;
+    println!("-> {}", path.display());
     Ok(())
 }

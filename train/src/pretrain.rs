@@ -283,7 +283,8 @@ pub fn pretrain(
     if let Some(knn) = &summary.knn {
         let path = default_result_path(run_dir, "knn");
         let data = train_set.describe();
-        write_result(&path, "knn", run_dir, config.method, &data, knn).map_err(io_error(&path))?;
+        write_result(&path, "knn", run_dir, config.method.name(), &data, knn)
+            .map_err(io_error(&path))?;
     }
     Ok(summary)
 }

@@ -6,7 +6,8 @@
 //! thresholds, NMS) live in `exemplar_inference::detection`.
 
 use burn::module::{Module, Param};
-use burn::nn::conv::Conv2d;
+use burn::nn::Initializer;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
@@ -41,7 +42,9 @@ impl DetectorConfig {
     pub fn with_backbone(&self, backbone: ResNet, device: &Device) -> Detector {
         let d = self.channels;
         let [c3, c4, c5] = self.backbone.stage_channels();
-        let mut heatmap = conv2d(d, self.num_classes, 1, 1, true, device);
+        // CenterNet's initialisation of the output layers: small weights, so the first
+        // predictions are the priors rather than noise amplified by the pyramid.
+        let mut heatmap = output_conv(d, self.num_classes, device);
         // Start every heatmap at a probability of 0.01 (RetinaNet/CenterNet's prior), so the
         // first steps are not swamped by the loss of a million easy negatives.
         let prior = -(0.99f32 / 0.01).ln();
@@ -58,7 +61,7 @@ impl DetectorConfig {
             smooth: ConvBnRelu::new(d, d, 3, 1, device),
             head: ConvBnRelu::new(d, d, 3, 1, device),
             heatmap,
-            boxes: conv2d(d, BOX_CHANNELS, 1, 1, true, device),
+            boxes: output_conv(d, BOX_CHANNELS, device),
         }
     }
 }
@@ -89,6 +92,16 @@ impl Detector {
             1,
         )
     }
+}
+
+/// A 1×1 output convolution with weights drawn from N(0, 0.01²) and zero bias.
+fn output_conv(in_channels: usize, out_channels: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([in_channels, out_channels], [1, 1])
+        .with_initializer(Initializer::Normal {
+            mean: 0.0,
+            std: 0.01,
+        })
+        .init(device)
 }
 
 /// Bilinear resize of `x` to the spatial size of `like`.

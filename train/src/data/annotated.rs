@@ -36,6 +36,13 @@ pub struct LandmarkSample {
     pub points: Vec<[f32; 2]>,
 }
 
+/// An image with its class, for classification fine-tuning.
+#[derive(Debug, Clone)]
+pub struct ClassSample {
+    pub image: Image,
+    pub label: i64,
+}
+
 /// Pixel value of masks that is not scored and not trained on.
 pub const IGNORE_LABEL: u8 = 255;
 
@@ -193,6 +200,49 @@ impl Annotated for LandmarkSample {
             }
         }
         self
+    }
+}
+
+impl Annotated for ClassSample {
+    fn image(&self) -> &Image {
+        &self.image
+    }
+    fn image_mut(&mut self) -> &mut Image {
+        &mut self.image
+    }
+
+    fn crop_resize(self, region: [f32; 4], out_w: usize, out_h: usize) -> Self {
+        Self {
+            image: self.image.resample(region, out_w, out_h),
+            label: self.label,
+        }
+    }
+
+    fn flip(mut self, _pairs: &[[usize; 2]]) -> Self {
+        flip_image(&mut self.image);
+        self
+    }
+}
+
+/// A classification [`Dataset`](super::Dataset) seen as annotated samples.
+pub struct Labelled(pub std::sync::Arc<dyn super::Dataset>);
+
+impl TaskDataset<ClassSample> for Labelled {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn class_names(&self) -> &[String] {
+        self.0.class_names()
+    }
+
+    fn get(&self, index: usize) -> Result<ClassSample, DataError> {
+        let (image, label) = self.0.get(index)?;
+        Ok(ClassSample { image, label })
+    }
+
+    fn describe(&self) -> String {
+        self.0.describe()
     }
 }
 

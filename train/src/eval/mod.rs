@@ -14,7 +14,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::checkpoint::atomic_write;
-use crate::config::Method;
 
 /// Where an evaluation of `kind` (`knn`, `linear`) of a run is written by default.
 pub fn default_result_path(run: &Path, kind: &str) -> PathBuf {
@@ -22,12 +21,13 @@ pub fn default_result_path(run: &Path, kind: &str) -> PathBuf {
 }
 
 /// Writes an evaluation result, atomically, in the one schema every evaluation uses:
-/// `{kind, run, method, data, result}`.
+/// `{kind, run, method, data, result}`; `method` says how the evaluated weights were obtained
+/// (a pretraining method, or a fine-tuning's initialisation).
 pub fn write_result(
     path: &Path,
     kind: &str,
     run: &Path,
-    method: Method,
+    method: &str,
     data: &str,
     result: &impl Serialize,
 ) -> std::io::Result<()> {

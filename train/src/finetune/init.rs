@@ -1,0 +1,137 @@
+//! Initial backbone weights for fine-tuning: a `train pretrain` run, a PyTorch or SafeTensors
+//! file with torchvision ResNet keys, or random.
+//!
+//! PyTorch checkpoints come in a few wrappings: MoCo's `{"state_dict": {"module.encoder_q.…"}}`,
+//! the paper's released `exemplar_v2.pth` (torchvision keys, possibly under `model` or
+//! `state_dict`), and plain torchvision state dicts. Prefixes are stripped, torchvision's
+//! `downsample.0/1` become our `downsample.conv/bn`, BatchNorm `weight/bias` become
+//! `gamma/beta` (burn-store's PyTorch adapter), and the classifier (`fc.*`) and MoCo's key
+//! encoder and queue are ignored. A backbone parameter that the file does not provide is an
+//! error: a silently half-initialised backbone would make every transfer number meaningless.
+
+use std::path::Path;
+
+use burn::store::{ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore};
+use burn::tensor::Device;
+use exemplar_models::{ResNet, ResNetConfig};
+use thiserror::Error;
+
+use super::config::{FinetuneConfig, Init};
+use crate::card::{CardError, load_backbone};
+
+#[derive(Debug, Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Card(#[from] CardError),
+    #[error("{path}: {reason}")]
+    Weights { path: String, reason: String },
+}
+
+/// Prefixes wrapped around torchvision keys by the training code that saved them.
+const PREFIXES: [&str; 4] = ["module.encoder_q.", "encoder_q.", "module.", "backbone."];
+
+/// The initial backbone, with the configuration updated to what the source dictates
+/// (architecture, input normalisation and size of a pretraining run).
+pub fn initial_backbone(config: &mut FinetuneConfig, device: &Device) -> Result<ResNet, InitError> {
+    match config.init.clone() {
+        Init::Random => Ok(config.backbone_config().init(device)),
+        Init::Run(dir) => {
+            let (backbone, card) = load_backbone(&dir, device)?;
+            config.arch = card.backbone.depth;
+            config.width = card.backbone.width;
+            config.stem = card.backbone.stem;
+            config.normalization = card.normalization;
+            Ok(backbone)
+        }
+        Init::PyTorch(path) => load_pytorch(&path, config.backbone_config(), device),
+    }
+}
+
+/// Loads torchvision-keyed ResNet weights from a `.pth`/`.pt`/`.tar` or `.safetensors` file.
+pub fn load_pytorch(path: &Path, arch: ResNetConfig, device: &Device) -> Result<ResNet, InitError> {
+    let fail = |reason: String| InitError::Weights {
+        path: path.display().to_string(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(fail("no such file".into()));
+    }
+    let mut backbone = arch.init(device);
+    let safetensors = path.extension().is_some_and(|e| e == "safetensors");
+    // Keys outside the backbone (classifier, key encoder, queue) are expected and ignored.
+    let wanted = r"^(module\.)?(encoder_q\.|backbone\.)?(conv1|bn1|layer[1-4])\.";
+    let result = if safetensors {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .with_regex(wanted)
+            .allow_partial(true);
+        for (from, to) in remappings() {
+            store = store.with_key_remapping(from, to);
+        }
+        backbone
+            .load_from(&mut store)
+            .map_err(|e| fail(e.to_string()))?
+    } else {
+        let mut last_error = String::new();
+        let mut loaded = None;
+        // The state dict sits at the top level or under one of these keys.
+        for key in [None, Some("state_dict"), Some("model")] {
+            let mut store = PytorchStore::from_file(path)
+                .with_regex(wanted)
+                .allow_partial(true);
+            if let Some(key) = key {
+                store = store.with_top_level_key(key);
+            }
+            for (from, to) in remappings() {
+                store = store.with_key_remapping(from, to);
+            }
+            match backbone.load_from(&mut store) {
+                Ok(result) if !result.applied.is_empty() => {
+                    loaded = Some(result);
+                    break;
+                }
+                Ok(_) => last_error = "no torchvision ResNet keys found".into(),
+                Err(e) => last_error = e.to_string(),
+            }
+        }
+        loaded.ok_or_else(|| fail(last_error))?
+    };
+    if !result.errors.is_empty() {
+        return Err(fail(format!(
+            "{} tensors do not fit {}: {:?}",
+            result.errors.len(),
+            arch.describe(),
+            result.errors.first()
+        )));
+    }
+    // Running statistics may be absent from exports that drop buffers; every weight must be there.
+    let missing: Vec<&str> = result
+        .missing
+        .iter()
+        .map(|(p, _)| p.as_str())
+        .filter(|p| !p.ends_with("running_mean") && !p.ends_with("running_var"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(fail(format!(
+            "{} backbone tensors are missing for {}, e.g. {} (is it a ResNet of this depth?)",
+            missing.len(),
+            arch.describe(),
+            missing[..missing.len().min(3)].join(", ")
+        )));
+    }
+    Ok(backbone)
+}
+
+fn remappings() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = PREFIXES
+        .iter()
+        .map(|p| (format!("^{}", regex_escape(p)), String::new()))
+        .collect();
+    out.push((r"\.downsample\.0\.".into(), ".downsample.conv.".into()));
+    out.push((r"\.downsample\.1\.".into(), ".downsample.bn.".into()));
+    out
+}
+
+fn regex_escape(s: &str) -> String {
+    s.replace('.', r"\.")
+}
