@@ -510,7 +510,14 @@ fn run_finetune(args: FinetuneArgs) -> Result<()> {
 }
 
 fn print_finetune_summary(task: TaskKind, summary: &FinetuneSummary) {
-    let (metric, after) = &summary.after;
+    let Some((metric, after)) = &summary.after else {
+        println!(
+            "{task}: {} in {}",
+            summary.summary,
+            summary.run_dir.display()
+        );
+        return;
+    };
     let before = summary
         .before
         .as_ref()

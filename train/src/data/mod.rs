@@ -146,8 +146,12 @@ impl FromStr for DataSource {
                 })
             }
             _ => Err(format!(
-                "unknown data source '{s}' (expected 'synthetic', 'synthetic-faces' or KIND:PATH with KIND one of {})",
-                FILE_SOURCES.join(", ")
+                "unknown data source '{s}' (expected 'synthetic', 'synthetic-faces', {})",
+                FILE_SOURCES
+                    .iter()
+                    .map(|kind| format!("'{kind}:PATH'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
@@ -370,7 +374,10 @@ mod tests {
             assert_eq!(source.to_string(), text);
         }
         let err = "imagenet".parse::<DataSource>().unwrap_err();
-        assert!(err.contains("image-folder, idx, voc"), "{err}");
+        assert!(
+            err.contains("'image-folder:PATH', 'idx:PATH', 'voc:PATH'"),
+            "{err}"
+        );
         assert!("idx:".parse::<DataSource>().is_err());
     }
 }

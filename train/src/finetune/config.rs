@@ -144,6 +144,10 @@ pub struct FinetuneConfig {
     pub keep_checkpoints: usize,
     pub log_every: usize,
     pub on_bad_image: BadImagePolicy,
+    /// Stop this invocation after this many steps (checkpointed; continue with `--resume`).
+    /// Not saved: a resumed run goes to the end unless told otherwise again.
+    #[serde(skip)]
+    pub max_steps: Option<usize>,
 }
 
 impl FinetuneConfig {
@@ -184,6 +188,7 @@ impl FinetuneConfig {
             keep_checkpoints: 2,
             log_every: 20,
             on_bad_image: BadImagePolicy::Skip,
+            max_steps: None,
         }
     }
 
@@ -349,6 +354,9 @@ pub struct FinetuneFlags {
     /// What to do with an unreadable image: skip (report and use the next) or fail [default: skip]
     #[arg(long, value_enum)]
     pub on_bad_image: Option<BadImagePolicy>,
+    /// Stop after this many steps in total (a checkpoint is written; continue with --resume)
+    #[arg(long)]
+    pub max_steps: Option<usize>,
 }
 
 impl FinetuneFlags {
@@ -442,5 +450,8 @@ impl FinetuneFlags {
             log_every,
             on_bad_image
         );
+        if self.max_steps.is_some() {
+            config.max_steps = self.max_steps;
+        }
     }
 }

@@ -135,3 +135,90 @@ fn remappings() -> Vec<(String, String)> {
 fn regex_escape(s: &str) -> String {
     s.replace('.', r"\.")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+    use burn::store::BurnToPyTorchAdapter;
+    use burn::tensor::{Distribution, Tensor};
+    use exemplar_models::{Depth, Stem};
+
+    fn arch(depth: Depth) -> ResNetConfig {
+        ResNetConfig::new(depth)
+            .with_width(0.0625)
+            .with_stem(Stem::Small)
+    }
+
+    /// Writes `backbone` as MoCo would have: torchvision names under `module.encoder_q.`.
+    fn write_moco_safetensors(backbone: &ResNet, path: &Path) {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .with_key_remapping(r"\.downsample\.conv\.", ".downsample.0.")
+            .with_key_remapping(r"\.downsample\.bn\.", ".downsample.1.")
+            .with_key_remapping(r"^(.*)$", "module.encoder_q.$1");
+        backbone.save_into(&mut store).unwrap();
+    }
+
+    #[test]
+    fn moco_style_safetensors_load_into_the_same_network() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("moco.safetensors");
+        // Every parameter and BatchNorm statistic moved off its initial value, so a BatchNorm
+        // mapping mistake (weight/gamma, running_var) cannot hide behind ones and zeros.
+        struct Shift;
+        impl burn::module::ModuleMapper for Shift {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: burn::module::Param<Tensor<D>>,
+            ) -> burn::module::Param<Tensor<D>> {
+                param.map(|t| {
+                    let noise = t.random_like(Distribution::Uniform(0.5, 1.5));
+                    t.add(noise)
+                })
+            }
+        }
+        let original = arch(Depth::ResNet18).init(&device).map(&mut Shift);
+        write_moco_safetensors(&original, &path);
+        let names = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(
+            names.contains("module.encoder_q.layer2.0.downsample.1.running_var"),
+            "torchvision names expected"
+        );
+        assert!(names.contains("module.encoder_q.bn1.weight"));
+
+        let loaded = load_pytorch(&path, arch(Depth::ResNet18), &device).unwrap();
+        let x = Tensor::<4>::random([2, 3, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+        let a: Vec<f32> = original
+            .forward(x.clone())
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let b: Vec<f32> = loaded.forward(x).into_data().iter::<f32>().collect();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_file_that_does_not_fit_the_architecture_is_an_error() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r18.safetensors");
+        write_moco_safetensors(&arch(Depth::ResNet18).init(&device), &path);
+        let err = load_pytorch(&path, arch(Depth::ResNet34), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("r18.safetensors") && err.contains("resnet34"),
+            "{err}"
+        );
+        let err = load_pytorch(
+            &dir.path().join("absent.pth"),
+            arch(Depth::ResNet18),
+            &device,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no such file"), "{err}");
+    }
+}

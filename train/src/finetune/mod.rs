@@ -219,9 +219,9 @@ pub struct FinetuneSummary {
     pub steps: usize,
     pub first_loss: Option<f64>,
     pub last_loss: Option<f64>,
-    /// The metric before training (a fresh head) and after.
+    /// The metric before training (a fresh head) and after (absent when stopped early).
     pub before: Option<(String, f64)>,
-    pub after: (String, f64),
+    pub after: Option<(String, f64)>,
     pub summary: String,
     pub images_per_second: f64,
 }
@@ -253,6 +253,8 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
 ) -> Result<FinetuneSummary, FinetuneError> {
     let plain = crate::device::select(&config.device)?;
     let device = plain.clone().autodiff();
+    // Heads are initialised from the device's generator: seeded, a run is repeatable.
+    device.seed(config.seed);
     // A resumed run's saved configuration already holds what the initial weights dictated, and
     // its checkpoint replaces them.
     let backbone = if resume {
@@ -274,6 +276,7 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         )));
     }
     let total = steps_per_epoch * config.epochs;
+    let end = config.max_steps.map_or(total, |m| m.min(total));
 
     std::fs::create_dir_all(run_dir).map_err(io_error(run_dir))?;
     let config_path = run_dir.join("config.toml");
@@ -303,13 +306,13 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         None
     };
 
-    let loader = spawn_batches(Arc::clone(&task), Arc::clone(&train), &config, start, total);
-    let mut progress = Progress::new(start, total, config.log_every);
+    let loader = spawn_batches(Arc::clone(&task), Arc::clone(&train), &config, start, end);
+    let mut progress = Progress::new(start, end, config.log_every);
     let (mut interval_loss, mut interval_steps) = (0.0, 0usize);
     let (mut first_loss, mut last_loss) = (None, None);
     let started = Instant::now();
     let mut images = 0usize;
-    for (step, batch) in (start..total).zip(loader) {
+    for (step, batch) in (start..end).zip(loader) {
         let batch = batch?;
         for reason in &batch.skipped {
             progress.println(&format!("warning: skipped unreadable sample: {reason}"));
@@ -331,7 +334,7 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         interval_loss += value;
         interval_steps += 1;
         let done = step + 1;
-        if done.is_multiple_of(config.log_every) || done == total {
+        if done.is_multiple_of(config.log_every) || done == end {
             let mean = interval_loss / interval_steps as f64;
             first_loss.get_or_insert(mean);
             last_loss = Some(mean);
@@ -344,11 +347,23 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         } else {
             progress.step(done, "");
         }
-        if done.is_multiple_of(config.checkpoint_every) || done == total {
+        if done.is_multiple_of(config.checkpoint_every) || done == end {
             save_checkpoint(run_dir, done, &model, &optim, &config, &card)?;
         }
     }
     progress.finish();
+    if end < total {
+        return Ok(FinetuneSummary {
+            run_dir: run_dir.to_path_buf(),
+            steps: end,
+            first_loss,
+            last_loss,
+            before,
+            after: None,
+            summary: format!("stopped at step {end} of {total}; continue with --resume"),
+            images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        });
+    }
     let inference = model.valid();
     save_model(run_dir, &inference, &card)?;
     let eval = task.evaluate(&inference, &val, &input, &plain)?;
@@ -369,7 +384,7 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         first_loss,
         last_loss,
         before,
-        after: (eval.metric.to_string(), eval.value),
+        after: Some((eval.metric.to_string(), eval.value)),
         summary: eval.summary,
         images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
     })
