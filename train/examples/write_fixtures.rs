@@ -41,9 +41,9 @@ fn save_labels(values: &[u8], width: u32, height: u32, palette: bool, path: &str
         for i in 0..256u32 {
             let (mut r, mut g, mut b, mut c) = (0u32, 0u32, 0u32, i);
             for j in 0..8 {
-                r |= ((c & 1) << (7 - j)) as u32;
-                g |= (((c >> 1) & 1) << (7 - j)) as u32;
-                b |= (((c >> 2) & 1) << (7 - j)) as u32;
+                r |= (c & 1) << (7 - j);
+                g |= ((c >> 1) & 1) << (7 - j);
+                b |= ((c >> 2) & 1) << (7 - j);
                 c >>= 3;
             }
             colours.extend([r as u8, g as u8, b as u8]);

@@ -599,19 +599,21 @@ fn run_few_shot(args: FewShotArgs) -> Result<()> {
             lr: args.lr,
             seed: args.seed,
         };
-        let result = fewshot::evaluate(&features, options)?;
-        println!(
-            "{}-way {}-shot: {:.2}% ± {:.2}% ({} episodes, {} queries per class)",
-            result.ways,
-            result.shots,
-            result.accuracy,
-            result.ci95,
-            result.episodes,
-            result.queries
-        );
-        results.push(result);
+        results.push(fewshot::evaluate(&features, options)?);
     }
     let path = save_result(&args.data, &setup, "few-shot", &results)?;
-    println!("-> {}", path.display());
+    let settings: Vec<String> = results
+        .iter()
+        .map(|r| format!("{}-shot {:.2}% ± {:.2}%", r.shots, r.accuracy, r.ci95))
+        .collect();
+    println!(
+        "{}-way {} ({} episodes, {} queries per class, {} images) -> {}",
+        args.ways,
+        settings.join(", "),
+        args.episodes,
+        args.queries,
+        features.len(),
+        path.display()
+    );
     Ok(())
 }

@@ -31,7 +31,10 @@ pub struct DetectionDecoding {
 
 impl DetectionDecoding {
     pub fn validate(&self, width: usize, height: usize) -> Result<(), String> {
-        if self.stride == 0 || width % self.stride != 0 || height % self.stride != 0 {
+        if self.stride == 0
+            || !width.is_multiple_of(self.stride)
+            || !height.is_multiple_of(self.stride)
+        {
             return Err(format!(
                 "detection stride {} must divide the input size {width}×{height}",
                 self.stride

@@ -16,10 +16,13 @@ use super::{DataError, Split, check_index};
 /// Point names in file order (MAFL's order).
 pub const CELEBA_POINTS: [&str; 5] = ["left_eye", "right_eye", "nose", "left_mouth", "right_mouth"];
 
+/// An image name with its points.
+pub type NamedPoints = (String, Vec<[f32; 2]>);
+
 pub struct CelebA {
     images: PathBuf,
     source: String,
-    samples: Vec<(String, Vec<[f32; 2]>)>,
+    samples: Vec<NamedPoints>,
     point_names: Vec<String>,
 }
 
@@ -42,7 +45,7 @@ fn bad(path: &Path, line: usize, reason: impl std::fmt::Display) -> DataError {
 }
 
 /// Parses the landmark list: a count line, a header line, then `name x1 y1 … x5 y5`.
-pub fn parse_landmarks(text: &str, path: &Path) -> Result<Vec<(String, Vec<[f32; 2]>)>, DataError> {
+pub fn parse_landmarks(text: &str, path: &Path) -> Result<Vec<NamedPoints>, DataError> {
     let mut lines = text.lines().enumerate();
     let declared: usize = match lines.next() {
         Some((_, l)) => l

@@ -80,7 +80,7 @@ struct Entry {
 pub struct Coco {
     annotations: PathBuf,
     entries: Vec<Entry>,
-    class_names: Vec<String>,
+    object_classes: Vec<String>,
     segmentation_classes: Vec<String>,
 }
 
@@ -185,7 +185,7 @@ impl Coco {
             segmentation_classes: std::iter::once("background".to_string())
                 .chain(class_names.iter().cloned())
                 .collect(),
-            class_names,
+            object_classes: class_names,
         })
     }
 
@@ -194,7 +194,7 @@ impl Coco {
             "COCO {} ({} images, {} categories)",
             self.annotations.display(),
             self.entries.len(),
-            self.class_names.len()
+            self.object_classes.len()
         )
     }
 }
@@ -205,7 +205,7 @@ impl TaskDataset<DetectionSample> for Coco {
     }
 
     fn class_names(&self) -> &[String] {
-        &self.class_names
+        &self.object_classes
     }
 
     fn get(&self, index: usize) -> Result<DetectionSample, DataError> {

@@ -91,7 +91,7 @@ pub struct SyntheticObjects {
     stream: Stream,
     len: usize,
     size: usize,
-    class_names: Vec<String>,
+    object_classes: Vec<String>,
     segmentation_classes: Vec<String>,
 }
 
@@ -102,7 +102,7 @@ impl SyntheticObjects {
             stream,
             len,
             size: size.max(8),
-            class_names: OBJECT_CLASSES.iter().map(|s| s.to_string()).collect(),
+            object_classes: OBJECT_CLASSES.iter().map(|s| s.to_string()).collect(),
             segmentation_classes: std::iter::once("background")
                 .chain(OBJECT_CLASSES)
                 .map(str::to_string)
@@ -164,7 +164,7 @@ impl Dataset for SyntheticObjects {
     }
 
     fn class_names(&self) -> &[String] {
-        &self.class_names
+        &self.object_classes
     }
 
     fn get(&self, index: usize) -> Result<(Image, i64), DataError> {
@@ -192,7 +192,7 @@ impl TaskDataset<DetectionSample> for SyntheticObjects {
     }
 
     fn class_names(&self) -> &[String] {
-        &self.class_names
+        &self.object_classes
     }
 
     fn get(&self, index: usize) -> Result<DetectionSample, DataError> {
@@ -437,7 +437,7 @@ pub struct SyntheticFaces {
     len: usize,
     size: usize,
     identities: usize,
-    class_names: Vec<String>,
+    identity_names: Vec<String>,
     landmark_names: Vec<String>,
 }
 
@@ -450,7 +450,7 @@ impl SyntheticFaces {
             len,
             size: size.max(16),
             identities,
-            class_names: (0..identities).map(|i| format!("identity-{i}")).collect(),
+            identity_names: (0..identities).map(|i| format!("identity-{i}")).collect(),
             landmark_names: LANDMARK_NAMES.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -541,7 +541,7 @@ impl Dataset for SyntheticFaces {
     }
 
     fn class_names(&self) -> &[String] {
-        &self.class_names
+        &self.identity_names
     }
 
     fn get(&self, index: usize) -> Result<(Image, i64), DataError> {

@@ -353,6 +353,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_mask_of_another_size_than_its_image_is_an_error() {
+        assert!(check_mask_size(Path::new("m.png"), [4, 3], [4, 3]).is_ok());
+        let err = check_mask_size(Path::new("m.png"), [4, 3], [8, 6])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "m.png: mask is 4×3 but its image is 8×6");
+    }
+
+    #[test]
     fn annotation_boxes_become_pixel_edges_and_errors_name_the_object() {
         let xml = r#"<annotation><size><width>100</width><height>50</height><depth>3</depth></size>
             <object><name>dog</name><difficult>0</difficult>

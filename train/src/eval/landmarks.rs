@@ -18,9 +18,12 @@ pub struct LandmarkMetrics {
     pub skipped: usize,
 }
 
+/// `(x, y)` pixel coordinates of an image's points.
+pub type Points = Vec<[f32; 2]>;
+
 /// Scores `(predicted, truth)` point sets.
 pub fn evaluate(
-    pairs: &[(Vec<[f32; 2]>, Vec<[f32; 2]>)],
+    pairs: &[(Points, Points)],
     point_names: &[String],
     normalizer: [usize; 2],
 ) -> LandmarkMetrics {

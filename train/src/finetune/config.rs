@@ -218,7 +218,7 @@ impl FinetuneConfig {
             let stride = exemplar_models::ResNetConfig::new(self.arch)
                 .with_stem(self.stem)
                 .stage_strides()[0];
-            if self.image_size % stride != 0 {
+            if !self.image_size.is_multiple_of(stride) {
                 return Err(format!(
                     "--image-size {} must be a multiple of the detector's stride {stride}",
                     self.image_size
