@@ -175,7 +175,7 @@ impl Augmentation {
             out = gaussian_blur(&out, sigma);
         }
         if self.flip && rng.random_bool(0.5) {
-            flip_horizontal(&mut out);
+            out.flip_horizontal();
         }
         out
     }
@@ -309,17 +309,6 @@ fn grayscale(image: &mut Image) {
     }
 }
 
-fn flip_horizontal(image: &mut Image) {
-    let w = image.width;
-    for row in image.data.chunks_exact_mut(w * 3) {
-        for x in 0..w / 2 {
-            for c in 0..3 {
-                row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
-            }
-        }
-    }
-}
-
 /// Separable Gaussian blur with a kernel of radius ⌈3σ⌉ and clamped edges.
 pub fn gaussian_blur(image: &Image, sigma: f32) -> Image {
     if sigma <= 0.0 {
@@ -404,9 +393,9 @@ mod tests {
     fn operations_match_their_definitions() {
         let mut img = gradient(4, 2);
         let original = img.clone();
-        flip_horizontal(&mut img);
+        img.flip_horizontal();
         assert_eq!(img.pixel(0, 1), original.pixel(3, 1));
-        flip_horizontal(&mut img);
+        img.flip_horizontal();
         assert_eq!(img, original);
 
         grayscale(&mut img);

@@ -2,14 +2,7 @@
 
 mod common;
 
-use common::{TINY, run, stderr, train};
-
-fn assert_clean_failure(output: &std::process::Output, expected: &str) {
-    let err = stderr(output);
-    assert!(!output.status.success(), "should fail: {err}");
-    assert!(err.contains(expected), "expected '{expected}' in: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-}
+use common::{TINY, assert_clean_failure, run, stderr, train};
 
 #[test]
 fn bad_flags_are_usage_errors() {

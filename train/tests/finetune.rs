@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{TINY, run, stderr, stdout, train};
+use common::{TINY, assert_clean_failure, run, stderr, stdout, train};
 
 /// A tiny fine-tuning: a sixteenth-width ResNet-18 on 32 px images, 4 steps of 16.
 const TINY_FINETUNE: &[&str] = &[
@@ -50,13 +50,6 @@ fn evaluations(run: &Path) -> Vec<serde_json::Value> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v.get("eval").is_some())
         .collect()
-}
-
-fn assert_clean_failure(output: &std::process::Output, expected: &str) {
-    let err = stderr(output);
-    assert!(!output.status.success(), "should fail: {err}");
-    assert!(err.contains(expected), "expected '{expected}' in: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
 }
 
 #[test]

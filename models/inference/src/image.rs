@@ -107,6 +107,18 @@ impl Image {
         out
     }
 
+    /// Mirrors the image left to right, in place.
+    pub fn flip_horizontal(&mut self) {
+        let w = self.width;
+        for row in self.data.chunks_exact_mut(w * 3) {
+            for x in 0..w / 2 {
+                for c in 0..3 {
+                    row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
+                }
+            }
+        }
+    }
+
     /// Resizes the whole image.
     pub fn resize(&self, out_w: usize, out_h: usize) -> Image {
         if out_w == self.width && out_h == self.height {

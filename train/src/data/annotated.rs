@@ -123,7 +123,7 @@ impl Annotated for DetectionSample {
 
     fn flip(mut self, _pairs: &[[usize; 2]]) -> Self {
         let w = self.image.width as f32;
-        flip_image(&mut self.image);
+        self.image.flip_horizontal();
         for o in &mut self.objects {
             o.bbox = [w - o.bbox[2], o.bbox[1], w - o.bbox[0], o.bbox[3]];
         }
@@ -158,7 +158,7 @@ impl Annotated for SegmentationSample {
 
     fn flip(mut self, _pairs: &[[usize; 2]]) -> Self {
         let w = self.image.width;
-        flip_image(&mut self.image);
+        self.image.flip_horizontal();
         for row in self.mask.chunks_exact_mut(w) {
             row.reverse();
         }
@@ -189,7 +189,7 @@ impl Annotated for LandmarkSample {
 
     fn flip(mut self, pairs: &[[usize; 2]]) -> Self {
         let w = self.image.width as f32;
-        flip_image(&mut self.image);
+        self.image.flip_horizontal();
         for p in &mut self.points {
             p[0] = w - p[0];
         }
@@ -219,7 +219,7 @@ impl Annotated for ClassSample {
     }
 
     fn flip(mut self, _pairs: &[[usize; 2]]) -> Self {
-        flip_image(&mut self.image);
+        self.image.flip_horizontal();
         self
     }
 }
@@ -243,17 +243,6 @@ impl TaskDataset<ClassSample> for Labelled {
 
     fn describe(&self) -> String {
         self.0.describe()
-    }
-}
-
-fn flip_image(image: &mut Image) {
-    let w = image.width;
-    for row in image.data.chunks_exact_mut(w * 3) {
-        for x in 0..w / 2 {
-            for c in 0..3 {
-                row.swap(x * 3 + c, (w - 1 - x) * 3 + c);
-            }
-        }
     }
 }
 

@@ -45,6 +45,14 @@ pub fn run(command: &mut Command) -> Output {
     output
 }
 
+/// The command failed with `expected` in its message, and did not panic.
+pub fn assert_clean_failure(output: &Output, expected: &str) {
+    let err = stderr(output);
+    assert!(!output.status.success(), "should fail: {err}");
+    assert!(err.contains(expected), "expected '{expected}' in: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+}
+
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
