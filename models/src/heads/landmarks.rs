@@ -8,7 +8,7 @@
 //! `exemplar_inference::landmarks`.
 
 use burn::module::{Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -39,8 +39,15 @@ impl LandmarkRegressorConfig {
     pub fn with_backbone(&self, backbone: ResNet, device: &Device) -> LandmarkRegressor {
         let [_, _, c5] = self.backbone.stage_channels();
         let cells = self.cells();
-        let mut fc = LinearConfig::new(self.channels * cells * cells, 2 * self.points).init(device);
-        // Start at the centre of the image rather than the corner.
+        // Small weights and a bias of 0.5: a fresh head predicts every point at the image
+        // centre, so the error before training is that of the "mean face" guess rather than of
+        // random projections.
+        let mut fc = LinearConfig::new(self.channels * cells * cells, 2 * self.points)
+            .with_initializer(Initializer::Normal {
+                mean: 0.0,
+                std: 1e-3,
+            })
+            .init(device);
         fc.bias = Some(Param::from_tensor(Tensor::full(
             [2 * self.points],
             0.5,

@@ -1,7 +1,12 @@
 //! N-way K-shot episodes on frozen features (the Mini-ImageNet protocol of the paper, after
 //! Tian et al. 2020): each episode draws `ways` classes, `shots` support and `queries` query
-//! images per class, fits a softmax (logistic-regression) classifier on the L2-normalised
-//! support features for a fixed number of full-batch gradient rounds, and scores the queries.
+//! images per class, fits a softmax (logistic-regression) classifier on the support features
+//! for a fixed number of full-batch gradient rounds, and scores the queries.
+//!
+//! Features are centred on the episode's support mean and then L2-normalised (SimpleShot's
+//! "CL2N", using only what an episode may see). Without the centring, pooled ReLU features
+//! share one dominant direction: after normalisation every pair has a cosine near 1 and a
+//! fixed budget of gradient rounds cannot separate them.
 //! The result is the mean accuracy over episodes with its 95% confidence interval
 //! (1.96 · std / √episodes).
 
@@ -71,7 +76,6 @@ pub fn evaluate(
             eligible.len()
         )));
     }
-    let normalized = l2_normalized(features);
     let dim = features.dim;
     let mut accuracies = Vec::with_capacity(episodes);
     for episode in 0..episodes {
@@ -84,11 +88,20 @@ pub fn evaluate(
             support.extend(members[..shots].iter().map(|&i| (i, way)));
             query.extend(members[shots..shots + queries].iter().map(|&i| (i, way)));
         }
-        let row = |i: usize| &normalized[i * dim..(i + 1) * dim];
-        let weights = fit_softmax(&support, &row, ways, dim, options);
+        let (support_x, query_x) = centred_normalized(features, &support, &query);
+        let support_rows: Vec<(usize, usize)> = support
+            .iter()
+            .enumerate()
+            .map(|(k, &(_, way))| (k, way))
+            .collect();
+        let row = |k: usize| &support_x[k * dim..(k + 1) * dim];
+        let weights = fit_softmax(&support_rows, &row, ways, dim, options);
         let correct = query
             .iter()
-            .filter(|&&(i, way)| predict(&weights, row(i), ways, dim) == way)
+            .enumerate()
+            .filter(|&(k, &(_, way))| {
+                predict(&weights, &query_x[k * dim..(k + 1) * dim], ways, dim) == way
+            })
             .count();
         accuracies.push(correct as f64 / query.len() as f64);
     }
@@ -105,13 +118,30 @@ pub fn evaluate(
     })
 }
 
-fn l2_normalized(features: &Features) -> Vec<f32> {
-    let mut out = features.values.clone();
-    for row in out.chunks_exact_mut(features.dim) {
-        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-        row.iter_mut().for_each(|v| *v /= norm);
+/// The support and query rows, centred on the support mean and L2-normalised.
+fn centred_normalized(
+    features: &Features,
+    support: &[(usize, usize)],
+    query: &[(usize, usize)],
+) -> (Vec<f32>, Vec<f32>) {
+    let dim = features.dim;
+    let row = |i: usize| &features.values[i * dim..(i + 1) * dim];
+    let mut mean = vec![0.0f32; dim];
+    for &(i, _) in support {
+        for (m, v) in mean.iter_mut().zip(row(i)) {
+            *m += v / support.len() as f32;
+        }
     }
-    out
+    let transform = |rows: &[(usize, usize)]| -> Vec<f32> {
+        let mut out = Vec::with_capacity(rows.len() * dim);
+        for &(i, _) in rows {
+            let centred: Vec<f32> = row(i).iter().zip(&mean).map(|(v, m)| v - m).collect();
+            let norm = centred.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            out.extend(centred.iter().map(|v| v / norm));
+        }
+        out
+    };
+    (transform(support), transform(query))
 }
 
 /// Weights `[ways, dim + 1]` (the last column is the bias) of a softmax classifier trained by
