@@ -1,5 +1,6 @@
 //! The user's path through the trainer: pretrain on the built-in data, then evaluate the saved
-//! backbone with the kNN monitor and the linear probe, each writing its JSON result.
+//! backbone with the kNN monitor and the linear probe, each writing its JSON result; and the
+//! transfer chain: pretrain, fine-tune, evaluate the fine-tuned model.
 
 use exemplar_tests::binary;
 
@@ -82,4 +83,74 @@ fn pretrain_then_evaluate_with_knn_and_linear_probe() {
     let top1 = linear["result"]["top1"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&top1));
     assert_eq!(linear["result"]["val_size"], 100);
+}
+
+/// The transfer chain of the README: pretrain, fine-tune a detector on the backbone, evaluate
+/// it again from the saved model, whose card says how to read its output.
+#[test]
+fn pretrain_then_finetune_a_detector_then_evaluate_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pretrained, detector) = (dir.path().join("pre"), dir.path().join("det"));
+    let tiny = [
+        "--synthetic-train-size",
+        "64",
+        "--synthetic-val-size",
+        "32",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "1",
+    ];
+    let output = binary("train")
+        .args([
+            "pretrain", "--arch", "resnet18", "--width", "0.0625", "--stem", "small",
+        ])
+        .args(["--image-size", "16", "--queue-size", "64"])
+        .args(tiny)
+        .arg("--out")
+        .arg(&pretrained)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let output = binary("train")
+        .args(["finetune", "--task", "detection", "--init"])
+        .arg(&pretrained)
+        .args(["--image-size", "32", "--head-channels", "8"])
+        .args(tiny)
+        .arg("--out")
+        .arg(&detector)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let card = exemplar_inference::ModelCard::read(&detector.join("model.json")).unwrap();
+    let exemplar_inference::TaskSpec::Detection(decoding) = &card.task else {
+        panic!("not a detection card: {card:?}");
+    };
+    assert_eq!(decoding.stride, 2);
+    assert_eq!(card.class_names.len(), 10);
+    assert_eq!(card.outputs[0].shape, ["batch", "14", "16", "16"]);
+
+    let output = binary("train")
+        .args(["eval", "detection", "--run"])
+        .arg(&detector)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = String::from_utf8_lossy(&output.stdout);
+    assert!(line.starts_with("detection: VOC07 mAP50 "), "{line}");
+    let result = json(&detector.join("eval/detection.json"));
+    assert_eq!(result["result"]["images"], 32);
 }

@@ -265,6 +265,15 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
     config.validate().map_err(FinetuneError::Setup)?;
     let train = T::open(&config, Split::Train)?;
     let val = T::open(&config, Split::Val)?;
+    if val.class_names() != train.class_names() {
+        return Err(FinetuneError::Setup(format!(
+            "the splits disagree on the classes: {} has {:?}, {} has {:?}",
+            train.describe(),
+            train.class_names(),
+            val.describe(),
+            val.class_names()
+        )));
+    }
     let task = Arc::new(T::from_config(&config, train.class_names().to_vec()));
     let steps_per_epoch = train.len() / config.batch_size;
     if steps_per_epoch == 0 {
