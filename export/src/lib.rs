@@ -1,0 +1,103 @@
+//! exemplar-export: trained burn models → ONNX files with their model card, each checked
+//! against ONNX Runtime before it is written.
+//!
+//! - [`model`]: loads a fine-tuning run (or one of its checkpoints) or a pretraining run.
+//! - [`onnx`]: the burn-onnx export with a symbolic batch axis.
+//! - [`parity`]: ONNX Runtime's output against burn's on a random batch.
+//! - [`runtime`]: where the ONNX Runtime library comes from.
+
+pub mod model;
+pub mod onnx;
+pub mod parity;
+pub mod runtime;
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use exemplar_inference::ModelCard;
+use serde::Serialize;
+use thiserror::Error;
+
+pub use parity::Parity;
+
+/// File names of an export.
+pub const ONNX_FILE: &str = "model.onnx";
+pub const CARD_FILE: &str = "model.json";
+
+#[derive(Debug, Error)]
+pub enum ExportError {
+    #[error(
+        "{0} is neither a fine-tuning run (model.json) nor a pretraining run (backbone.json), nor a checkpoint of one"
+    )]
+    NotARun(PathBuf),
+    #[error(transparent)]
+    Card(#[from] exemplar_inference::CardError),
+    #[error("{0}")]
+    Config(String),
+    #[error("loading the model: {0}")]
+    Load(String),
+    #[error("burn-onnx could not export the model: {0}")]
+    Onnx(String),
+    #[error(transparent)]
+    RuntimeLibrary(#[from] runtime::RuntimeError),
+    #[error("ONNX Runtime: {0}")]
+    Runtime(String),
+    #[error("parity check failed: {0}")]
+    Parity(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What an export wrote and measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub onnx: PathBuf,
+    pub card: PathBuf,
+    pub task: String,
+    pub bytes: usize,
+    pub parity: Parity,
+}
+
+/// Exports the model of `source` (a run directory or a checkpoint directory inside one) to
+/// `out/model.onnx` and `out/model.json`. The files are written only after ONNX Runtime has
+/// reproduced burn's output on a random batch of `batch` images.
+pub fn export(source: &Path, out: &Path, batch: usize) -> Result<ExportReport, ExportError> {
+    let device = Device::flex();
+    let (model, mut card) = model::load(source, &device)?;
+    let size = [card.input.height, card.input.width];
+    let reference = parity::reference(&model, size, batch.max(1), &device);
+    let onnx = onnx::to_onnx(&model, size, &device)?.into_bytes();
+    let parity = parity::check(&onnx, &reference)?;
+    // The card names the tensors as they are in the graph, so a server can feed and read them.
+    card.input.name = parity.input_name.clone();
+    if let Some(output) = card.outputs.first_mut() {
+        output.name = parity.output_name.clone();
+    }
+    card.validate()
+        .map_err(|reason| ExportError::Load(format!("card: {reason}")))?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ExportError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let onnx_path = out.join(ONNX_FILE);
+    let card_path = out.join(CARD_FILE);
+    exemplar_train::checkpoint::atomic_write(&onnx_path, &onnx).map_err(io(&onnx_path))?;
+    exemplar_train::checkpoint::atomic_write(&card_path, card.to_json().as_bytes())
+        .map_err(io(&card_path))?;
+    Ok(ExportReport {
+        onnx: onnx_path,
+        card: card_path,
+        task: card.task.name().to_string(),
+        bytes: onnx.len(),
+        parity,
+    })
+}
+
+/// Reads an exported model's card.
+pub fn read_card(dir: &Path) -> Result<ModelCard, ExportError> {
+    Ok(ModelCard::read(&dir.join(CARD_FILE))?)
+}

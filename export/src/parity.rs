@@ -1,0 +1,107 @@
+//! The parity check: the exported file, run by ONNX Runtime, must reproduce burn's output.
+
+use burn::tensor::{Device, Distribution, Tensor};
+use ort::session::Session;
+use ort::value::Tensor as OrtTensor;
+use serde::Serialize;
+
+use crate::ExportError;
+use crate::model::Exportable;
+use crate::onnx::burn_output;
+use crate::runtime::environment;
+
+/// Largest difference allowed, relative to the largest magnitude of burn's output.
+pub const TOLERANCE: f32 = 1e-4;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Parity {
+    pub batch: usize,
+    pub max_abs_diff: f32,
+    /// `max_abs_diff` over the largest magnitude of burn's output.
+    pub relative: f32,
+    /// The graph's input and output names, as ONNX Runtime reports them.
+    pub input_name: String,
+    pub output_name: String,
+}
+
+/// burn's answer on a random batch, taken before export: the exporter's capture moves
+/// BatchNorm's running statistics (shared state) to its private device, after which the burn
+/// module can no longer run.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    pub input: Vec<f32>,
+    pub input_shape: [usize; 4],
+    pub output: Vec<f32>,
+    pub output_shape: Vec<usize>,
+}
+
+/// burn's output for a random batch of `batch` images.
+pub fn reference(
+    model: &Exportable,
+    [height, width]: [usize; 2],
+    batch: usize,
+    device: &Device,
+) -> Reference {
+    let shape = [batch, 3, height, width];
+    let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
+    let values: Vec<f32> = input.clone().into_data().iter::<f32>().collect();
+    let (output, output_shape) = burn_output(model, input);
+    Reference {
+        input: values,
+        input_shape: shape,
+        output,
+        output_shape,
+    }
+}
+
+/// Runs `onnx` in ONNX Runtime (CPU) on the reference input and compares with burn's output; an
+/// error when they differ beyond [`TOLERANCE`].
+pub fn check(onnx: &[u8], reference: &Reference) -> Result<Parity, ExportError> {
+    let environment = environment()?;
+    let ort_error = |e: ort::Error| ExportError::Runtime(e.to_string());
+    let mut session = Session::builder(environment)
+        .map_err(ort_error)?
+        .commit_from_memory(onnx)
+        .map_err(ort_error)?;
+    let input_name = session.inputs()[0].name().to_string();
+    let output_name = session.outputs()[0].name().to_string();
+
+    let feed = OrtTensor::from_array((reference.input_shape, reference.input.clone()))
+        .map_err(ort_error)?;
+    let outputs = session
+        .run(ort::inputs![input_name.as_str() => feed])
+        .map_err(ort_error)?;
+    let (shape, actual) = outputs[0].try_extract_tensor::<f32>().map_err(ort_error)?;
+    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    if shape != reference.output_shape {
+        return Err(ExportError::Parity(format!(
+            "ONNX Runtime returned shape {shape:?}, burn {:?}",
+            reference.output_shape
+        )));
+    }
+    let max_abs_diff = reference
+        .output
+        .iter()
+        .zip(actual)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let scale = reference
+        .output
+        .iter()
+        .map(|v| v.abs())
+        .fold(0.0f32, f32::max)
+        .max(1e-6);
+    let relative = max_abs_diff / scale;
+    if relative.is_nan() || relative > TOLERANCE {
+        return Err(ExportError::Parity(format!(
+            "outputs differ by up to {max_abs_diff:e} ({relative:e} of the largest value, above {TOLERANCE:e})"
+        )));
+    }
+    Ok(Parity {
+        batch: reference.input_shape[0],
+        max_abs_diff,
+        relative,
+        input_name,
+        output_name,
+    })
+}

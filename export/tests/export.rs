@@ -1,0 +1,136 @@
+//! Every kind of model `train` produces exports to ONNX, and ONNX Runtime reproduces burn's
+//! output (the parity check inside `export`). Needs the ONNX Runtime library:
+//! `scripts/install-onnxruntime.sh` (the README's test command runs it first).
+
+use std::path::Path;
+use std::process::Command;
+
+use exemplar_inference::TaskSpec;
+use exemplar_models::{Depth, Stem};
+use exemplar_train::config::{Method, PretrainConfig};
+use exemplar_train::finetune::classification::ClassificationTask;
+use exemplar_train::finetune::config::FinetuneConfig;
+use exemplar_train::finetune::detection::DetectionTask;
+use exemplar_train::finetune::landmarks::LandmarkTask;
+use exemplar_train::finetune::segmentation::SegmentationTask;
+use exemplar_train::finetune::{self, TaskKind};
+
+/// A tiny fine-tuning run of `task` in `dir`.
+fn finetuned(task: TaskKind, dir: &Path) {
+    let mut config = FinetuneConfig::defaults(task);
+    config.width = 0.0625;
+    config.image_size = 32;
+    config.head_channels = 8;
+    config.batch_size = 16;
+    config.epochs = 1;
+    config.synthetic.train_size = 32;
+    config.synthetic.val_size = 16;
+    let result = match task {
+        TaskKind::Detection => finetune::finetune::<DetectionTask>(config, dir, false),
+        TaskKind::Segmentation => finetune::finetune::<SegmentationTask>(config, dir, false),
+        TaskKind::Landmarks => finetune::finetune::<LandmarkTask>(config, dir, false),
+        TaskKind::Classification => finetune::finetune::<ClassificationTask>(config, dir, false),
+    };
+    result.unwrap_or_else(|e| panic!("{task}: {e}"));
+}
+
+fn pretrained(dir: &Path) {
+    let mut config = PretrainConfig::defaults(Method::ExemplarV2);
+    config.arch = Depth::ResNet18;
+    config.width = 0.0625;
+    config.stem = Stem::Small;
+    config.image_size = 16;
+    config.batch_size = 16;
+    config.queue_size = 64;
+    config.epochs = 1;
+    config.max_steps = Some(2);
+    config.synthetic.train_size = 32;
+    config.synthetic.val_size = 16;
+    config.knn_k = 5;
+    exemplar_train::pretrain::pretrain(&config, dir, false).expect("pretraining");
+}
+
+#[test]
+fn every_model_kind_exports_and_matches_onnx_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sources = Vec::new();
+    for task in [
+        TaskKind::Detection,
+        TaskKind::Segmentation,
+        TaskKind::Landmarks,
+        TaskKind::Classification,
+    ] {
+        let run = dir.path().join(task.name());
+        finetuned(task, &run);
+        sources.push((task.name().to_string(), run));
+    }
+    let backbone = dir.path().join("pretrain");
+    pretrained(&backbone);
+    sources.push(("embedding".to_string(), backbone));
+    // A checkpoint inside a run exports too.
+    sources.push((
+        "detection".to_string(),
+        dir.path().join("detection/checkpoints/step-00000002"),
+    ));
+
+    for (i, (task, source)) in sources.iter().enumerate() {
+        let out = dir.path().join(format!("export-{i}"));
+        let report = exemplar_export::export(source, &out, 3)
+            .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        assert_eq!(&report.task, task);
+        assert!(report.parity.relative <= exemplar_export::parity::TOLERANCE);
+        assert_eq!(report.parity.batch, 3);
+        let bytes = std::fs::read(out.join("model.onnx")).unwrap();
+        assert_eq!(bytes.len(), report.bytes);
+        let card = exemplar_export::read_card(&out).unwrap();
+        assert_eq!(card.task.name(), task);
+        // The card names the graph's tensors, and says the batch axis is free.
+        assert_eq!(card.input.name, report.parity.input_name);
+        assert_eq!(card.outputs[0].name, report.parity.output_name);
+        assert_eq!(card.outputs[0].shape[0], "batch");
+        if let TaskSpec::Embedding { dim } = card.task {
+            assert_eq!(dim, 32);
+        }
+    }
+}
+
+#[test]
+fn bad_sources_and_a_missing_runtime_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = || Command::new(env!("CARGO_BIN_EXE_export"));
+    let output = export()
+        .args(["--checkpoint"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("neither a fine-tuning run"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let run = dir.path().join("landmarks");
+    finetuned(TaskKind::Landmarks, &run);
+    let output = export()
+        .env("ORT_DYLIB_PATH", dir.path().join("libonnxruntime.so"))
+        .args(["--checkpoint"])
+        .arg(&run)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("ORT_DYLIB_PATH=") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("out/model.onnx").exists(),
+        "nothing is written before parity"
+    );
+
+    let output = export().args(["--checkpoint"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
