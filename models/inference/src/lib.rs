@@ -5,7 +5,7 @@
 //! - [`image`]: the RGB image type, bounded decoding of untrusted bytes and the network-input
 //!   preprocessing (resize + normalise).
 //! - [`detection`], [`segmentation`], [`landmarks`]: turning raw network outputs into boxes,
-//!   masks and points in the original image's pixels.
+//!   masks and points in the original image's pixels; [`rle`]: COCO run-length encoding.
 //!
 //! This crate does not link burn: the server uses it without the training stack, and evaluation
 //! in `train` calls the very same functions, so the numbers `train eval` reports are the numbers
@@ -15,6 +15,7 @@ pub mod card;
 pub mod detection;
 pub mod image;
 pub mod landmarks;
+pub mod rle;
 pub mod segmentation;
 
 pub use card::{CardError, ModelCard, Normalization, TaskSpec};

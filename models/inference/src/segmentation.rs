@@ -43,9 +43,31 @@ pub fn resize_nearest(mask: &[u8], [w, h]: [usize; 2], [out_w, out_h]: [usize; 2
     out
 }
 
+/// A label mask as an 8-bit greyscale PNG whose pixel values are the class indices (the form
+/// the server returns: compact, lossless, and readable by any image library).
+pub fn to_png(mask: &[u8], [width, height]: [usize; 2]) -> Vec<u8> {
+    assert_eq!(mask.len(), width * height, "mask does not match its size");
+    let image = image::GrayImage::from_raw(width as u32, height as u32, mask.to_vec())
+        .expect("buffer size matches dimensions");
+    let mut out = std::io::Cursor::new(Vec::new());
+    image
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("PNG encoding to memory cannot fail");
+    out.into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn png_masks_keep_class_indices() {
+        let mask = [0u8, 3, 255, 7, 1, 0];
+        let png = to_png(&mask, [3, 2]);
+        let back = image::load_from_memory(&png).unwrap().to_luma8();
+        assert_eq!((back.width(), back.height()), (3, 2));
+        assert_eq!(back.into_raw(), mask.to_vec());
+    }
 
     #[test]
     fn argmax_picks_the_largest_logit_per_pixel() {

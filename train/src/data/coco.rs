@@ -307,7 +307,7 @@ pub fn rasterize(segmentation: &Segmentation, [w, h]: [usize; 2]) -> Result<Vec<
             }
             let counts = match counts {
                 RleCounts::Plain(c) => c.clone(),
-                RleCounts::Compressed(s) => decode_rle_string(s)?,
+                RleCounts::Compressed(s) => exemplar_inference::rle::from_string(s)?,
             };
             let total: u64 = counts.iter().sum();
             if total != (w * h) as u64 {
@@ -357,45 +357,6 @@ fn fill_polygon(polygon: &[f32], [w, h]: [usize; 2], out: &mut [bool]) {
     }
 }
 
-/// pycocotools' compressed counts (`rleFrString`): 5 bits per character with a continuation
-/// bit, sign-extended, and each count after the second stored as a difference.
-pub fn decode_rle_string(s: &str) -> Result<Vec<u64>, String> {
-    let bytes = s.as_bytes();
-    let mut counts: Vec<i64> = Vec::new();
-    let mut p = 0;
-    while p < bytes.len() {
-        let mut x: i64 = 0;
-        let mut k = 0;
-        loop {
-            let c = bytes[p]
-                .checked_sub(48)
-                .filter(|c| *c < 64)
-                .ok_or("invalid RLE character")? as i64;
-            x |= (c & 0x1f) << (5 * k);
-            p += 1;
-            k += 1;
-            let more = c & 0x20 != 0;
-            if !more {
-                if c & 0x10 != 0 {
-                    x |= -1i64 << (5 * k);
-                }
-                break;
-            }
-            if p >= bytes.len() || k > 12 {
-                return Err("truncated RLE string".into());
-            }
-        }
-        if counts.len() > 2 {
-            x += counts[counts.len() - 2];
-        }
-        counts.push(x);
-    }
-    counts
-        .into_iter()
-        .map(|c| u64::try_from(c).map_err(|_| "negative RLE count".to_string()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,16 +370,6 @@ mod tests {
         };
         let out = rasterize(&seg, [3, 2]).unwrap();
         assert_eq!(out, vec![false, true, false, true, false, false]);
-    }
-
-    #[test]
-    fn compressed_rle_matches_pycocotools() {
-        // pycocotools.mask.encode of a 4×4 mask with a 2×2 square at rows 1–2, cols 1–2:
-        // counts [5, 2, 2, 2, 5] → b'52203'.
-        assert_eq!(decode_rle_string("52203").unwrap(), vec![5, 2, 2, 2, 5]);
-        // Large counts use continuation characters: 100 = 3·32 + 4 → 'T' (4 + 32 + 48), '3'.
-        assert_eq!(decode_rle_string("T3").unwrap(), vec![100]);
-        assert!(decode_rle_string("5\u{7f}").is_err());
     }
 
     #[test]
