@@ -4,12 +4,12 @@
 //! - [`model`]: loads a fine-tuning run (or one of its checkpoints) or a pretraining run.
 //! - [`onnx`]: the burn-onnx export with a symbolic batch axis.
 //! - [`parity`]: ONNX Runtime's output against burn's on a random batch.
-//! - [`runtime`]: where the ONNX Runtime library comes from.
+//!
+//! The ONNX Runtime library is located by `exemplar_inference::runtime`, shared with `serve`.
 
 pub mod model;
 pub mod onnx;
 pub mod parity;
-pub mod runtime;
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ pub enum ExportError {
     #[error("burn-onnx could not export the model: {0}")]
     Onnx(String),
     #[error(transparent)]
-    RuntimeLibrary(#[from] runtime::RuntimeError),
+    RuntimeLibrary(#[from] exemplar_inference::runtime::RuntimeError),
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
     #[error("parity check failed: {0}")]

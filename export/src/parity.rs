@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::ExportError;
 use crate::model::Exportable;
 use crate::onnx::burn_output;
-use crate::runtime::environment;
+use exemplar_inference::runtime::environment;
 
 /// Largest difference allowed, relative to the largest magnitude of burn's output.
 pub const TOLERANCE: f32 = 1e-4;

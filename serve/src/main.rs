@@ -1,9 +1,156 @@
-//! `serve`: not built yet. The workspace reserves the crate so the layout is stable; the
-//! export-and-serve issue fills it in.
+//! `serve`: an HTTP service for models exported by `export`, on ONNX Runtime. It does not link
+//! burn, so it starts fast and its image stays small.
 
+mod api;
+mod error;
+mod registry;
+mod worker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use clap::Parser;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::registry::Registry;
+use crate::worker::BatchOptions;
+
+/// Serve exported exemplar models over HTTP (task endpoints under /v1, Open Inference Protocol
+/// health and metadata under /v2).
+#[derive(Debug, Parser)]
+#[command(name = "serve", version, args_override_self = true)]
+struct Cli {
+    /// Directory with one subdirectory per model (model.onnx + model.json, as `export` writes).
+    #[arg(long, value_name = "DIR")]
+    models: PathBuf,
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Most images one inference call takes (dynamic batching).
+    #[arg(long, default_value_t = 8)]
+    max_batch: usize,
+    /// How long the first image of a batch waits for others, in milliseconds.
+    #[arg(long, default_value_t = 2)]
+    max_delay_ms: u64,
+    /// Images that may wait per model before requests are refused with 503.
+    #[arg(long, default_value_t = 64)]
+    queue: usize,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Requests in flight at once; more are refused with 503.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Per-request time limit, in seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout_s: u64,
+}
 
 fn main() -> ExitCode {
-    eprintln!("error: `serve` is not implemented yet in this version of exemplar");
-    ExitCode::FAILURE
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let options = BatchOptions {
+        max_batch: cli.max_batch.max(1),
+        max_delay: Duration::from_millis(cli.max_delay_ms),
+        queue: cli.queue.max(1),
+    };
+    let registry = Arc::new(Registry::load(&cli.models, options)?);
+    for model in registry.models.values() {
+        eprintln!(
+            "serve: model '{}' ({}, {}×{} input) on {}",
+            model.name,
+            model.card.task.name(),
+            model.card.input.width,
+            model.card.input.height,
+            registry.device
+        );
+    }
+    let app = router(registry, &cli);
+    let listener = tokio::net::TcpListener::bind(cli.addr).await?;
+    // The first stdout line says where to connect (tests and scripts read it).
+    println!("serve: listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    eprintln!("serve: stopped");
+    Ok(())
+}
+
+fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
+    let overload = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"error": "the server is at capacity; retry later"})),
+            )
+        }))
+        .load_shed()
+        .concurrency_limit(cli.concurrency.max(1));
+    Router::new()
+        .route("/v1/detect", post(api::detect))
+        .route("/v1/segment", post(api::segment))
+        .route("/v1/landmarks", post(api::landmarks))
+        .route("/v1/embed", post(api::embed))
+        .route("/v1/classify", post(api::classify))
+        .route("/v2", get(api::server_metadata))
+        .route("/v2/health/live", get(api::live))
+        .route("/v2/health/ready", get(api::ready))
+        .route("/v2/models/{name}", get(api::model_metadata))
+        .route("/v2/models/{name}/ready", get(api::model_ready))
+        .fallback(api::not_found)
+        .with_state(registry)
+        .layer(overload)
+        // axum's own limit does not cover every body extractor; this one does (DESIGN.md).
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(cli.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(cli.timeout_s.max(1)),
+        ))
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+    eprintln!("serve: shutting down, finishing in-flight requests");
 }

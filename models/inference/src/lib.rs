@@ -6,6 +6,7 @@
 //!   preprocessing (resize + normalise).
 //! - [`detection`], [`segmentation`], [`landmarks`]: turning raw network outputs into boxes,
 //!   masks and points in the original image's pixels; [`rle`]: COCO run-length encoding.
+//! - `runtime` (feature `runtime`): finding and loading the ONNX Runtime library.
 //!
 //! This crate does not link burn: the server uses it without the training stack, and evaluation
 //! in `train` calls the very same functions, so the numbers `train eval` reports are the numbers
@@ -16,6 +17,8 @@ pub mod detection;
 pub mod image;
 pub mod landmarks;
 pub mod rle;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod segmentation;
 
 pub use card::{CardError, ModelCard, Normalization, TaskSpec};

@@ -1,0 +1,317 @@
+//! The HTTP endpoints: task endpoints under `/v1` taking an image body, and the Open Inference
+//! Protocol's health and metadata endpoints under `/v2`.
+//!
+//! Pre- and post-processing are `exemplar_inference`'s, the same code `train eval` scores with.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use exemplar_inference::card::TaskSpec;
+use exemplar_inference::image::{Image, decode_bytes, preprocess};
+use exemplar_inference::{detection, landmarks, rle, segmentation};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::registry::{Model, Registry};
+use crate::worker::{Output, SubmitError};
+
+pub type AppState = Arc<Registry>;
+
+#[derive(Debug, Deserialize)]
+pub struct Params {
+    /// The model to use; optional when exactly one model serves the task.
+    model: Option<String>,
+    /// `png` (default) or `rle`, for segmentation masks.
+    format: Option<String>,
+    /// Classes to return from classification (default 5).
+    top_k: Option<usize>,
+}
+
+/// The model named in `params`, which must solve `task`.
+fn pick<'a>(registry: &'a Registry, task: &str, params: &Params) -> Result<&'a Model, ApiError> {
+    match &params.model {
+        Some(name) => {
+            let model = registry
+                .models
+                .get(name)
+                .ok_or_else(|| ApiError::not_found(format!("no model named '{name}'")))?;
+            if model.card.task.name() != task {
+                return Err(ApiError::bad_request(format!(
+                    "model '{name}' is a {} model, not {task}",
+                    model.card.task.name()
+                )));
+            }
+            Ok(model)
+        }
+        None => {
+            let mut fitting = registry
+                .models
+                .values()
+                .filter(|m| m.card.task.name() == task);
+            match (fitting.next(), fitting.next()) {
+                (Some(model), None) => Ok(model),
+                (None, _) => Err(ApiError::not_found(format!("no {task} model is loaded"))),
+                (Some(_), Some(_)) => Err(ApiError::bad_request(format!(
+                    "several {task} models are loaded: choose one with ?model=NAME"
+                ))),
+            }
+        }
+    }
+}
+
+/// Decodes the body, runs the model on it and returns the image with the model's output.
+async fn run(model: &Model, body: Bytes) -> Result<(Image, Output), ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty body: send the image bytes (PNG or JPEG)",
+        ));
+    }
+    let input = &model.card.input;
+    let (size, normalization) = ([input.width, input.height], input.normalization);
+    let (image, pixels) = tokio::task::spawn_blocking(move || {
+        let image = decode_bytes(&body)?;
+        let mut pixels = Vec::new();
+        preprocess(&image, size, &normalization, &mut pixels);
+        Ok::<_, String>((image, pixels))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|reason| ApiError::bad_request(format!("unreadable image: {reason}")))?;
+    let output = model
+        .worker
+        .infer(pixels)
+        .await
+        .map_err(|e| match e {
+            SubmitError::Full => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            SubmitError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        })?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("inference failed: {e}"),
+            )
+        })?;
+    Ok((image, output))
+}
+
+fn size_of(image: &Image) -> [f32; 2] {
+    [image.width as f32, image.height as f32]
+}
+
+pub async fn detect(
+    State(registry): State<AppState>,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let model = pick(&registry, "detection", &params)?;
+    let TaskSpec::Detection(decoding) = &model.card.task else {
+        unreachable!("pick checked the task");
+    };
+    let (image, output) = run(model, body).await?;
+    let classes = model.card.class_names.len();
+    let [w, h] = size_of(&image);
+    let (input_w, input_h) = (
+        model.card.input.width as f32,
+        model.card.input.height as f32,
+    );
+    let detections = detection::decode(
+        &output.values,
+        classes,
+        [output.shape[1], output.shape[2]],
+        decoding,
+        [w / input_w, h / input_h],
+        [w, h],
+    );
+    let detections: Vec<Value> = detections
+        .iter()
+        .map(|d| {
+            let [x0, y0, x1, y1] = d.bbox;
+            json!({
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "score": d.score,
+                "class_id": d.class,
+                "class_name": model.card.class_names[d.class],
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "model": model.name,
+        "width": image.width,
+        "height": image.height,
+        "detections": detections,
+    })))
+}
+
+pub async fn segment(
+    State(registry): State<AppState>,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let model = pick(&registry, "segmentation", &params)?;
+    let format = params.format.as_deref().unwrap_or("png");
+    if format != "png" && format != "rle" {
+        return Err(ApiError::bad_request(format!(
+            "unknown mask format '{format}' (png or rle)"
+        )));
+    }
+    let (image, output) = run(model, body).await?;
+    let classes = output.shape[0];
+    let predicted =
+        segmentation::argmax(&output.values, classes, [output.shape[1], output.shape[2]]);
+    let mask = segmentation::resize_nearest(
+        &predicted,
+        [output.shape[2], output.shape[1]],
+        [image.width, image.height],
+    );
+    let mut answer = json!({
+        "model": model.name,
+        "width": image.width,
+        "height": image.height,
+        "classes": model.card.class_names,
+    });
+    if format == "png" {
+        let png = segmentation::to_png(&mask, [image.width, image.height]);
+        answer["mask"] = json!({
+            "format": "png",
+            "data": base64::engine::general_purpose::STANDARD.encode(png),
+        });
+    } else {
+        let present: Vec<Value> = (0..classes)
+            .filter(|&c| mask.contains(&(c as u8)))
+            .map(|c| {
+                let encoded = rle::encode(image.width, image.height, |i| mask[i] == c as u8);
+                json!({
+                    "class_id": c,
+                    "class_name": model.card.class_names[c],
+                    "rle": {"size": encoded.size, "counts": rle::to_string(&encoded.counts)},
+                })
+            })
+            .collect();
+        answer["masks"] = json!(present);
+    }
+    Ok(Json(answer))
+}
+
+pub async fn landmarks(
+    State(registry): State<AppState>,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let model = pick(&registry, "landmarks", &params)?;
+    let (image, output) = run(model, body).await?;
+    let points = landmarks::denormalize(&output.values, size_of(&image));
+    let named: Vec<Value> = points
+        .iter()
+        .zip(&model.card.class_names)
+        .map(|([x, y], name)| json!({"name": name, "x": x, "y": y}))
+        .collect();
+    Ok(Json(json!({
+        "model": model.name,
+        "width": image.width,
+        "height": image.height,
+        "points": named,
+    })))
+}
+
+pub async fn embed(
+    State(registry): State<AppState>,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let model = pick(&registry, "embedding", &params)?;
+    let (_, output) = run(model, body).await?;
+    Ok(Json(json!({
+        "model": model.name,
+        "dim": output.values.len(),
+        "embedding": output.values,
+    })))
+}
+
+pub async fn classify(
+    State(registry): State<AppState>,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let model = pick(&registry, "classification", &params)?;
+    let top_k = params.top_k.unwrap_or(5).max(1);
+    let (_, output) = run(model, body).await?;
+    let max = output
+        .values
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = output.values.iter().map(|v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    let mut ranked: Vec<(usize, f32)> = exps.iter().map(|e| e / sum).enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let top: Vec<Value> = ranked
+        .iter()
+        .take(top_k)
+        .map(|&(c, p)| json!({"class_id": c, "class_name": model.card.class_names[c], "score": p}))
+        .collect();
+    Ok(Json(json!({"model": model.name, "top": top})))
+}
+
+pub async fn live() -> Json<Value> {
+    Json(json!({"live": true}))
+}
+
+pub async fn ready(State(registry): State<AppState>) -> Json<Value> {
+    Json(json!({"ready": !registry.models.is_empty()}))
+}
+
+pub async fn model_metadata(
+    State(registry): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let model = registry
+        .models
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no model named '{name}'")))?;
+    let card = &model.card;
+    Ok(Json(json!({
+        "name": model.name,
+        "versions": ["1"],
+        "platform": "onnxruntime_onnx",
+        "inputs": [{
+            "name": card.input.name,
+            "datatype": "FP32",
+            "shape": [-1, 3, card.input.height, card.input.width],
+        }],
+        "outputs": card.outputs.iter().map(|o| json!({
+            "name": o.name,
+            "datatype": "FP32",
+            "shape": o.shape.iter().map(|d| d.parse::<i64>().unwrap_or(-1)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "card": card,
+    })))
+}
+
+pub async fn model_ready(
+    State(registry): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if !registry.models.contains_key(&name) {
+        return Err(ApiError::not_found(format!("no model named '{name}'")));
+    }
+    Ok(Json(json!({"name": name, "ready": true})))
+}
+
+pub async fn server_metadata(State(registry): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "name": "exemplar-serve",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": [],
+        "models": registry.models.keys().collect::<Vec<_>>(),
+        "device": registry.device,
+    }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
