@@ -315,3 +315,154 @@ pub async fn server_metadata(State(registry): State<AppState>) -> Json<Value> {
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(registry): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        registry.metrics.render(),
+    )
+}
+
+/// Records every routed request's status and latency.
+pub async fn record(
+    State(registry): State<AppState>,
+    matched: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let endpoint = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    registry
+        .metrics
+        .request(&endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// An Open Inference Protocol tensor.
+#[derive(Debug, Deserialize)]
+pub struct InferTensor {
+    name: String,
+    shape: Vec<usize>,
+    datatype: String,
+    /// Flat or nested numbers, in row-major order.
+    data: Value,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InferRequest {
+    #[serde(default)]
+    id: Option<String>,
+    inputs: Vec<InferTensor>,
+}
+
+/// Row-major numbers of an OIP `data` field, flat or nested.
+fn flatten(data: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
+    match data {
+        Value::Number(n) => {
+            out.push(
+                n.as_f64()
+                    .ok_or_else(|| ApiError::bad_request("data holds a number out of range"))?
+                    as f32,
+            );
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| flatten(item, out)),
+        other => Err(ApiError::bad_request(format!(
+            "data must hold numbers, found {other}"
+        ))),
+    }
+}
+
+/// `POST /v2/models/{name}/infer`: the network on raw tensors (no pre- or post-processing), as
+/// the Open Inference Protocol defines it. The batch's images go to the model's worker
+/// together, so they share batches with other requests.
+pub async fn infer(
+    State(registry): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let model = registry
+        .models
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no model named '{name}'")))?;
+    let request: InferRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("not an inference request: {e}")))?;
+    let [input] = request.inputs.as_slice() else {
+        return Err(ApiError::bad_request(format!(
+            "expected exactly one input tensor, got {}",
+            request.inputs.len()
+        )));
+    };
+    let card = &model.card;
+    if input.name != card.input.name {
+        return Err(ApiError::bad_request(format!(
+            "unknown input '{}' (the model's input is '{}')",
+            input.name, card.input.name
+        )));
+    }
+    if input.datatype != "FP32" {
+        return Err(ApiError::bad_request(format!(
+            "datatype {} is not supported (FP32)",
+            input.datatype
+        )));
+    }
+    let image = [3, card.input.height, card.input.width];
+    if input.shape.len() != 4 || input.shape[1..] != image || input.shape[0] == 0 {
+        return Err(ApiError::bad_request(format!(
+            "shape {:?} does not fit the model's input [batch, {}, {}, {}]",
+            input.shape, image[0], image[1], image[2]
+        )));
+    }
+    let mut values = Vec::new();
+    flatten(&input.data, &mut values)?;
+    let per_image = image.iter().product::<usize>();
+    if values.len() != input.shape[0] * per_image {
+        return Err(ApiError::bad_request(format!(
+            "data holds {} numbers, the shape {:?} needs {}",
+            values.len(),
+            input.shape,
+            input.shape[0] * per_image
+        )));
+    }
+    let mut pending = Vec::with_capacity(input.shape[0]);
+    for chunk in values.chunks_exact(per_image) {
+        let submitted = model
+            .worker
+            .submit(chunk.to_vec())
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        pending.push(submitted);
+    }
+    let mut data = Vec::new();
+    let mut item_shape = Vec::new();
+    for p in pending {
+        let output = p
+            .wait()
+            .await
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("inference failed: {e}"),
+                )
+            })?;
+        item_shape = output.shape;
+        data.extend(output.values);
+    }
+    let mut shape = vec![input.shape[0]];
+    shape.extend(item_shape);
+    let output_name = card.outputs.first().map_or("output", |o| o.name.as_str());
+    let mut answer = json!({
+        "model_name": model.name,
+        "model_version": "1",
+        "outputs": [{"name": output_name, "datatype": "FP32", "shape": shape, "data": data}],
+    });
+    if let Some(id) = &request.id {
+        answer["id"] = json!(id);
+    }
+    Ok(Json(answer))
+}

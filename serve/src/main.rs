@@ -3,6 +3,7 @@
 
 mod api;
 mod error;
+mod metrics;
 mod registry;
 mod worker;
 
@@ -123,6 +124,12 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
         .route("/v2/health/ready", get(api::ready))
         .route("/v2/models/{name}", get(api::model_metadata))
         .route("/v2/models/{name}/ready", get(api::model_ready))
+        .route("/v2/models/{name}/infer", post(api::infer))
+        .route("/metrics", get(api::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&registry),
+            api::record,
+        ))
         .fallback(api::not_found)
         .with_state(registry)
         .layer(overload)

@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use exemplar_inference::ModelCard;
 use exemplar_inference::runtime::environment;
 use ort::session::Session;
 
+use crate::metrics::Metrics;
 use crate::worker::{BatchOptions, Worker};
 
 pub struct Model {
@@ -18,6 +20,7 @@ pub struct Model {
 
 pub struct Registry {
     pub models: BTreeMap<String, Model>,
+    pub metrics: Arc<Metrics>,
     /// Where the models run: "CPU" (the CUDA provider is not wired in yet).
     pub device: String,
 }
@@ -39,6 +42,7 @@ impl Registry {
                 dir.display()
             );
         }
+        let metrics = Arc::new(Metrics::default());
         let mut models = BTreeMap::new();
         for path in entries {
             let name = path
@@ -52,11 +56,19 @@ impl Registry {
                 .and_then(|mut b| b.commit_from_file(&graph))
                 .map_err(|e| anyhow::anyhow!("{}: {e}", graph.display()))?;
             let dims = [3, card.input.height, card.input.width];
-            let worker = Worker::spawn(&name, session, card.input.name.clone(), dims, options)?;
+            let worker = Worker::spawn(
+                &name,
+                session,
+                card.input.name.clone(),
+                dims,
+                options,
+                Arc::clone(&metrics),
+            )?;
             models.insert(name.clone(), Model { name, card, worker });
         }
         Ok(Self {
             models,
+            metrics,
             device: "CPU".into(),
         })
     }

@@ -3,12 +3,15 @@
 //! first waiting image, then whatever else arrives within `max_delay`, up to `max_batch`, and
 //! runs them as one call.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use ort::session::Session;
 use ort::value::Tensor as OrtTensor;
 use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
 
 /// How requests are grouped.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +26,7 @@ pub struct BatchOptions {
 struct Job {
     input: Vec<f32>,
     reply: oneshot::Sender<Result<Output, String>>,
+    queued: Instant,
 }
 
 /// One image's output: values and shape (without the batch axis).
@@ -53,24 +57,54 @@ impl Worker {
         input_name: String,
         input_dims: [usize; 3],
         options: BatchOptions,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = bounded(options.queue.max(1));
+        let model = name.to_string();
         std::thread::Builder::new()
             .name(format!("model-{name}"))
-            .spawn(move || run(session, input_name, input_dims, options, receiver))?;
+            .spawn(move || {
+                run(
+                    session,
+                    input_name,
+                    input_dims,
+                    options,
+                    receiver,
+                    |waits| metrics.batch(&model, waits),
+                )
+            })?;
         Ok(Self { sender })
     }
 
-    /// Queues one image (CHW floats) and waits for its output.
-    pub async fn infer(&self, input: Vec<f32>) -> Result<Result<Output, String>, SubmitError> {
+    /// Queues one image (CHW floats); the receiver yields its output.
+    pub fn submit(&self, input: Vec<f32>) -> Result<Pending, SubmitError> {
         let (reply, answer) = oneshot::channel();
+        let queued = Instant::now();
         self.sender
-            .try_send(Job { input, reply })
+            .try_send(Job {
+                input,
+                reply,
+                queued,
+            })
             .map_err(|e| match e {
                 TrySendError::Full(_) => SubmitError::Full,
                 TrySendError::Disconnected(_) => SubmitError::Stopped,
             })?;
-        answer.await.map_err(|_| SubmitError::Stopped)
+        Ok(Pending(answer))
+    }
+
+    /// Queues one image and waits for its output.
+    pub async fn infer(&self, input: Vec<f32>) -> Result<Result<Output, String>, SubmitError> {
+        self.submit(input)?.wait().await
+    }
+}
+
+/// An image submitted to a worker, not answered yet.
+pub struct Pending(oneshot::Receiver<Result<Output, String>>);
+
+impl Pending {
+    pub async fn wait(self) -> Result<Result<Output, String>, SubmitError> {
+        self.0.await.map_err(|_| SubmitError::Stopped)
     }
 }
 
@@ -80,6 +114,7 @@ fn run(
     [channels, height, width]: [usize; 3],
     options: BatchOptions,
     receiver: Receiver<Job>,
+    record: impl Fn(&[Duration]),
 ) {
     // Ends when every sender is gone (the server shut down).
     while let Ok(first) = receiver.recv() {
@@ -92,6 +127,9 @@ fn run(
             }
         }
         let n = jobs.len();
+        let started = Instant::now();
+        let waits: Vec<Duration> = jobs.iter().map(|j| started - j.queued).collect();
+        record(&waits);
         let mut batch = Vec::with_capacity(n * channels * height * width);
         let mut replies = Vec::with_capacity(n);
         for job in jobs {

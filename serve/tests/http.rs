@@ -236,6 +236,81 @@ fn every_endpoint_answers_in_image_pixels_and_bad_requests_get_4xx() {
     assert_eq!(top.len(), 3);
     assert!(top[0]["score"].as_f64() >= top[1]["score"].as_f64());
 
+    // The Open Inference Protocol's infer runs the bare network: fed the same preprocessed
+    // image, it must give the numbers the task endpoints answered with.
+    let oip = |model: &str| {
+        let card =
+            exemplar_inference::ModelCard::read(&models.join(model).join("model.json")).unwrap();
+        let decoded = exemplar_inference::image::decode_bytes(&image).unwrap();
+        let mut pixels = Vec::new();
+        let size = [card.input.width, card.input.height];
+        exemplar_inference::image::preprocess(
+            &decoded,
+            size,
+            &card.input.normalization,
+            &mut pixels,
+        );
+        let request = serde_json::json!({
+            "id": "42",
+            "inputs": [{"name": card.input.name, "shape": [1, 3, size[1], size[0]], "datatype": "FP32", "data": pixels}],
+        });
+        let (status, answer) = server.json(
+            "POST",
+            &format!("/v2/models/{model}/infer"),
+            request.to_string().as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["id"], "42");
+        answer["outputs"][0]["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect::<Vec<f32>>()
+    };
+    let embedding: Vec<f32> = embed["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    assert_eq!(oip("backbone"), embedding);
+    let logits = oip("classifier");
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    let best = top[0]["class_id"].as_u64().unwrap() as usize;
+    let expected = (logits[best] - max).exp() / sum;
+    assert!((top[0]["score"].as_f64().unwrap() as f32 - expected).abs() < 1e-6);
+    assert_eq!(
+        logits.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        logits[best]
+    );
+    let (status, bad) = server.json(
+        "POST",
+        "/v2/models/classifier/infer",
+        br#"{"inputs": [{"name": "x", "shape": [1, 3, 2, 2], "datatype": "FP32", "data": [1]}]}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(
+        bad["error"].as_str().unwrap().contains("unknown input 'x'"),
+        "{bad}"
+    );
+    let (status, _) = server.json("POST", "/v2/models/classifier/infer", b"{not json");
+    assert_eq!(status, 400);
+
+    // Prometheus metrics saw the requests and the batches.
+    let (status, text) = server.request("GET", "/metrics", b"");
+    let text = String::from_utf8(text).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("exemplar_requests_total{endpoint=\"/v1/detect\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exemplar_batch_size_count{model=\"classifier\"}"),
+        "{text}"
+    );
+
     // Bad requests: each a 4xx with a JSON reason, and the server carries on.
     let mut truncated = image.clone();
     truncated.truncate(image.len() / 2);
