@@ -126,6 +126,7 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
         .route("/v2/models/{name}/ready", get(api::model_ready))
         .route("/v2/models/{name}/infer", post(api::infer))
         .route("/metrics", get(api::metrics))
+        .route("/openapi.json", get(api::openapi))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&registry),
             api::record,
@@ -140,6 +141,7 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(cli.timeout_s.max(1)),
         ))
+        .layer(axum::middleware::map_response(api::json_errors))
 }
 
 /// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.

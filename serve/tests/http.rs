@@ -337,8 +337,16 @@ fn every_endpoint_answers_in_image_pixels_and_bad_requests_get_4xx() {
         assert_eq!(status, expected, "{path}: {body}");
         assert!(body["error"].is_string(), "{path}: {body}");
     }
-    let (status, _) = server.request("POST", "/v1/classify", &vec![0u8; 300_000]);
+    let (status, body) = server.json("POST", "/v1/classify", &vec![0u8; 300_000]);
     assert_eq!(status, 413);
+    assert!(
+        body["error"].as_str().unwrap().contains("--max-body-bytes"),
+        "{body}"
+    );
+    let (status, spec) = server.json("GET", "/openapi.json", b"");
+    assert_eq!(status, 200);
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/v1/segment"]["post"].is_object());
     let (status, _) = server.json("GET", "/v2/health/ready", b"");
     assert_eq!(status, 200, "the server still answers");
 }
