@@ -23,7 +23,7 @@ use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::registry::Registry;
+use crate::registry::{DeviceChoice, Registry};
 use crate::worker::BatchOptions;
 
 /// Serve exported exemplar models over HTTP (task endpoints under /v1, Open Inference Protocol
@@ -55,6 +55,10 @@ struct Cli {
     /// Per-request time limit, in seconds.
     #[arg(long, default_value_t = 30)]
     timeout_s: u64,
+    /// Where to run the models: auto (CUDA when its execution provider loads, else CPU), cpu,
+    /// cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
 }
 
 fn main() -> ExitCode {
@@ -81,7 +85,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         max_delay: Duration::from_millis(cli.max_delay_ms),
         queue: cli.queue.max(1),
     };
-    let registry = Arc::new(Registry::load(&cli.models, options)?);
+    let registry = Arc::new(Registry::load(&cli.models, options, cli.device)?);
     for model in registry.models.values() {
         eprintln!(
             "serve: model '{}' ({}, {}×{} input) on {}",

@@ -21,14 +21,87 @@ pub struct Model {
 pub struct Registry {
     pub models: BTreeMap<String, Model>,
     pub metrics: Arc<Metrics>,
-    /// Where the models run: "CPU" (the CUDA provider is not wired in yet).
+    /// Where the models run, as logged at start-up: "CPU" or "CUDA:N".
     pub device: String,
+}
+
+/// Where to run the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// CUDA device 0 when the CUDA execution provider loads, the CPU otherwise.
+    Auto,
+    Cpu,
+    /// This CUDA device, or an error.
+    Cuda(i32),
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| {
+                    format!("unknown device '{s}' (expected auto, cpu, cuda or cuda:N)")
+                }),
+        }
+    }
+}
+
+/// A session for `graph` on `device`; the device it really runs on.
+fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, String)> {
+    let environment = environment()?;
+    let failed = |e: ort::Error| anyhow::anyhow!("{}: {e}", graph.display());
+    let cuda = match device {
+        DeviceChoice::Cpu => None,
+        DeviceChoice::Auto => Some(0),
+        DeviceChoice::Cuda(id) => Some(id),
+    };
+    if let Some(id) = cuda {
+        // cuDNN's exhaustive convolution search: the default maps to a slow fallback since
+        // ONNX Runtime 1.20 (DESIGN.md).
+        let provider = ort::ep::CUDA::default()
+            .with_device_id(id)
+            .with_conv_algorithm_search(ort::ep::cuda::ConvAlgorithmSearch::Exhaustive)
+            .with_conv_max_workspace(true)
+            .build()
+            .error_on_failure();
+        let attempt = Session::builder(environment)
+            .map_err(failed)?
+            .with_execution_providers([provider]);
+        match attempt {
+            Ok(mut builder) => {
+                return Ok((
+                    builder.commit_from_file(graph).map_err(failed)?,
+                    format!("CUDA:{id}"),
+                ));
+            }
+            Err(e) if device == DeviceChoice::Auto => {
+                eprintln!("serve: CUDA is not available ({e}); running on the CPU");
+            }
+            Err(e) => anyhow::bail!(
+                "the CUDA execution provider did not load: {e} (install it with scripts/install-onnxruntime.sh --cuda)"
+            ),
+        }
+    }
+    let session = Session::builder(environment)
+        .and_then(|mut b| b.commit_from_file(graph))
+        .map_err(failed)?;
+    Ok((session, "CPU".into()))
 }
 
 impl Registry {
     /// Loads every model under `dir`; any unreadable model is an error naming it.
-    pub fn load(dir: &Path, options: BatchOptions) -> anyhow::Result<Self> {
-        let environment = environment()?;
+    pub fn load(
+        dir: &Path,
+        options: BatchOptions,
+        mut device: DeviceChoice,
+    ) -> anyhow::Result<Self> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
             .flatten()
@@ -44,6 +117,7 @@ impl Registry {
         }
         let metrics = Arc::new(Metrics::default());
         let mut models = BTreeMap::new();
+        let mut used = String::from("CPU");
         for path in entries {
             let name = path
                 .file_name()
@@ -51,10 +125,12 @@ impl Registry {
                 .ok_or_else(|| anyhow::anyhow!("{}: the folder name is not UTF-8", path.display()))?
                 .to_string();
             let card = ModelCard::read(&path.join("model.json"))?;
-            let graph = path.join("model.onnx");
-            let session = Session::builder(environment)
-                .and_then(|mut b| b.commit_from_file(&graph))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", graph.display()))?;
+            let (session, placed) = session(&path.join("model.onnx"), device)?;
+            if device == DeviceChoice::Auto && placed == "CPU" {
+                // CUDA did not load for this model; it will not for the next ones either.
+                device = DeviceChoice::Cpu;
+            }
+            used = placed;
             let dims = [3, card.input.height, card.input.width];
             let worker = Worker::spawn(
                 &name,
@@ -69,7 +145,7 @@ impl Registry {
         Ok(Self {
             models,
             metrics,
-            device: "CPU".into(),
+            device: used,
         })
     }
 }

@@ -352,6 +352,37 @@ fn every_endpoint_answers_in_image_pixels_and_bad_requests_get_4xx() {
 }
 
 #[test]
+fn cuda_is_an_error_without_its_provider_and_auto_falls_back_to_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("classifier");
+    finetuned(TaskKind::Classification, &run);
+    let models = dir.path().join("models");
+    exemplar_export::export(&run, &models.join("c"), 1).expect("export");
+    // The CPU wheel has no CUDA provider (and this machine may have no GPU).
+    let cuda_provider = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.runtime/onnxruntime/libonnxruntime_providers_cuda.so");
+    if cuda_provider.exists() {
+        eprintln!("skipped: the CUDA build of ONNX Runtime is installed here");
+        return;
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
+        .arg("--models")
+        .arg(&models)
+        .args(["--device", "cuda", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("CUDA execution provider did not load"),
+        "{stderr}"
+    );
+    let server = Server::start(&models, &["--device", "auto"]);
+    let (status, meta) = server.json("GET", "/v2", b"");
+    assert_eq!((status, meta["device"].as_str()), (200, Some("CPU")));
+}
+
+#[test]
 fn a_models_directory_without_models_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_serve"))
