@@ -1,0 +1,227 @@
+//! Load benchmark of `serve` (not a test): many concurrent clients on loopback against one
+//! classifier, with and without dynamic batching, and the same model called in-process through
+//! ONNX Runtime as the floor. Writes `results/serve-load-cpu.md`.
+//!
+//! `cargo bench -p exemplar-serve --bench load` (after scripts/install-onnxruntime.sh).
+//! Figures are only comparable within one run: the machines are noisy.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use exemplar_train::finetune::classification::ClassificationTask;
+use exemplar_train::finetune::config::FinetuneConfig;
+use exemplar_train::finetune::{self, TaskKind};
+
+const CLIENTS: usize = 16;
+const REQUESTS_PER_CLIENT: usize = 40;
+
+/// The default fine-tuning architecture (quarter-width ResNet-18, 64 px), briefly trained:
+/// the weights do not matter for speed.
+fn exported_classifier(dir: &Path) -> PathBuf {
+    let run = dir.join("run");
+    let mut config = FinetuneConfig::defaults(TaskKind::Classification);
+    config.epochs = 1;
+    config.synthetic.train_size = 32;
+    config.synthetic.val_size = 16;
+    finetune::finetune::<ClassificationTask>(config, &run, false).expect("fine-tuning");
+    let models = dir.join("models");
+    exemplar_export::export(&run, &models.join("classifier"), 2).expect("export");
+    models
+}
+
+fn png() -> Vec<u8> {
+    let image = image::RgbImage::from_fn(160, 120, |x, y| {
+        image::Rgb([(x % 256) as u8, (y * 2 % 256) as u8, 128])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+struct Server(Child, String);
+
+impl Server {
+    fn start(models: &Path, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
+            .arg("--models")
+            .arg(models)
+            .args(["--addr", "127.0.0.1:0", "--device", "cpu"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .trim_start_matches("serve: listening on http://")
+            .to_string();
+        Server(child, addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn post(addr: &str, body: &[u8]) -> Duration {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/classify HTTP/1.1\r\nHost: bench\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    started.elapsed()
+}
+
+struct Figures {
+    label: String,
+    requests: usize,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn summarize(label: &str, mut latencies: Vec<Duration>, wall: Duration) -> Figures {
+    latencies.sort();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Figures {
+        label: label.to_string(),
+        requests: latencies.len(),
+        per_second: latencies.len() as f64 / wall.as_secs_f64(),
+        p50_ms: pick(0.5).as_secs_f64() * 1e3,
+        p99_ms: pick(0.99).as_secs_f64() * 1e3,
+    }
+}
+
+fn load(label: &str, models: &Path, args: &[&str], body: &[u8]) -> Figures {
+    let server = Server::start(models, args);
+    for _ in 0..10 {
+        post(&server.1, body); // warm-up
+    }
+    let started = Instant::now();
+    let latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..REQUESTS_PER_CLIENT)
+                        .map(|_| post(&server.1, body))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    summarize(label, latencies, started.elapsed())
+}
+
+/// The floor: the same graph through ONNX Runtime in this process, one image per call, on the
+/// image the server would have built (decode and preprocessing included, as in the server).
+fn in_process(models: &Path, body: &[u8]) -> Figures {
+    let card = exemplar_inference::ModelCard::read(&models.join("classifier/model.json")).unwrap();
+    let environment = exemplar_inference::runtime::environment().unwrap();
+    let mut session = ort::session::Session::builder(environment)
+        .unwrap()
+        .commit_from_file(models.join("classifier/model.onnx"))
+        .unwrap();
+    let size = [card.input.width, card.input.height];
+    let mut run = || {
+        let started = Instant::now();
+        let image = exemplar_inference::image::decode_bytes(body).unwrap();
+        let mut pixels = Vec::new();
+        exemplar_inference::image::preprocess(&image, size, &card.input.normalization, &mut pixels);
+        let input = ort::value::Tensor::from_array(([1, 3, size[1], size[0]], pixels)).unwrap();
+        let outputs = session
+            .run(ort::inputs![card.input.name.as_str() => input])
+            .unwrap();
+        let _ = outputs[0].try_extract_tensor::<f32>().unwrap();
+        started.elapsed()
+    };
+    for _ in 0..10 {
+        run();
+    }
+    let started = Instant::now();
+    let latencies: Vec<Duration> = (0..CLIENTS * REQUESTS_PER_CLIENT).map(|_| run()).collect();
+    summarize(
+        "ONNX Runtime in-process, 1 image per call, sequential",
+        latencies,
+        started.elapsed(),
+    )
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` probes with --list
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let models = exported_classifier(dir.path());
+    let body = png();
+    let figures = vec![
+        in_process(&models, &body),
+        load(
+            "serve, no batching (--max-batch 1)",
+            &models,
+            &["--max-batch", "1"],
+            &body,
+        ),
+        load(
+            "serve, dynamic batching (--max-batch 8 --max-delay-ms 2)",
+            &models,
+            &["--max-batch", "8", "--max-delay-ms", "2"],
+            &body,
+        ),
+    ];
+    let mut report = format!(
+        "# serve load benchmark (CPU)\n\nMachine: {}. Model: the default fine-tuning classifier (ResNet-18 at width 0.25, small stem, 64 px input), exported to ONNX, ONNX Runtime {} on the CPU. Request: a {}-byte 160×120 PNG to `/v1/classify` (decode, resize, normalise, infer, softmax). {} concurrent clients × {} requests over loopback, a new connection per request.\n\nCommand: `cargo bench -p exemplar-serve --bench load`. Compare rows of one run only.\n\n| setup | requests | requests/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n",
+        machine(),
+        exemplar_inference::runtime::ORT_VERSION,
+        body.len(),
+        CLIENTS,
+        REQUESTS_PER_CLIENT
+    );
+    for f in &figures {
+        report.push_str(&format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} |\n",
+            f.label, f.requests, f.per_second, f.p50_ms, f.p99_ms
+        ));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::create_dir_all(root.join("results")).unwrap();
+    std::fs::write(root.join("results/serve-load-cpu.md"), &report).unwrap();
+    print!("{report}");
+}
