@@ -12,6 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     scene.image.to_rgb8().save(dir.join("scene.png"))?;
     let face = SyntheticFaces::new(1, Stream::Val, 10, size, 100).face(3);
     face.image.to_rgb8().save(dir.join("face.png"))?;
-    println!("{} and {}", dir.join("scene.png").display(), dir.join("face.png").display());
+    println!(
+        "{} and {}",
+        dir.join("scene.png").display(),
+        dir.join("face.png").display()
+    );
     Ok(())
 }
