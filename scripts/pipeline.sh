@@ -13,7 +13,7 @@ if [ -e "$out" ]; then
 fi
 
 scripts/install-onnxruntime.sh
-cargo build --quiet -p exemplar-train -p exemplar-export -p exemplar-serve --bins
+cargo build --quiet -p exemplar-train -p exemplar-export -p exemplar-serve --bins --examples
 train=target/debug/train
 export_bin=target/debug/export
 serve=target/debug/serve
@@ -36,7 +36,7 @@ for task in detection segmentation landmarks classification; do
 done
 
 step "serve"
-cargo run --quiet -p exemplar-train --example samples -- "$out/samples" >/dev/null
+target/debug/examples/samples "$out/samples" >/dev/null
 "$serve" --models "$out/models" --addr 127.0.0.1:0 > "$out/serve.out" 2> "$out/serve.log" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
