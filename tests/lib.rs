@@ -25,3 +25,181 @@ pub fn binary(name: &str) -> Command {
     );
     Command::new(path)
 }
+
+/// A running `serve` binary on a free loopback port, killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    /// `host:port` it listens on.
+    pub addr: String,
+}
+
+/// An HTTP answer: status, `Content-Type` and body.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON.
+    ///
+    /// # Panics
+    /// If it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {}: not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+}
+
+impl Server {
+    /// Starts `serve --models DIR --addr 127.0.0.1:0 EXTRA...` and waits for its first line,
+    /// which names the address it bound.
+    ///
+    /// # Panics
+    /// If the server exits or prints something else first.
+    pub fn start(models: &std::path::Path, extra: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = binary("serve")
+            .arg("--models")
+            .arg(models)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("serve prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("serve: listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .to_string();
+        Self { child, addr }
+    }
+
+    /// One HTTP/1.1 request with a body of `content_type` (none when empty).
+    ///
+    /// # Panics
+    /// If no HTTP answer comes back.
+    pub fn request(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect to serve");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        if !content_type.is_empty() {
+            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        head.push_str("\r\n");
+        // An oversized body may be refused before it is all sent: read the answer regardless.
+        let _ = stream
+            .write_all(head.as_bytes())
+            .and_then(|_| stream.write_all(body));
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| {
+                panic!(
+                    "no HTTP answer to {method} {path}: {}",
+                    String::from_utf8_lossy(&raw)
+                )
+            });
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head}"));
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-type")
+                    .then(|| value.trim().to_string())
+            })
+            .unwrap_or_default();
+        let mut body = raw[split + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    /// A request whose body is an image (or anything sent as one).
+    pub fn post_image(&self, path: &str, image: &[u8]) -> Answer {
+        self.request("POST", path, "image/png", image)
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, "", b"")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of a `Transfer-Encoding: chunked` answer, reassembled.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        body.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
+    body
+}
+
+/// A `multipart/form-data` body with the given `(name, file name, bytes)` parts, and its
+/// content type.
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "exemplar-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, file_name, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file_name {
+            Some(file) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}

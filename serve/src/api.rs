@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
@@ -18,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::registry::{Model, Registry};
+use crate::upload::Upload;
 use crate::worker::{Output, SubmitError};
 
 pub type AppState = Arc<Registry>;
@@ -32,9 +32,24 @@ pub struct Params {
     top_k: Option<usize>,
 }
 
-/// The model named in `params`, which must solve `task`.
-fn pick<'a>(registry: &'a Registry, task: &str, params: &Params) -> Result<&'a Model, ApiError> {
-    match &params.model {
+/// The model named by `?model=` or the form's `model` field, which must solve `task`; with no
+/// name, the only model loaded for `task`.
+fn pick<'a>(
+    registry: &'a Registry,
+    task: &str,
+    params: &Params,
+    upload: &Upload,
+) -> Result<&'a Model, ApiError> {
+    let name = match (&params.model, &upload.model) {
+        (Some(query), Some(form)) if query != form => {
+            return Err(ApiError::bad_request(format!(
+                "the query names model '{query}' and the form names '{form}': name one"
+            )));
+        }
+        (Some(name), _) | (None, Some(name)) => Some(name),
+        (None, None) => None,
+    };
+    match name {
         Some(name) => {
             let model = registry
                 .models
@@ -65,7 +80,8 @@ fn pick<'a>(registry: &'a Registry, task: &str, params: &Params) -> Result<&'a M
 }
 
 /// Decodes the body, runs the model on it and returns the image with the model's output.
-async fn run(model: &Model, body: Bytes) -> Result<(Image, Output), ApiError> {
+async fn run(model: &Model, upload: Upload) -> Result<(Image, Output), ApiError> {
+    let body = upload.image;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "empty body: send the image bytes (PNG or JPEG)",
@@ -106,13 +122,13 @@ fn size_of(image: &Image) -> [f32; 2] {
 pub async fn detect(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
-    body: Bytes,
+    upload: Upload,
 ) -> Result<Json<Value>, ApiError> {
-    let model = pick(&registry, "detection", &params)?;
+    let model = pick(&registry, "detection", &params, &upload)?;
     let TaskSpec::Detection(decoding) = &model.card.task else {
         unreachable!("pick checked the task");
     };
-    let (image, output) = run(model, body).await?;
+    let (image, output) = run(model, upload).await?;
     let classes = model.card.class_names.len();
     let [w, h] = size_of(&image);
     let (input_w, input_h) = (
@@ -150,16 +166,16 @@ pub async fn detect(
 pub async fn segment(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
-    body: Bytes,
+    upload: Upload,
 ) -> Result<Json<Value>, ApiError> {
-    let model = pick(&registry, "segmentation", &params)?;
+    let model = pick(&registry, "segmentation", &params, &upload)?;
     let format = params.format.as_deref().unwrap_or("png");
     if format != "png" && format != "rle" {
         return Err(ApiError::bad_request(format!(
             "unknown mask format '{format}' (png or rle)"
         )));
     }
-    let (image, output) = run(model, body).await?;
+    let (image, output) = run(model, upload).await?;
     let classes = output.shape[0];
     let predicted =
         segmentation::argmax(&output.values, classes, [output.shape[1], output.shape[2]]);
@@ -200,10 +216,10 @@ pub async fn segment(
 pub async fn landmarks(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
-    body: Bytes,
+    upload: Upload,
 ) -> Result<Json<Value>, ApiError> {
-    let model = pick(&registry, "landmarks", &params)?;
-    let (image, output) = run(model, body).await?;
+    let model = pick(&registry, "landmarks", &params, &upload)?;
+    let (image, output) = run(model, upload).await?;
     let points = landmarks::denormalize(&output.values, size_of(&image));
     let named: Vec<Value> = points
         .iter()
@@ -221,10 +237,10 @@ pub async fn landmarks(
 pub async fn embed(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
-    body: Bytes,
+    upload: Upload,
 ) -> Result<Json<Value>, ApiError> {
-    let model = pick(&registry, "embedding", &params)?;
-    let (_, output) = run(model, body).await?;
+    let model = pick(&registry, "embedding", &params, &upload)?;
+    let (_, output) = run(model, upload).await?;
     Ok(Json(json!({
         "model": model.name,
         "dim": output.values.len(),
@@ -235,11 +251,11 @@ pub async fn embed(
 pub async fn classify(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
-    body: Bytes,
+    upload: Upload,
 ) -> Result<Json<Value>, ApiError> {
-    let model = pick(&registry, "classification", &params)?;
+    let model = pick(&registry, "classification", &params, &upload)?;
     let top_k = params.top_k.unwrap_or(5).max(1);
-    let (_, output) = run(model, body).await?;
+    let (_, output) = run(model, upload).await?;
     let max = output
         .values
         .iter()
@@ -384,7 +400,7 @@ fn flatten(data: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
 pub async fn infer(
     State(registry): State<AppState>,
     Path(name): Path<String>,
-    body: Bytes,
+    body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let model = registry
         .models
@@ -504,12 +520,21 @@ pub async fn openapi(State(registry): State<AppState>) -> Json<Value> {
                 "requestBody": {"required": true, "content": {
                     "image/png": {"schema": {"type": "string", "format": "binary"}},
                     "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {"schema": {
+                        "type": "object",
+                        "properties": {
+                            "image": {"type": "string", "format": "binary"},
+                            "model": {"type": "string", "description": "the same as ?model="},
+                        },
+                        "required": ["image"],
+                    }},
                 }},
                 "responses": {
                     "200": {"description": "the result, in the submitted image's pixels", "content": {"application/json": {}}},
                     "400": {"$ref": "#/components/responses/Error"},
                     "404": {"$ref": "#/components/responses/Error"},
                     "413": {"$ref": "#/components/responses/Error"},
+                    "415": {"$ref": "#/components/responses/Error"},
                     "503": {"$ref": "#/components/responses/Error"},
                 },
             }

@@ -5,6 +5,7 @@ mod api;
 mod error;
 mod metrics;
 mod registry;
+mod upload;
 mod worker;
 
 use std::net::SocketAddr;

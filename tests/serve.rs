@@ -1,0 +1,449 @@
+//! The product end to end, through its binaries: `train pretrain` a tiny backbone, `train
+//! finetune` the four task heads on it, `export` all five models, start `serve` on a free port
+//! and query every endpoint over HTTP.
+//!
+//! Each task endpoint's answer is checked against the model's own output: the Open Inference
+//! Protocol's `infer` runs the bare network on the same pre-processed image, and the answer is
+//! decoded again here with `exemplar_inference`. Bad requests must get a 4xx with a JSON reason
+//! and leave the server answering.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use base64::Engine;
+use exemplar_inference::card::TaskSpec;
+use exemplar_inference::{ModelCard, detection, landmarks, segmentation};
+use exemplar_tests::{Server, binary, multipart};
+use serde_json::{Value, json};
+
+/// Runs one binary to success.
+fn run(name: &str, args: &[&str]) {
+    let output = binary(name).args(args).output().expect("spawn");
+    assert!(
+        output.status.success(),
+        "{name} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The five exported models (`backbone`, `detection`, `segmentation`, `landmarks`,
+/// `classification`), trained once for every test in this file.
+fn models() -> &'static Path {
+    static MODELS: OnceLock<PathBuf> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-e2e");
+        let _ = std::fs::remove_dir_all(&root);
+        let path = |p: &str| root.join(p).to_string_lossy().into_owned();
+        let tiny = [
+            "--synthetic-train-size",
+            "32",
+            "--synthetic-val-size",
+            "16",
+            "--batch-size",
+            "16",
+            "--epochs",
+            "1",
+        ];
+        let mut pretrain = vec!["pretrain", "--method", "exemplar-v2", "--arch", "resnet18"];
+        pretrain.extend(["--width", "0.0625", "--stem", "small", "--image-size", "16"]);
+        pretrain.extend(["--queue-size", "64", "--knn-k", "5"]);
+        pretrain.extend(tiny);
+        let pretrained = path("pretrain");
+        pretrain.extend(["--out", &pretrained]);
+        run("train", &pretrain);
+        run(
+            "export",
+            &[
+                "--checkpoint",
+                &pretrained,
+                "--out",
+                &path("models/backbone"),
+            ],
+        );
+        for task in ["detection", "segmentation", "landmarks", "classification"] {
+            let out = path(task);
+            let mut finetune = vec!["finetune", "--task", task, "--init", &pretrained];
+            finetune.extend(["--image-size", "32", "--head-channels", "8"]);
+            finetune.extend(tiny);
+            finetune.extend(["--out", &out]);
+            run("train", &finetune);
+            run(
+                "export",
+                &[
+                    "--checkpoint",
+                    &out,
+                    "--out",
+                    &path(&format!("models/{task}")),
+                ],
+            );
+        }
+        // A barely trained detector scores below the default threshold everywhere; with no
+        // threshold its every peak is a detection, so the comparison below has boxes to compare.
+        let card_path = root.join("models/detection/model.json");
+        let mut card = ModelCard::read(&card_path).expect("detection card");
+        if let TaskSpec::Detection(decoding) = &mut card.task {
+            decoding.score_threshold = 0.0;
+        }
+        std::fs::write(&card_path, card.to_json()).expect("write card");
+        root.join("models")
+    })
+}
+
+/// A 48×40 PNG with a bright square, as a client would send.
+fn png_image() -> Vec<u8> {
+    let image = image::RgbImage::from_fn(48, 40, |x, y| {
+        if (10..30).contains(&x) && (8..28).contains(&y) {
+            image::Rgb([230, 200, 40])
+        } else {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn jpeg_image() -> Vec<u8> {
+    let image = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 3, y as u8 * 5, 60]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+fn floats(value: &Value) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_f64().expect("number") as f32)
+        .collect()
+}
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() <= 1e-5 * (1.0 + a.abs().max(b.abs()))
+}
+
+/// What the bare network outputs for `image`, through the Open Inference Protocol: the image
+/// pre-processed as the card says, sent as a JSON tensor.
+fn raw_output(server: &Server, model: &str, image: &[u8]) -> (ModelCard, Vec<f32>, Vec<usize>) {
+    let card = ModelCard::read(&models().join(model).join("model.json")).unwrap();
+    let decoded = exemplar_inference::image::decode_bytes(image).unwrap();
+    let size = [card.input.width, card.input.height];
+    let mut pixels = Vec::new();
+    exemplar_inference::image::preprocess(&decoded, size, &card.input.normalization, &mut pixels);
+    let request = json!({
+        "id": "42",
+        "inputs": [{"name": card.input.name, "shape": [1, 3, size[1], size[0]], "datatype": "FP32", "data": pixels}],
+    });
+    let answer = server.request(
+        "POST",
+        &format!("/v2/models/{model}/infer"),
+        "application/json",
+        request.to_string().as_bytes(),
+    );
+    let answer_json = answer.json();
+    assert_eq!(answer.status, 200, "{answer_json}");
+    assert_eq!(answer_json["id"], "42");
+    let output = &answer_json["outputs"][0];
+    assert_eq!(output["datatype"], "FP32");
+    let shape = output["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_u64().unwrap() as usize)
+        .collect();
+    (card, floats(&output["data"]), shape)
+}
+
+#[test]
+fn every_endpoint_answers_with_the_models_own_output() {
+    let server = Server::start(models(), &[]);
+    let image = png_image();
+    let [w, h] = [48.0f32, 40.0];
+
+    // Health and metadata.
+    let live = server.get("/v2/health/live");
+    assert_eq!(
+        (live.status, live.json()["live"].as_bool()),
+        (200, Some(true))
+    );
+    assert_eq!(server.get("/v2/health/ready").status, 200);
+    let meta = server.get("/v2/models/landmarks").json();
+    assert_eq!(meta["inputs"][0]["shape"], json!([-1, 3, 32, 32]));
+    assert_eq!(server.get("/v2/models/landmarks/ready").status, 200);
+    let listed = server.get("/v2").json();
+    assert_eq!(
+        listed["models"].as_array().map(Vec::len),
+        Some(5),
+        "{listed}"
+    );
+
+    // Detection: decoded again from the raw map, the same boxes, scores and classes.
+    let answer = server.post_image("/v1/detect", &image);
+    let detect = answer.json();
+    assert_eq!(answer.status, 200, "{detect}");
+    assert_eq!(
+        (detect["width"].as_u64(), detect["height"].as_u64()),
+        (Some(48), Some(40))
+    );
+    let (card, map, shape) = raw_output(&server, "detection", &image);
+    let TaskSpec::Detection(decoding) = &card.task else {
+        panic!("not a detector: {card:?}");
+    };
+    let expected = detection::decode(
+        &map,
+        card.class_names.len(),
+        [shape[2], shape[3]],
+        decoding,
+        [w / card.input.width as f32, h / card.input.height as f32],
+        [w, h],
+    );
+    let served = detect["detections"].as_array().unwrap();
+    assert!(!expected.is_empty(), "with no threshold there are peaks");
+    assert_eq!(served.len(), expected.len(), "{detect}");
+    for (d, e) in served.iter().zip(&expected) {
+        let [x0, y0, x1, y1] = e.bbox;
+        let bbox = floats(&d["bbox"]);
+        for (a, b) in bbox.iter().zip([x0, y0, x1 - x0, y1 - y0]) {
+            assert!(close(*a, b), "{d} vs {e:?}");
+        }
+        assert!(close(d["score"].as_f64().unwrap() as f32, e.score), "{d}");
+        assert_eq!(d["class_id"].as_u64(), Some(e.class as u64));
+        assert_eq!(
+            d["class_name"].as_str(),
+            Some(card.class_names[e.class].as_str())
+        );
+    }
+
+    // Segmentation: the PNG mask and the RLE masks are the argmax of the raw logits, resized
+    // back to the submitted image.
+    let (card, logits, shape) = raw_output(&server, "segmentation", &image);
+    let predicted = segmentation::argmax(&logits, shape[1], [shape[2], shape[3]]);
+    let expected = segmentation::resize_nearest(&predicted, [shape[3], shape[2]], [48, 40]);
+    let answer = server.post_image("/v1/segment", &image);
+    let segment = answer.json();
+    assert_eq!(answer.status, 200, "{segment}");
+    assert_eq!(
+        segment["classes"].as_array().map(Vec::len),
+        Some(card.class_names.len())
+    );
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(segment["mask"]["data"].as_str().unwrap())
+        .unwrap();
+    let mask = image::load_from_memory(&png).unwrap().to_luma8();
+    assert_eq!((mask.width(), mask.height()), (48, 40));
+    assert_eq!(mask.into_raw(), expected);
+    let rle = server.post_image("/v1/segment?format=rle", &image).json();
+    let mut covered = vec![false; expected.len()];
+    for m in rle["masks"].as_array().unwrap() {
+        let class = m["class_id"].as_u64().unwrap() as u8;
+        let counts = exemplar_inference::rle::from_string(m["rle"]["counts"].as_str().unwrap())
+            .expect("COCO RLE string");
+        // COCO RLE runs alternate off/on in column-major order.
+        let (mut at, mut on) = (0usize, false);
+        for run in counts {
+            for i in at..at + run as usize {
+                let (x, y) = (i / 40, i % 40);
+                let pixel = y * 48 + x;
+                assert_eq!(expected[pixel] == class, on, "class {class} at ({x}, {y})");
+                covered[pixel] |= on;
+            }
+            at += run as usize;
+            on = !on;
+        }
+    }
+    assert!(covered.iter().all(|&c| c), "the masks cover every pixel");
+
+    // Landmarks: the raw coordinates, de-normalised to the image, with the card's names.
+    let (card, coordinates, _) = raw_output(&server, "landmarks", &image);
+    let expected = landmarks::denormalize(&coordinates, [w, h]);
+    let points = server.post_image("/v1/landmarks", &image).json();
+    let points = points["points"].as_array().unwrap();
+    assert_eq!(points.len(), 5);
+    for ((p, [x, y]), name) in points.iter().zip(&expected).zip(&card.class_names) {
+        assert_eq!(p["name"].as_str(), Some(name.as_str()));
+        assert!(close(p["x"].as_f64().unwrap() as f32, *x), "{p}");
+        assert!(close(p["y"].as_f64().unwrap() as f32, *y), "{p}");
+    }
+    assert_eq!(points[0]["name"], "left_eye");
+
+    // Embedding: the raw output itself.
+    let (_, features, _) = raw_output(&server, "backbone", &image);
+    let embed = server.post_image("/v1/embed", &image).json();
+    assert_eq!(embed["dim"].as_u64(), Some(features.len() as u64));
+    let served = floats(&embed["embedding"]);
+    assert!(
+        served.iter().zip(&features).all(|(a, b)| close(*a, *b)),
+        "{embed}"
+    );
+
+    // Classification: the softmax of the raw logits, best first.
+    let (_, logits, _) = raw_output(&server, "classification", &image);
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    let classify = server.post_image("/v1/classify?top_k=3", &image).json();
+    let top = classify["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    let mut ranked: Vec<usize> = (0..logits.len()).collect();
+    ranked.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    for (t, &class) in top.iter().zip(&ranked) {
+        assert_eq!(t["class_id"].as_u64(), Some(class as u64), "{classify}");
+        let probability = (logits[class] - max).exp() / sum;
+        assert!(
+            close(t["score"].as_f64().unwrap() as f32, probability),
+            "{t}"
+        );
+    }
+
+    // The same image as a multipart form (as `curl -F image=@file` sends it), naming the
+    // model in the form, gets the same answer; so does a JPEG.
+    let (content_type, form) = multipart(&[
+        ("model", None, b"classification"),
+        ("image", Some("x.png"), &image),
+    ]);
+    let answer = server.request("POST", "/v1/classify?top_k=3", &content_type, &form);
+    assert_eq!(answer.status, 200, "{}", answer.json());
+    assert_eq!(answer.json()["top"], classify["top"]);
+    let (content_type, form) = multipart(&[("upload", Some("face.png"), &image)]);
+    let answer = server.request("POST", "/v1/embed", &content_type, &form);
+    assert_eq!(answer.json()["embedding"], embed["embedding"]);
+    let answer = server.request("POST", "/v1/embed", "image/jpeg", &jpeg_image());
+    assert_eq!(answer.status, 200);
+
+    // Prometheus metrics counted the requests and the batches.
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.content_type.starts_with("text/plain"),
+        "{}",
+        metrics.content_type
+    );
+    let text = String::from_utf8(metrics.body).unwrap();
+    for needle in [
+        "exemplar_requests_total{endpoint=\"/v1/detect\",status=\"200\"} 1",
+        "exemplar_batch_size_count{model=\"classification\"}",
+        "exemplar_queue_seconds_bucket",
+        "exemplar_request_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    let spec = server.get("/openapi.json").json();
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/v1/segment"]["post"].is_object());
+}
+
+#[test]
+fn bad_requests_get_4xx_with_a_reason_and_the_server_carries_on() {
+    let server = Server::start(models(), &["--max-body-bytes", "200000"]);
+    let image = png_image();
+    let mut truncated_jpeg = jpeg_image();
+    truncated_jpeg.truncate(truncated_jpeg.len() / 2);
+    let huge_png = {
+        let mut png = Vec::new();
+        image::GrayImage::new(1, 1)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        // The IHDR's width and height: 100 000 × 100 000, ten billion pixels.
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        png
+    };
+    let (form_type, no_image) = multipart(&[("model", None, b"classification")]);
+    let (_, bad_form) = multipart(&[("image", Some("x.png"), &image)]);
+    let bad_form = &bad_form[..bad_form.len() / 2];
+    let oip = "/v2/models/classification/infer";
+    let cases: Vec<(&str, &str, &[u8], u16, &str)> = vec![
+        ("/v1/classify", "image/jpeg", &truncated_jpeg, 400, "unreadable image"),
+        ("/v1/classify", "image/png", b"hello, not an image", 400, "unreadable image"),
+        ("/v1/classify", "image/png", b"", 400, "empty body"),
+        ("/v1/classify", "image/png", &huge_png, 400, "unreadable image"),
+        ("/v1/classify", "application/json", &image, 415, "not an image"),
+        ("/v1/classify", &form_type, &no_image, 400, "no 'image' field"),
+        ("/v1/classify", &form_type, bad_form, 400, "multipart"),
+        ("/v1/classify?model=nope", "image/png", &image, 404, "no model named 'nope'"),
+        ("/v1/classify?model=landmarks", "image/png", &image, 400, "landmarks model"),
+        ("/v1/segment?format=svg", "image/png", &image, 400, "unknown mask format"),
+        ("/v1/nothing", "image/png", &image, 404, ""),
+        ("/v2/models/nope/infer", "application/json", b"{}", 404, "nope"),
+        (oip, "application/json", b"{not json", 400, ""),
+        (
+            oip,
+            "application/json",
+            br#"{"inputs": [{"name": "x", "shape": [1, 3, 2, 2], "datatype": "FP32", "data": [1]}]}"#,
+            400,
+            "unknown input 'x'",
+        ),
+    ];
+    for (path, content_type, body, status, reason) in cases {
+        let answer = server.request("POST", path, content_type, body);
+        let json = answer.json();
+        assert_eq!(answer.status, status, "{path} ({content_type}): {json}");
+        let error = json["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: {json}"));
+        assert!(error.contains(reason), "{path}: {error}");
+    }
+    // Shape and data disagree, and a shape that is not the model's.
+    let card = ModelCard::read(&models().join("classification/model.json")).unwrap();
+    let name = &card.input.name;
+    for (shape, data) in [
+        ([1, 3, 32, 32], vec![0.5f32; 7]),
+        ([1, 3, 8, 8], vec![0.5; 192]),
+    ] {
+        let request =
+            json!({"inputs": [{"name": name, "shape": shape, "datatype": "FP32", "data": data}]});
+        let answer = server.request(
+            "POST",
+            oip,
+            "application/json",
+            request.to_string().as_bytes(),
+        );
+        assert_eq!(answer.status, 400, "{shape:?}: {}", answer.json());
+    }
+    let answer = server.request("POST", "/v1/classify", "image/png", &vec![0u8; 300_000]);
+    assert_eq!(answer.status, 413);
+    assert!(
+        answer.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-body-bytes")
+    );
+
+    // Still alive, and still right.
+    assert_eq!(server.get("/v2/health/ready").status, 200);
+    let answer = server.post_image("/v1/classify", &image);
+    assert_eq!(answer.status, 200, "{}", answer.json());
+    let metrics = String::from_utf8(server.get("/metrics").body).unwrap();
+    assert!(
+        metrics.contains("exemplar_requests_total{endpoint=\"/v1/classify\",status=\"400\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn cuda_is_an_error_without_its_provider_and_auto_falls_back_to_the_cpu() {
+    let models = models();
+    // The CPU wheel has no CUDA provider (and this machine may have no GPU).
+    let cuda_provider = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.runtime/onnxruntime/libonnxruntime_providers_cuda.so");
+    if cuda_provider.exists() {
+        eprintln!("skipped: the CUDA build of ONNX Runtime is installed here");
+        return;
+    }
+    let output = binary("serve")
+        .arg("--models")
+        .arg(models)
+        .args(["--device", "cuda", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("CUDA execution provider did not load"),
+        "{stderr}"
+    );
+    let server = Server::start(models, &["--device", "auto"]);
+    let meta = server.get("/v2").json();
+    assert_eq!(meta["device"].as_str(), Some("CPU"), "{meta}");
+}
