@@ -11,6 +11,14 @@ use std::process::Command;
 /// # Panics
 /// If the binary has not been built (run the tests with `cargo test --workspace`).
 pub fn binary(name: &str) -> Command {
+    Command::new(binary_path(name))
+}
+
+/// Where the workspace binary `name` is.
+///
+/// # Panics
+/// If it has not been built (run the tests with `cargo test --workspace`).
+pub fn binary_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/<name>
     let dir = exe
@@ -23,7 +31,7 @@ pub fn binary(name: &str) -> Command {
         "{} is not built; run the tests with `cargo test --workspace`",
         path.display()
     );
-    Command::new(path)
+    path
 }
 
 /// A running `serve` binary on a free loopback port, killed when dropped.

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use base64::Engine;
 use exemplar_inference::card::TaskSpec;
 use exemplar_inference::{ModelCard, detection, landmarks, segmentation};
-use exemplar_tests::{Server, binary, multipart};
+use exemplar_tests::{Server, binary, binary_path, multipart};
 use serde_json::{Value, json};
 
 /// Runs one binary to success.
@@ -446,4 +446,42 @@ fn cuda_is_an_error_without_its_provider_and_auto_falls_back_to_the_cpu() {
     let server = Server::start(models, &["--device", "auto"]);
     let meta = server.get("/v2").json();
     assert_eq!(meta["device"].as_str(), Some("CPU"), "{meta}");
+}
+
+/// The serve image's runtime, outside Docker: `docker/install-runtime.sh` lays out the binary
+/// and ONNX Runtime as the image does, and `docker/smoke-test.sh` starts it the way the image
+/// does (EXEMPLAR_* variables), runs its HEALTHCHECK command and stops it with SIGTERM.
+#[test]
+fn the_container_runtime_installs_and_serves_outside_docker() {
+    let docker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker");
+    let prefix = tempfile::tempdir().unwrap();
+    let opt = prefix.path().join("opt");
+    let output = std::process::Command::new(docker.join("install-runtime.sh"))
+        .arg(&opt)
+        .arg(binary_path("serve"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(opt.join("bin/serve").exists());
+    assert!(
+        opt.join("lib/onnxruntime/libonnxruntime.so.1.31.1")
+            .exists()
+    );
+    let output = std::process::Command::new(docker.join("smoke-test.sh"))
+        .arg(&opt)
+        .arg(models())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("healthy: 127.0.0.1:"), "{stdout}");
+    assert!(stdout.contains("stopped cleanly on SIGTERM"), "{stdout}");
 }

@@ -3,6 +3,7 @@
 
 mod api;
 mod error;
+mod health;
 mod metrics;
 mod registry;
 mod upload;
@@ -29,41 +30,62 @@ use crate::worker::BatchOptions;
 
 /// Serve exported exemplar models over HTTP (task endpoints under /v1, Open Inference Protocol
 /// health and metadata under /v2).
+///
+/// Every flag can also be set by its environment variable (EXEMPLAR_MODELS, EXEMPLAR_ADDR, …), as
+/// containers are configured; a flag wins over its variable.
 #[derive(Debug, Parser)]
 #[command(name = "serve", version, args_override_self = true)]
 struct Cli {
     /// Directory with one subdirectory per model (model.onnx + model.json, as `export` writes).
-    #[arg(long, value_name = "DIR")]
-    models: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "EXEMPLAR_MODELS",
+        required_unless_present = "health_check"
+    )]
+    models: Option<PathBuf>,
     /// Address to listen on (port 0 picks a free port; the chosen address is printed).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "EXEMPLAR_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
     /// Most images one inference call takes (dynamic batching).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "EXEMPLAR_MAX_BATCH", default_value_t = 8)]
     max_batch: usize,
     /// How long the first image of a batch waits for others, in milliseconds.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, env = "EXEMPLAR_MAX_DELAY_MS", default_value_t = 2)]
     max_delay_ms: u64,
     /// Images that may wait per model before requests are refused with 503.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "EXEMPLAR_QUEUE", default_value_t = 64)]
     queue: usize,
     /// Largest accepted request body, in bytes.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "EXEMPLAR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
     /// Requests in flight at once; more are refused with 503.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, env = "EXEMPLAR_CONCURRENCY", default_value_t = 256)]
     concurrency: usize,
     /// Per-request time limit, in seconds.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "EXEMPLAR_TIMEOUT_S", default_value_t = 30)]
     timeout_s: u64,
     /// Where to run the models: auto (CUDA when its execution provider loads, else CPU), cpu,
     /// cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, env = "EXEMPLAR_DEVICE", default_value = "auto")]
     device: DeviceChoice,
+    /// Ask the server at --addr whether it is live (GET /v2/health/live) and exit 0 if it is,
+    /// 1 if not: a container health check that needs no curl in the image.
+    #[arg(long)]
+    health_check: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.health_check {
+        return match health::check(cli.addr, Duration::from_secs(cli.timeout_s.min(10))) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(reason) => {
+                eprintln!("unhealthy: {reason}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -86,7 +108,11 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         max_delay: Duration::from_millis(cli.max_delay_ms),
         queue: cli.queue.max(1),
     };
-    let registry = Arc::new(Registry::load(&cli.models, options, cli.device)?);
+    let models = cli
+        .models
+        .as_deref()
+        .expect("clap requires --models unless --health-check");
+    let registry = Arc::new(Registry::load(models, options, cli.device)?);
     for model in registry.models.values() {
         eprintln!(
             "serve: model '{}' ({}, {}×{} input) on {}",

@@ -34,3 +34,46 @@ fn a_missing_models_directory_and_a_bad_flag_are_clear_errors() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("tpu"), "{stderr}");
 }
+
+#[test]
+fn the_health_check_fails_when_nothing_listens() {
+    // Bind a port, then free it: nothing listens there any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
+        .args(["--health-check", "--addr", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("unhealthy: cannot connect"), "{stderr}");
+}
+
+#[test]
+fn settings_come_from_the_environment_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    // EXEMPLAR_MODELS names the (empty) directory: the error proves it was read.
+    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
+        .env("EXEMPLAR_MODELS", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("holds no exported models"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
+        .env("EXEMPLAR_MODELS", dir.path())
+        .env("EXEMPLAR_DEVICE", "tpu")
+        .args(["--device", "cpu"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("holds no exported models"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
+        .env("EXEMPLAR_MODELS", dir.path())
+        .env("EXEMPLAR_DEVICE", "tpu")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
