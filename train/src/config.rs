@@ -72,7 +72,7 @@ impl Method {
         if self.is_v1() { 0.07 } else { 0.2 }
     }
 
-    fn default_augment(self) -> AugmentPreset {
+    pub fn default_augment(self) -> AugmentPreset {
         match self {
             Method::Supervised => AugmentPreset::Supervised,
             m if m.is_v1() => AugmentPreset::V1,
@@ -152,6 +152,11 @@ pub struct PretrainConfig {
     pub bn_splits: usize,
     pub seed: u64,
     pub data: DataSource,
+    /// Train on this many images of the training split, drawn once with a fixed seed (all when
+    /// absent).
+    /// Studies use it to fix the data budget on large datasets.
+    #[serde(default)]
+    pub train_subset: Option<usize>,
     pub synthetic: SyntheticOptions,
     pub augment: Augmentation,
     pub normalization: Normalization,
@@ -164,7 +169,7 @@ pub struct PretrainConfig {
     pub knn_every: usize,
     pub knn_k: usize,
     pub knn_temperature: f32,
-    /// At most this many training images form the kNN memory bank.
+    /// At most this many training images form the kNN memory bank (0 = no kNN monitor).
     pub knn_bank_size: usize,
     /// Data-loading threads.
     pub workers: usize,
@@ -199,6 +204,7 @@ impl PretrainConfig {
             bn_splits: 1,
             seed: 0,
             data: DataSource::Synthetic,
+            train_subset: None,
             synthetic: SyntheticOptions {
                 train_size: 5000,
                 val_size: 1000,
@@ -366,6 +372,9 @@ pub struct PretrainFlags {
     /// Data: synthetic, synthetic-faces, image-folder:PATH or idx:PATH [default: synthetic]
     #[arg(long)]
     pub data: Option<DataSource>,
+    /// Train on this many images of the training split, a fixed random subset [default: all]
+    #[arg(long)]
+    pub train_subset: Option<usize>,
     /// Training images of the built-in dataset [default: 5000]
     #[arg(long)]
     pub synthetic_train_size: Option<usize>,
@@ -393,7 +402,7 @@ pub struct PretrainFlags {
     /// Temperature of the kNN monitor's weighted vote [default: 0.1]
     #[arg(long)]
     pub knn_temperature: Option<f32>,
-    /// Largest kNN memory bank, in training images [default: 10000]
+    /// Largest kNN memory bank, in training images; 0 turns the monitor off [default: 10000]
     #[arg(long)]
     pub knn_bank_size: Option<usize>,
     /// Data-loading threads [default: number of cores]
@@ -423,7 +432,8 @@ impl PretrainFlags {
             key_momentum => "--key-momentum", temperature => "--temperature", epochs => "--epochs",
             batch_size => "--batch-size", base_lr => "--lr", sgd_momentum => "--sgd-momentum",
             weight_decay => "--weight-decay", schedule => "--schedule", bn_splits => "--bn-splits",
-            seed => "--seed", data => "--data", synthetic_train_size => "--synthetic-train-size",
+            seed => "--seed", data => "--data", train_subset => "--train-subset",
+            synthetic_train_size => "--synthetic-train-size",
             synthetic_val_size => "--synthetic-val-size", augment => "--augment",
         );
         given
@@ -452,6 +462,9 @@ impl PretrainFlags {
     }
 
     fn apply(&self, config: &mut PretrainConfig) {
+        if let Some(v) = self.train_subset {
+            config.train_subset = Some(v);
+        }
         macro_rules! set {
             ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod experiment;
 pub mod finetune;
 pub mod loader;
 pub mod pretrain;

@@ -144,6 +144,10 @@ pub fn pretrain(
         config.image_size,
     )?
     .ok_or_else(|| PretrainError::Setup(format!("{} has no training split", config.data)))?;
+    let train_set: Arc<dyn data::Dataset> = match config.train_subset {
+        Some(limit) => Arc::new(data::subset::Subset::sample(train_set, limit)),
+        None => train_set,
+    };
     let val_set = data::open(
         &config.data,
         Split::Val,
@@ -632,7 +636,7 @@ impl KnnMonitor<'_> {
         progress: &Progress,
         metrics: &mut MetricsLog,
     ) -> Result<Option<KnnResult>, PretrainError> {
-        let Some(val_set) = self.val_set else {
+        let Some(val_set) = self.val_set.filter(|_| self.config.knn_bank_size > 0) else {
             return Ok(None);
         };
         let config = self.config;

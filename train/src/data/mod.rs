@@ -11,6 +11,7 @@ pub mod idx;
 pub mod image;
 pub mod image_folder;
 pub mod pts;
+pub mod subset;
 pub mod synthetic;
 pub mod voc;
 
