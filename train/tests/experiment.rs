@@ -34,10 +34,10 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    // 14 pretraining arms (5 methods + 10 ablation steps, one shared) × 2 seeds, and 3 tasks ×
-    // 4 initialisations × 2 seeds.
+    // 14 pretraining arms (5 methods + 10 ablation steps, one shared) and the untrained network,
+    // × 2 seeds; and 3 tasks × 4 initialisations × 2 seeds.
     assert!(
-        stdout.contains("study: 28 pretraining and 24 transfer runs (0 reused)"),
+        stdout.contains("study: 30 pretraining and 24 transfer runs (0 reused)"),
         "{stdout}"
     );
 
@@ -46,6 +46,7 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
         "## (a) Methods",
         "| Exemplar-v2 (aug-plus) |",
         "| MoCo-v1 (v1) |",
+        "| untrained (random init) |",
         "## (b) Augmentation ablation",
         "| +grayscale |",
         "**aug+ − flip**",
@@ -73,11 +74,16 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let pretrain = results["pretrain"].as_array().unwrap();
-    assert_eq!(pretrain.len(), 28);
+    assert_eq!(pretrain.len(), 30);
     for run in pretrain {
         let top1 = run["linear_top1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&top1), "{run}");
-        assert!(!run["loss_curve"].as_array().unwrap().is_empty(), "{run}");
+        let trained = run["method"] != "untrained";
+        assert_eq!(
+            !run["loss_curve"].as_array().unwrap().is_empty(),
+            trained,
+            "{run}"
+        );
     }
     // Seeds differ: the two seeds of an arm did not train the same network.
     let seeds: Vec<&serde_json::Value> = pretrain
@@ -91,7 +97,7 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let output = experiment(&work, &out, &[]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("(52 reused)"), "{stdout}");
+    assert!(stdout.contains("(54 reused)"), "{stdout}");
     let again = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(tables(&again), tables(&report));
 }

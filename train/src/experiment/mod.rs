@@ -277,7 +277,8 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
         seconds: 0.0,
         reused: 0,
     };
-    let total = arms.len() * options.seeds
+    let untrained = usize::from(options.studies.contains(&Study::Methods));
+    let total = (arms.len() + untrained) * options.seeds
         + if options.studies.contains(&Study::Transfer) {
             TASKS.len() * (TRANSFERRED.len() + 1) * options.seeds
         } else {
@@ -303,6 +304,27 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
                 done,
                 total,
                 &format!("{} seed {seed}", arm.slug()),
+                reused,
+                scores,
+            );
+            results.reused += usize::from(reused);
+            results.pretrain.push(result);
+        }
+    }
+    if options.studies.contains(&Study::Methods) {
+        // The floor every method must clear: the same network, untrained, scored the same way.
+        for seed in 0..options.seeds as u64 {
+            done += 1;
+            let (result, reused) = untrained_run(options, &budget, seed)?;
+            let scores = format!(
+                "linear {:.2}%, kNN {:.2}%",
+                result.linear_top1 * 100.0,
+                result.knn_top1 * 100.0
+            );
+            log(
+                done,
+                total,
+                &format!("untrained seed {seed}"),
                 reused,
                 scores,
             );
@@ -496,7 +518,7 @@ fn pretrain_run(
             source,
         }
     })?;
-    let (linear_top1, knn_top1) = score_backbone(dir, &config.data, budget, options)?;
+    let (linear_top1, knn_top1) = score_run(dir, &config.data, budget, options)?;
     let result = PretrainResult {
         method: config.method.name().to_string(),
         augment: arm.augment.name().to_string(),
@@ -512,6 +534,69 @@ fn pretrain_run(
     Ok((result, false))
 }
 
+/// The method name under which the untrained network is reported.
+pub const UNTRAINED: &str = "untrained";
+
+/// Scores the randomly initialised network of `seed` (BatchNorm at its initial statistics).
+fn untrained_run(
+    options: &StudyOptions,
+    budget: &Budget,
+    seed: u64,
+) -> Result<(PretrainResult, bool), ExperimentError> {
+    let dir = options
+        .work
+        .join("pretrain")
+        .join(UNTRAINED)
+        .join(format!("seed{seed}"));
+    // Everything that shapes the network, its input and the scoring is in the CE arm's config.
+    let config = pretrain_config(options, budget, Arm::default_for(Method::Supervised), seed);
+    let identity = format!("{}\n# untrained: no training steps", config.to_toml());
+    if let Some(result) = recorded::<PretrainResult>(&dir, &identity, |r| &r.config) {
+        return Ok((result, true));
+    }
+    fresh_dir(&dir)?;
+    std::fs::create_dir_all(&dir).map_err(|source| ExperimentError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let started = Instant::now();
+    let device = crate::device::select(&options.device).map_err(|e| ExperimentError::Eval {
+        run: dir.clone(),
+        reason: e.to_string(),
+    })?;
+    device.seed(seed);
+    let backbone = exemplar_models::ResNetConfig::new(config.arch)
+        .with_width(config.width)
+        .with_stem(config.stem)
+        .init(&device);
+    let view = View {
+        image_size: config.image_size,
+        normalization: config.normalization,
+    };
+    let (linear_top1, knn_top1) = score_backbone(
+        &dir,
+        &backbone,
+        view,
+        &config.data,
+        budget,
+        options,
+        &device,
+    )?;
+    let result = PretrainResult {
+        method: UNTRAINED.to_string(),
+        augment: "none".to_string(),
+        seed,
+        linear_top1,
+        knn_top1,
+        loss_curve: Vec::new(),
+        images_per_second: 0.0,
+        seconds: started.elapsed().as_secs_f64(),
+        config: identity,
+    };
+    record(&dir, &result)?;
+    Ok((result, false))
+}
+
 /// The `(step, loss)` entries of a run's `metrics.jsonl`.
 fn loss_curve(dir: &Path) -> Result<Vec<(usize, f64)>, ExperimentError> {
     let path = dir.join("metrics.jsonl");
@@ -524,23 +609,55 @@ fn loss_curve(dir: &Path) -> Result<Vec<(usize, f64)>, ExperimentError> {
         .collect())
 }
 
-/// Linear-probe and kNN top-1 of the run's frozen backbone, from one feature extraction.
-fn score_backbone(
+/// Linear-probe and kNN top-1 of the run's frozen backbone.
+fn score_run(
     dir: &Path,
     source: &DataSource,
     budget: &Budget,
     options: &StudyOptions,
 ) -> Result<(f64, f64), ExperimentError> {
+    let device = crate::device::select(&options.device).map_err(|e| ExperimentError::Eval {
+        run: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let (backbone, card) =
+        crate::card::load_backbone(dir, &device).map_err(|e| ExperimentError::Eval {
+            run: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    let backbone = burn::module::Module::valid(&backbone);
+    let view = View {
+        image_size: card.image_size,
+        normalization: card.normalization,
+    };
+    score_backbone(dir, &backbone, view, source, budget, options, &device)
+}
+
+/// How a backbone sees its input.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    image_size: usize,
+    normalization: crate::config::Normalization,
+}
+
+/// Linear-probe and kNN top-1 of a frozen backbone (in inference mode), from one feature
+/// extraction.
+fn score_backbone(
+    dir: &Path,
+    backbone: &exemplar_models::ResNet,
+    view: View,
+    source: &DataSource,
+    budget: &Budget,
+    options: &StudyOptions,
+    device: &burn::tensor::Device,
+) -> Result<(f64, f64), ExperimentError> {
     let fail = |reason: String| ExperimentError::Eval {
         run: dir.to_path_buf(),
         reason,
     };
-    let device = crate::device::select(&options.device).map_err(|e| fail(e.to_string()))?;
-    let (backbone, card) =
-        crate::card::load_backbone(dir, &device).map_err(|e| fail(e.to_string()))?;
     let synthetic = PretrainConfig::defaults(Method::Supervised).synthetic;
     let open = |split| {
-        data::open(source, split, synthetic, card.image_size)
+        data::open(source, split, synthetic, view.image_size)
             .map_err(|e| fail(e.to_string()))?
             .ok_or_else(|| fail(format!("{source} has no {split:?} split")))
     };
@@ -548,29 +665,22 @@ fn score_backbone(
         Arc::new(Subset::sample(open(Split::Train)?, budget.probe_train));
     let val: Arc<dyn data::Dataset> = Arc::new(Subset::sample(open(Split::Val)?, budget.probe_val));
     let extract = ExtractOptions {
-        image_size: card.image_size,
-        normalization: card.normalization,
+        image_size: view.image_size,
+        normalization: view.normalization,
         batch_size: 256,
         workers: options.workers,
         on_bad_image: BadImagePolicy::Fail,
     };
-    let backbone = burn::module::Module::valid(&backbone);
-    let (bank, queries) = train_and_val_features(
-        &backbone,
-        &train,
-        &val,
-        budget.probe_train,
-        extract,
-        &device,
-    )
-    .map_err(|e| fail(e.to_string()))?;
+    let (bank, queries) =
+        train_and_val_features(backbone, &train, &val, budget.probe_train, extract, device)
+            .map_err(|e| fail(e.to_string()))?;
     let classes = train.class_names().len();
-    let knn = knn_classify(&bank, &queries, classes, budget.knn_k, 0.1, &device);
+    let knn = knn_classify(&bank, &queries, classes, budget.knn_k, 0.1, device);
     let probe = LinearProbeOptions {
         epochs: budget.probe_epochs,
         ..LinearProbeOptions::default()
     };
-    let linear = linear_probe(&bank, &queries, classes, probe, &device);
+    let linear = linear_probe(&bank, &queries, classes, probe, device);
     Ok((linear.top1, knn.top1))
 }
 

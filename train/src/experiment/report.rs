@@ -291,6 +291,34 @@ fn methods_section(results: &StudyResults, md: &mut String, files: &mut Vec<(Str
     let _ = writeln!(md, "|---|---:|---:|---:|---:|");
     let mut bars = Vec::new();
     let mut curves = Vec::new();
+    let untrained = |metric: fn(&super::PretrainResult) -> f64| {
+        let values: Vec<f64> = results
+            .pretrain
+            .iter()
+            .filter(|r| r.method == super::UNTRAINED)
+            .map(metric)
+            .collect();
+        Stats::of(&values)
+    };
+    let (linear, knn) = (
+        untrained(|r| r.linear_top1 * 100.0),
+        untrained(|r| r.knn_top1 * 100.0),
+    );
+    if linear.is_some() {
+        let _ = writeln!(
+            md,
+            "| untrained (random init) | {} | {} | — | — |",
+            cell(linear),
+            cell(knn)
+        );
+        bars.push((
+            "untrained".to_string(),
+            vec![
+                linear.map(|s| (s.mean, s.std)),
+                knn.map(|s| (s.mean, s.std)),
+            ],
+        ));
+    }
     for method in METHODS {
         let arm = Arm::default_for(method);
         let linear = results.linear(arm);
