@@ -213,6 +213,26 @@ pub struct PretrainResult {
     pub config: String,
 }
 
+impl PretrainResult {
+    /// One line for the log.
+    fn scores(&self) -> String {
+        format!(
+            "linear {:.2}%, kNN {:.2}%",
+            self.linear_top1 * 100.0,
+            self.knn_top1 * 100.0
+        )
+    }
+}
+
+/// Where the pretraining run of `name` (an arm's slug, or `untrained`) and `seed` goes.
+fn pretrain_dir(options: &StudyOptions, name: &str, seed: u64) -> PathBuf {
+    options
+        .work
+        .join("pretrain")
+        .join(name)
+        .join(format!("seed{seed}"))
+}
+
 /// A finished transfer run, scored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferResult {
@@ -288,24 +308,15 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
     for arm in &arms {
         for seed in 0..options.seeds as u64 {
             done += 1;
-            let dir = options
-                .work
-                .join("pretrain")
-                .join(arm.slug())
-                .join(format!("seed{seed}"));
+            let dir = pretrain_dir(options, &arm.slug(), seed);
             let config = pretrain_config(options, &budget, *arm, seed);
             let (result, reused) = pretrain_run(&config, *arm, &dir, &budget, options)?;
-            let scores = format!(
-                "linear {:.2}%, kNN {:.2}%",
-                result.linear_top1 * 100.0,
-                result.knn_top1 * 100.0
-            );
             log(
                 done,
                 total,
                 &format!("{} seed {seed}", arm.slug()),
                 reused,
-                scores,
+                result.scores(),
             );
             results.reused += usize::from(reused);
             results.pretrain.push(result);
@@ -316,17 +327,12 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
         for seed in 0..options.seeds as u64 {
             done += 1;
             let (result, reused) = untrained_run(options, &budget, seed)?;
-            let scores = format!(
-                "linear {:.2}%, kNN {:.2}%",
-                result.linear_top1 * 100.0,
-                result.knn_top1 * 100.0
-            );
             log(
                 done,
                 total,
                 &format!("untrained seed {seed}"),
                 reused,
-                scores,
+                result.scores(),
             );
             results.reused += usize::from(reused);
             results.pretrain.push(result);
@@ -345,13 +351,8 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
                         .join(task.name())
                         .join(&init_name)
                         .join(format!("seed{seed}"));
-                    let backbone = init.map(|m| {
-                        options
-                            .work
-                            .join("pretrain")
-                            .join(Arm::default_for(m).slug())
-                            .join(format!("seed{seed}"))
-                    });
+                    let backbone =
+                        init.map(|m| pretrain_dir(options, &Arm::default_for(m).slug(), seed));
                     // The backbone's own configuration is part of the run's identity: a
                     // retrained backbone means the transfer must be redone too.
                     let backbone_config = match init {
@@ -543,11 +544,7 @@ fn untrained_run(
     budget: &Budget,
     seed: u64,
 ) -> Result<(PretrainResult, bool), ExperimentError> {
-    let dir = options
-        .work
-        .join("pretrain")
-        .join(UNTRAINED)
-        .join(format!("seed{seed}"));
+    let dir = pretrain_dir(options, UNTRAINED, seed);
     // Everything that shapes the network, its input and the scoring is in the CE arm's config.
     let config = pretrain_config(options, budget, Arm::default_for(Method::Supervised), seed);
     let identity = format!("{}\n# untrained: no training steps", config.to_toml());

@@ -187,6 +187,14 @@ fn ticks(min: f64, max: f64) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
+/// The distance between consecutive ticks (1 when there is only one).
+fn tick_step(values: &[f64]) -> f64 {
+    match values {
+        [a, b, ..] => b - a,
+        _ => 1.0,
+    }
+}
+
 /// `value` with as many decimals as the tick step needs (2.5 needs one, 0.02 two).
 fn tick_label(value: f64, step: f64) -> String {
     let decimals = (0..6)
@@ -228,11 +236,7 @@ fn frame(canvas: &mut Canvas, title: &str, y_label: &str, (y_min, y_max): (f64, 
         to: top as f64,
     };
     let values = ticks(y_min, y_max);
-    let step = if values.len() > 1 {
-        values[1] - values[0]
-    } else {
-        1.0
-    };
+    let step = tick_step(&values);
     for v in values {
         let y = axis.px(v);
         canvas.line((left, y), (x1, y), 1, GRID);
@@ -288,11 +292,7 @@ impl LineChart {
                 to: x1 as f64,
             };
             let values = ticks(lo, hi);
-            let step = if values.len() > 1 {
-                values[1] - values[0]
-            } else {
-                1.0
-            };
+            let step = tick_step(&values);
             for v in values {
                 let x = axis.px(v);
                 canvas.line((x, y1), (x, y1 + 4), 1, INK);
