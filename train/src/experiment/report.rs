@@ -235,11 +235,14 @@ fn markdown(results: &StudyResults, files: &mut Vec<(String, Vec<u8>)>) -> Strin
     );
     let _ = writeln!(md, "- command: `{}`", results.command);
     let _ = writeln!(md, "- machine: {}", machine());
+    let compute: f64 = results.pretrain.iter().map(|r| r.seconds).sum::<f64>()
+        + results.transfer.iter().map(|r| r.seconds).sum::<f64>();
     let _ = writeln!(
         md,
-        "- date: {}, commit {}, {:.1} min in all ({} runs reused from an earlier invocation)",
+        "- date: {}, commit {}; the runs took {:.1} min in all ({:.1} min in this invocation, which reused {} runs of earlier ones)",
         today(),
         commit(),
+        compute / 60.0,
         results.seconds / 60.0,
         results.reused
     );
@@ -286,9 +289,9 @@ fn methods_section(results: &StudyResults, md: &mut String, files: &mut Vec<(Str
     let _ = writeln!(md, "## (a) Methods: linear probe and kNN\n");
     let _ = writeln!(
         md,
-        "| method | linear top-1 (%) | kNN top-1 (%) | final loss | images/s |"
+        "| method | linear top-1 (%) | kNN top-1 (%) | final loss |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(md, "|---|---:|---:|---:|");
     let mut bars = Vec::new();
     let mut curves = Vec::new();
     let untrained = |metric: fn(&super::PretrainResult) -> f64| {
@@ -307,7 +310,7 @@ fn methods_section(results: &StudyResults, md: &mut String, files: &mut Vec<(Str
     if linear.is_some() {
         let _ = writeln!(
             md,
-            "| untrained (random init) | {} | {} | — | — |",
+            "| untrained (random init) | {} | {} | — |",
             cell(linear),
             cell(knn)
         );
@@ -324,16 +327,14 @@ fn methods_section(results: &StudyResults, md: &mut String, files: &mut Vec<(Str
         let linear = results.linear(arm);
         let knn = results.pretrain_metric(arm, |r| r.knn_top1 * 100.0);
         let loss = results.pretrain_metric(arm, |r| r.loss_curve.last().map_or(f64::NAN, |p| p.1));
-        let speed = results.pretrain_metric(arm, |r| r.images_per_second);
         let _ = writeln!(
             md,
-            "| {} ({}) | {} | {} | {} | {} |",
+            "| {} ({}) | {} | {} | {} |",
             arm.label(),
             arm.augment.name(),
             cell(linear),
             cell(knn),
             cell(loss),
-            speed.map_or("—".into(), |s| format!("{:.0}", s.mean)),
         );
         bars.push((
             arm.label().to_string(),
@@ -364,7 +365,7 @@ fn methods_section(results: &StudyResults, md: &mut String, files: &mut Vec<(Str
     files.push(("methods-loss.png".into(), chart.render()));
     let _ = writeln!(
         md,
-        "\n![top-1 per method](methods.png)\n\n![training loss per method](methods-loss.png)\n\nEach loss is the method's own objective (cross-entropy over classes, InfoNCE over 1 + K candidates, fewer for Exemplar, whose same-class negatives are masked), so curves show convergence, not a ranking.\n"
+        "\n![top-1 per method](methods.png)\n\n![training loss per method](methods-loss.png)\n\nEach loss is the method's own objective (cross-entropy over classes, InfoNCE over 1 + K candidates, fewer for Exemplar, whose same-class negatives are masked), so curves show convergence, not a ranking. The contrastive losses rise at first while the queue fills with negatives.\n"
     );
 }
 
