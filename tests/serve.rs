@@ -310,6 +310,14 @@ fn every_endpoint_answers_with_the_models_own_output() {
     assert_eq!(answer.json()["embedding"], embed["embedding"]);
     let answer = server.request("POST", "/v1/embed", "image/jpeg", &jpeg_image());
     assert_eq!(answer.status, 200);
+    // `curl --data-binary @image.png` labels the bytes as a URL-encoded form: still an image.
+    let answer = server.request(
+        "POST",
+        "/v1/embed",
+        "application/x-www-form-urlencoded",
+        &image,
+    );
+    assert_eq!(answer.json()["embedding"], embed["embedding"]);
 
     // Prometheus metrics counted the requests and the batches.
     let metrics = server.get("/metrics");
@@ -359,6 +367,7 @@ fn bad_requests_get_4xx_with_a_reason_and_the_server_carries_on() {
         ("/v1/classify", "image/png", b"", 400, "empty body"),
         ("/v1/classify", "image/png", &huge_png, 400, "unreadable image"),
         ("/v1/classify", "application/json", &image, 415, "not an image"),
+        ("/v1/classify", "text/plain", b"a cat", 415, "not an image"),
         ("/v1/classify", &form_type, &no_image, 400, "no 'image' field"),
         ("/v1/classify", &form_type, bad_form, 400, "multipart"),
         ("/v1/classify?model=nope", "image/png", &image, 404, "no model named 'nope'"),

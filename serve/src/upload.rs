@@ -1,6 +1,7 @@
-//! The image a task endpoint receives: either the raw bytes of the body (`Content-Type: image/*`,
-//! `application/octet-stream` or none), or one part of a `multipart/form-data` form, as browsers
-//! and `curl -F` send it.
+//! The image a task endpoint receives: either the raw bytes of the body (`image/*`,
+//! `application/octet-stream`, curl's default `application/x-www-form-urlencoded`, or no content
+//! type), or one part of a `multipart/form-data` form, as browsers and `curl -F` send it. JSON and
+//! text bodies are refused with 415.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
@@ -35,20 +36,18 @@ impl<S: Send + Sync> FromRequest<S> for Upload {
                     .map_err(|e| ApiError::bad_request(format!("bad multipart form: {e}")))?;
                 from_form(form).await
             }
-            None => raw(request, state).await,
-            Some(t)
-                if t.starts_with("image/")
-                    || t.starts_with("application/octet-stream")
-                    || t.is_empty() =>
-            {
-                raw(request, state).await
+            // JSON and text are certainly not images: say so rather than fail to decode them.
+            Some(t) if t.starts_with("application/json") || t.starts_with("text/") => {
+                Err(ApiError::new(
+                    axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "content type '{t}' is not an image: send image bytes (image/png, image/jpeg) or a multipart form with an '{IMAGE_FIELD}' file"
+                    ),
+                ))
             }
-            Some(t) => Err(ApiError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "content type '{t}' is not an image: send image bytes (image/png, image/jpeg) or a multipart form with an '{IMAGE_FIELD}' file"
-                ),
-            )),
+            // Anything else is taken as the image's bytes: `curl --data-binary @x.png` labels
+            // them application/x-www-form-urlencoded unless told otherwise.
+            _ => raw(request, state).await,
         }
     }
 }
