@@ -10,8 +10,11 @@ if [ $# -ne 2 ]; then
   echo "usage: $0 PREFIX MODELS_DIR" >&2
   exit 2
 fi
+[ -x "$1/bin/serve" ] || { echo "error: $1/bin/serve is missing: run docker/install-runtime.sh $1 SERVE_BINARY first" >&2; exit 1; }
+[ -d "$2" ] || { echo "error: $2 is not a directory of exported models" >&2; exit 1; }
 prefix=$(cd "$1" && pwd)
-export EXEMPLAR_MODELS=$(cd "$2" && pwd)
+EXEMPLAR_MODELS=$(cd "$2" && pwd)
+export EXEMPLAR_MODELS
 export EXEMPLAR_ADDR=127.0.0.1:0
 export EXEMPLAR_DEVICE=${EXEMPLAR_DEVICE:-auto}
 export ORT_DYLIB_PATH=$prefix/lib/onnxruntime/libonnxruntime.so.1.31.1
