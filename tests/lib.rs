@@ -14,6 +14,21 @@ pub fn binary(name: &str) -> Command {
     Command::new(binary_path(name))
 }
 
+/// Runs the workspace binary `name` with `args` and returns its stdout.
+///
+/// # Panics
+/// If it fails; the message holds its stderr.
+pub fn run(name: &str, args: &[&str]) -> String {
+    let output = binary(name).args(args).output().expect("spawn");
+    assert!(
+        output.status.success(),
+        "{name} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Where the workspace binary `name` is.
 ///
 /// # Panics

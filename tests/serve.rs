@@ -13,19 +13,8 @@ use std::sync::OnceLock;
 use base64::Engine;
 use exemplar_inference::card::TaskSpec;
 use exemplar_inference::{ModelCard, detection, landmarks, segmentation};
-use exemplar_tests::{Server, binary, binary_path, multipart};
+use exemplar_tests::{Server, binary, binary_path, multipart, run};
 use serde_json::{Value, json};
-
-/// Runs one binary to success.
-fn run(name: &str, args: &[&str]) {
-    let output = binary(name).args(args).output().expect("spawn");
-    assert!(
-        output.status.success(),
-        "{name} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// The five exported models (`backbone`, `detection`, `segmentation`, `landmarks`,
 /// `classification`), trained once for every test in this file.

@@ -669,7 +669,7 @@ fn score_backbone(
         on_bad_image: BadImagePolicy::Fail,
     };
     let (bank, queries) =
-        train_and_val_features(backbone, &train, &val, budget.probe_train, extract, device)
+        train_and_val_features(backbone, &train, &val, train.len(), extract, device)
             .map_err(|e| fail(e.to_string()))?;
     let classes = train.class_names().len();
     let knn = knn_classify(&bank, &queries, classes, budget.knn_k, 0.1, device);

@@ -54,22 +54,47 @@ fn cell(stats: Option<Stats>) -> String {
     stats.map_or_else(|| "—".to_string(), |s| s.cell())
 }
 
-/// How a difference `a − b` (where higher is better) reads against its noise: it "holds" when
-/// it exceeds twice its standard error, is "reversed" below minus twice, and is unresolved
-/// in between.
-fn verdict(a: Stats, b: Stats) -> (f64, &'static str) {
-    let difference = a.mean - b.mean;
-    let se = (a.se().powi(2) + b.se().powi(2)).sqrt();
-    let word = if a.n < 2 || b.n < 2 {
-        "one seed: no verdict"
-    } else if difference > 2.0 * se {
-        "holds"
-    } else if difference < -2.0 * se {
-        "reversed"
-    } else {
-        "not resolved (within 2 standard errors)"
-    };
-    (difference, word)
+/// A difference of two means with its standard error, and the fewest seeds behind either.
+#[derive(Debug, Clone, Copy)]
+struct Difference {
+    value: f64,
+    se: f64,
+    seeds: usize,
+}
+
+impl Difference {
+    /// `a − b`, where higher is better.
+    fn between(a: Stats, b: Stats) -> Self {
+        Self {
+            value: a.mean - b.mean,
+            se: (a.se().powi(2) + b.se().powi(2)).sqrt(),
+            seeds: a.n.min(b.n),
+        }
+    }
+
+    /// `self − other`, for a difference of differences.
+    fn minus(self, other: Difference) -> Self {
+        Self {
+            value: self.value - other.value,
+            se: (self.se.powi(2) + other.se.powi(2)).sqrt(),
+            seeds: self.seeds.min(other.seeds),
+        }
+    }
+
+    /// How the difference reads against its noise: it "holds" when it exceeds twice its
+    /// standard error, is "reversed" below minus twice, and is unresolved in between.
+    fn read(self) -> (f64, &'static str) {
+        let word = if self.seeds < 2 {
+            "one seed: no verdict"
+        } else if self.value > 2.0 * self.se {
+            "holds"
+        } else if self.value < -2.0 * self.se {
+            "reversed"
+        } else {
+            "not resolved (within 2 standard errors)"
+        };
+        (self.value, word)
+    }
 }
 
 impl StudyResults {
@@ -395,7 +420,7 @@ fn augmentation_section(
     }
     let gains: Vec<String> = ABLATED
         .iter()
-        .map(|&method| gain(results, method).map_or("—".into(), |(d, _)| format!("{d:+.2}")))
+        .map(|&method| gain(results, method).map_or("—".into(), |d| format!("{:+.2}", d.value)))
         .collect();
     let _ = writeln!(md, "| **aug+ − flip** | {} |", gains.join(" | "));
     let chart = LineChart {
@@ -429,9 +454,8 @@ fn augmentation_section(
     );
 }
 
-/// What the full augmentation adds over flips alone, for `method`: the difference of means and
-/// its standard error.
-fn gain(results: &StudyResults, method: Method) -> Option<(f64, f64)> {
+/// What the full augmentation adds over flips alone, for `method`.
+fn gain(results: &StudyResults, method: Method) -> Option<Difference> {
     let full = results.linear(Arm {
         method,
         augment: AugmentPreset::AugPlus,
@@ -440,10 +464,7 @@ fn gain(results: &StudyResults, method: Method) -> Option<(f64, f64)> {
         method,
         augment: AugmentPreset::Flip,
     })?;
-    Some((
-        full.mean - flip.mean,
-        (full.se().powi(2) + flip.se().powi(2)).sqrt(),
-    ))
+    Some(Difference::between(full, flip))
 }
 
 fn transfer_inits() -> Vec<String> {
@@ -494,6 +515,12 @@ fn transfer_section(results: &StudyResults, md: &mut String, files: &mut Vec<(St
     }
 }
 
+/// One claim's line: the difference and its verdict.
+fn report(md: &mut String, what: &str, difference: Difference, unit: &str) {
+    let (d, word) = difference.read();
+    let _ = writeln!(md, "- {what}: {d:+.2}{unit} — **{word}**");
+}
+
 fn claims_section(results: &StudyResults, md: &mut String) {
     let _ = writeln!(md, "## The paper's claims at this scale\n");
     let _ = writeln!(
@@ -502,8 +529,7 @@ fn claims_section(results: &StudyResults, md: &mut String) {
     );
     let compare = |md: &mut String, what: &str, a: Option<Stats>, b: Option<Stats>, unit: &str| {
         if let (Some(a), Some(b)) = (a, b) {
-            let (d, word) = verdict(a, b);
-            let _ = writeln!(md, "- {what}: {d:+.2}{unit} — **{word}**");
+            report(md, what, Difference::between(a, b), unit);
         }
     };
     if results.studies.contains(&Study::Methods) {
@@ -550,26 +576,15 @@ fn claims_section(results: &StudyResults, md: &mut String) {
             );
         }
     }
-    if let (true, Some((moco, moco_se)), Some((ce, ce_se))) = (
+    if let (true, Some(moco), Some(ce)) = (
         results.studies.contains(&Study::Augmentation),
         gain(results, Method::MocoV2),
         gain(results, Method::Supervised),
     ) {
-        let a = Stats {
-            mean: moco,
-            std: moco_se * (results.seeds as f64).sqrt(),
-            n: results.seeds,
-        };
-        let b = Stats {
-            mean: ce,
-            std: ce_se * (results.seeds as f64).sqrt(),
-            n: results.seeds,
-        };
-        compare(
+        report(
             md,
             "3. Augmentation (aug+ over flip) helps MoCo-v2 more than CE",
-            Some(a),
-            Some(b),
+            moco.minus(ce),
             " points",
         );
     }
@@ -579,6 +594,11 @@ fn claims_section(results: &StudyResults, md: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`Difference::read`] of `a − b`.
+    fn verdict(a: Stats, b: Stats) -> (f64, &'static str) {
+        Difference::between(a, b).read()
+    }
 
     #[test]
     fn statistics_use_the_sample_deviation() {
