@@ -373,7 +373,46 @@ pub fn learning_rate(config: &PretrainConfig, step: usize, total_steps: usize) -
     }
 }
 
+/// A freshly initialised learner on `device`.
+///
+/// Every backend has its own random generator, so one seed would start a GPU run from other
+/// weights than a CPU run. The initial weights and queue are therefore always drawn on the CPU
+/// (seeded with the run's seed) and moved: a seed means one starting point on every backend,
+/// and a GPU run's loss curve can be checked against the CPU's step by step.
 fn fresh(config: &PretrainConfig, encoder: &EncoderConfig, device: &Device) -> Learner {
+    if matches!(config.device.parse(), Ok(crate::device::DeviceSpec::Cpu)) {
+        return draw(config, encoder, device);
+    }
+    let cpu = Device::flex();
+    cpu.seed(config.seed);
+    match draw(config, encoder, &cpu.autodiff()) {
+        Learner::Supervised { model } => Learner::Supervised {
+            model: move_encoder(model, encoder, device),
+        },
+        Learner::Contrastive { query, key, queue } => Learner::Contrastive {
+            query: move_encoder(query, encoder, device),
+            key: move_encoder(key, encoder, device).no_grad(),
+            queue: KeyQueue::from_parts(
+                Tensor::<2>::from_data(queue.keys().into_data(), device),
+                queue.labels().to_vec(),
+                queue.ptr(),
+            ),
+        },
+    }
+}
+
+/// `model`'s parameters in a new encoder on `device`, through the checkpoints' record format.
+fn move_encoder(model: Encoder, encoder: &EncoderConfig, device: &Device) -> Encoder {
+    let bytes = model
+        .into_record()
+        .into_bytes()
+        .expect("a freshly initialised encoder serialises");
+    let record = ModuleRecord::from_bytes(bytes).expect("the record just written reads back");
+    encoder.init(device).load_record(record)
+}
+
+/// The learner's initial state, drawn from `device`'s random generator.
+fn draw(config: &PretrainConfig, encoder: &EncoderConfig, device: &Device) -> Learner {
     let model = encoder.init(device);
     if !config.method.is_contrastive() {
         return Learner::Supervised { model };
@@ -671,5 +710,33 @@ impl KnnMonitor<'_> {
         let entry = json!({"step": step, "knn_top1": knn.top1});
         metrics.write(&entry).map_err(io_error(metrics.path()))?;
         Ok(Some(knn))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+    use exemplar_models::{Depth, Stem};
+
+    use super::*;
+    use crate::config::Method;
+
+    /// The GPU start-up path draws the weights on the CPU and moves them through a record; the
+    /// moved encoder must compute exactly what the drawn one does.
+    #[test]
+    fn a_moved_encoder_keeps_its_weights() {
+        let mut config = PretrainConfig::defaults(Method::ExemplarV2);
+        config.arch = Depth::ResNet18;
+        config.width = 0.125;
+        config.stem = Stem::Small;
+        let encoder = encoder_config(&config, 4);
+        let cpu = Device::flex();
+        cpu.seed(7);
+        let drawn = encoder.init(&cpu.clone().autodiff());
+        let images = Tensor::<4>::random([2, 3, 16, 16], Distribution::Default, &cpu);
+        let expected = drawn.valid().forward(images.clone());
+        let moved = move_encoder(drawn, &encoder, &cpu);
+        let got = moved.forward(images);
+        expected.into_data().assert_eq(&got.into_data(), true);
     }
 }
