@@ -10,7 +10,7 @@ use exemplar_inference::runtime::environment;
 use ort::session::Session;
 
 use crate::metrics::Metrics;
-use crate::worker::{BatchOptions, Worker};
+use crate::worker::{BatchOptions, Placement, Worker};
 
 pub struct Model {
     pub name: String,
@@ -54,7 +54,7 @@ impl std::str::FromStr for DeviceChoice {
 }
 
 /// A session for `graph` on `device`; the device it really runs on.
-fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, String)> {
+fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, Placement)> {
     let environment = environment()?;
     let failed = |e: ort::Error| anyhow::anyhow!("{}: {e}", graph.display());
     let cuda = match device {
@@ -78,7 +78,7 @@ fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, Strin
             Ok(mut builder) => {
                 return Ok((
                     builder.commit_from_file(graph).map_err(failed)?,
-                    format!("CUDA:{id}"),
+                    Placement::Cuda(id),
                 ));
             }
             Err(e) if device == DeviceChoice::Auto => {
@@ -92,7 +92,7 @@ fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, Strin
     let session = Session::builder(environment)
         .and_then(|mut b| b.commit_from_file(graph))
         .map_err(failed)?;
-    Ok((session, "CPU".into()))
+    Ok((session, Placement::Cpu))
 }
 
 impl Registry {
@@ -126,17 +126,21 @@ impl Registry {
                 .to_string();
             let card = ModelCard::read(&path.join("model.json"))?;
             let (session, placed) = session(&path.join("model.onnx"), device)?;
-            if device == DeviceChoice::Auto && placed == "CPU" {
+            if device == DeviceChoice::Auto && placed == Placement::Cpu {
                 // CUDA did not load for this model; it will not for the next ones either.
                 device = DeviceChoice::Cpu;
             }
-            used = placed;
+            used = match placed {
+                Placement::Cpu => "CPU".to_string(),
+                Placement::Cuda(id) => format!("CUDA:{id}"),
+            };
             let dims = [3, card.input.height, card.input.width];
             let worker = Worker::spawn(
                 &name,
                 session,
                 card.input.name.clone(),
                 dims,
+                placed,
                 options,
                 Arc::clone(&metrics),
             )?;

@@ -2,12 +2,26 @@
 //! session runs one call at a time; DESIGN.md) and batches requests dynamically — it takes the
 //! first waiting image, then whatever else arrives within `max_delay`, up to `max_batch`, and
 //! runs them as one call.
+//!
+//! On the CPU a batch goes in as a new tensor of exactly its size. On a CUDA device two things
+//! that cost GPU throughput are avoided (docs/gpu-bench.md):
+//! - every new input shape starts cuDNN's exhaustive algorithm search again, and dynamic batching
+//!   produces every size up to `max_batch`. Batches are therefore padded to a few bucket sizes
+//!   (powers of two, and `max_batch`), each run once at start-up so the searches happen before
+//!   the first request;
+//! - a pageable host tensor is copied to the device synchronously through a bounce buffer. Each
+//!   bucket instead has a page-locked staging tensor bound to the input (I/O binding), and the
+//!   output is bound to page-locked memory too.
+//!
+//! If the bound path fails during the start-up runs, the worker logs why and uses the plain
+//! path.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
-use ort::session::Session;
+use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::{IoBinding, Session};
 use ort::value::Tensor as OrtTensor;
 use tokio::sync::oneshot;
 
@@ -20,6 +34,14 @@ pub struct BatchOptions {
     pub max_delay: Duration,
     /// Images that may wait for the worker; beyond this requests are refused (503).
     pub queue: usize,
+}
+
+/// Where a model's session runs, which decides how batches are handed to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    Cpu,
+    /// This CUDA device: bucketed, pinned, I/O-bound batches.
+    Cuda(i32),
 }
 
 /// One image's network input and where its output goes.
@@ -51,27 +73,38 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker thread for `session`, whose input `input_name` takes
     /// `[batch, 3, height, width]` and whose first output is read.
+    /// On CUDA the bucket sizes are run once before this returns.
     pub fn spawn(
         name: &str,
         session: Session,
         input_name: String,
         input_dims: [usize; 3],
+        placement: Placement,
         options: BatchOptions,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = bounded(options.queue.max(1));
         let model = name.to_string();
+        let mut runner = Runner::new(session, input_name, input_dims);
+        if let Placement::Cuda(device) = placement {
+            let started = Instant::now();
+            match runner.bind(device, &buckets(options.max_batch)) {
+                Ok(()) => eprintln!(
+                    "serve: {name}: batch sizes {:?} ready on CUDA:{device} in {:.1} s",
+                    buckets(options.max_batch),
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => {
+                    eprintln!("serve: {name}: pinned I/O binding failed ({e}); using plain calls")
+                }
+            }
+        }
         std::thread::Builder::new()
             .name(format!("model-{name}"))
             .spawn(move || {
-                run(
-                    session,
-                    input_name,
-                    input_dims,
-                    options,
-                    receiver,
-                    |waits| metrics.batch(&model, waits),
-                )
+                run(runner, options, receiver, |waits| {
+                    metrics.batch(&model, waits)
+                })
             })?;
         Ok(Self { sender })
     }
@@ -109,9 +142,7 @@ impl Pending {
 }
 
 fn run(
-    mut session: Session,
-    input_name: String,
-    [channels, height, width]: [usize; 3],
+    mut runner: Runner,
     options: BatchOptions,
     receiver: Receiver<Job>,
     record: impl Fn(&[Duration]),
@@ -126,30 +157,19 @@ fn run(
                 Err(_) => break,
             }
         }
-        let n = jobs.len();
         let started = Instant::now();
         let waits: Vec<Duration> = jobs.iter().map(|j| started - j.queued).collect();
         record(&waits);
-        let mut batch = Vec::with_capacity(n * channels * height * width);
-        let mut replies = Vec::with_capacity(n);
+        let mut inputs = Vec::with_capacity(jobs.len());
+        let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs {
-            batch.extend(job.input);
+            inputs.push(job.input);
             replies.push(job.reply);
         }
-        let result = infer(
-            &mut session,
-            &input_name,
-            [n, channels, height, width],
-            batch,
-        );
-        match result {
-            Ok((values, shape)) => {
-                let per_image = values.len() / n;
-                for (i, reply) in replies.into_iter().enumerate() {
-                    let _ = reply.send(Ok(Output {
-                        values: values[i * per_image..(i + 1) * per_image].to_vec(),
-                        shape: shape[1..].to_vec(),
-                    }));
+        match runner.infer(&inputs) {
+            Ok(outputs) => {
+                for (output, reply) in outputs.into_iter().zip(replies) {
+                    let _ = reply.send(Ok(output));
                 }
             }
             Err(message) => {
@@ -161,21 +181,227 @@ fn run(
     }
 }
 
-fn infer(
-    session: &mut Session,
-    input_name: &str,
-    shape: [usize; 4],
-    batch: Vec<f32>,
-) -> Result<(Vec<f32>, Vec<usize>), String> {
-    let tensor = OrtTensor::from_array((shape, batch)).map_err(|e| e.to_string())?;
-    let outputs = session
-        .run(ort::inputs![input_name => tensor])
-        .map_err(|e| e.to_string())?;
-    let (out_shape, values) = outputs[0]
-        .try_extract_tensor::<f32>()
-        .map_err(|e| e.to_string())?;
-    Ok((
-        values.to_vec(),
-        out_shape.iter().map(|&d| d as usize).collect(),
-    ))
+/// The batch sizes a CUDA worker runs: powers of two below `max_batch`, and `max_batch`.
+pub fn buckets(max_batch: usize) -> Vec<usize> {
+    let max_batch = max_batch.max(1);
+    let mut sizes: Vec<usize> = (0..)
+        .map(|p| 1usize << p)
+        .take_while(|&n| n < max_batch)
+        .collect();
+    sizes.push(max_batch);
+    sizes
+}
+
+/// One bucket's page-locked input tensor, bound with the output to the session.
+struct Bound {
+    size: usize,
+    staging: OrtTensor<f32>,
+    binding: IoBinding,
+}
+
+/// A model's session and the way batches reach it.
+struct Runner {
+    session: Session,
+    input_name: String,
+    /// `[channels, height, width]`.
+    dims: [usize; 3],
+    /// Empty: plain calls with tensors of the batch's own size.
+    bound: Vec<Bound>,
+}
+
+impl Runner {
+    fn new(session: Session, input_name: String, dims: [usize; 3]) -> Self {
+        Self {
+            session,
+            input_name,
+            dims,
+            bound: Vec::new(),
+        }
+    }
+
+    /// Switches to padded, I/O-bound batches of `sizes` in memory of `memory(kind)`, and runs
+    /// each size once. Leaves the plain path in place on any error.
+    fn bind_with(
+        &mut self,
+        sizes: &[usize],
+        memory: impl Fn(MemoryType) -> ort::Result<MemoryInfo<'static>>,
+    ) -> Result<(), String> {
+        let e = |e: ort::Error| e.to_string();
+        let output = self
+            .session
+            .outputs()
+            .first()
+            .map(|o| o.name().to_string())
+            .ok_or("the model has no outputs")?;
+        let allocator =
+            Allocator::new(&self.session, memory(MemoryType::CPUInput).map_err(e)?).map_err(e)?;
+        let [c, h, w] = self.dims;
+        let mut bound = Vec::with_capacity(sizes.len());
+        for &size in sizes {
+            let staging = OrtTensor::<f32>::new(&allocator, [size, c, h, w]).map_err(e)?;
+            let mut binding = self.session.create_binding().map_err(e)?;
+            binding
+                .bind_output_to_device(&output, &memory(MemoryType::CPUOutput).map_err(e)?)
+                .map_err(e)?;
+            bound.push(Bound {
+                size,
+                staging,
+                binding,
+            });
+        }
+        self.bound = bound;
+        let image = vec![0.0; c * h * w];
+        for &size in sizes {
+            if let Err(message) = self.infer(&vec![image.clone(); size]) {
+                self.bound.clear();
+                return Err(message);
+            }
+        }
+        Ok(())
+    }
+
+    /// Page-locked memory of CUDA device `device`.
+    fn bind(&mut self, device: i32, sizes: &[usize]) -> Result<(), String> {
+        self.bind_with(sizes, |kind| {
+            MemoryInfo::new(
+                AllocationDevice::CUDA_PINNED,
+                device,
+                AllocatorType::Device,
+                kind,
+            )
+        })
+    }
+
+    /// Runs `inputs` (CHW images) as one batch; one output per input.
+    fn infer(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Output>, String> {
+        let n = inputs.len();
+        let e = |e: ort::Error| e.to_string();
+        let Some(bound) = self.bound.iter_mut().find(|b| b.size >= n) else {
+            return self.infer_plain(inputs);
+        };
+        let (_, staging) = bound.staging.extract_tensor_mut();
+        let image = staging.len() / bound.size;
+        for (slot, input) in staging.chunks_exact_mut(image).zip(inputs) {
+            if input.len() != image {
+                return Err(format!(
+                    "an input has {} values, expected {image}",
+                    input.len()
+                ));
+            }
+            slot.copy_from_slice(input);
+        }
+        // Padding: whatever the previous batch left there; its outputs are dropped.
+        bound
+            .binding
+            .bind_input(self.input_name.as_str(), &bound.staging)
+            .map_err(e)?;
+        let outputs = self.session.run_binding(&bound.binding).map_err(e)?;
+        let (shape, values) = outputs[0].try_extract_tensor::<f32>().map_err(e)?;
+        Ok(split(values, shape, n))
+    }
+
+    fn infer_plain(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Output>, String> {
+        let n = inputs.len();
+        let [c, h, w] = self.dims;
+        let batch: Vec<f32> = inputs.concat();
+        let tensor = OrtTensor::from_array(([n, c, h, w], batch)).map_err(|e| e.to_string())?;
+        let outputs = self
+            .session
+            .run(ort::inputs![self.input_name.as_str() => tensor])
+            .map_err(|e| e.to_string())?;
+        let (shape, values) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| e.to_string())?;
+        Ok(split(values, shape, n))
+    }
+}
+
+/// The first `n` images' outputs of a batch output of `shape`.
+fn split(values: &[f32], shape: &[i64], n: usize) -> Vec<Output> {
+    let per_image = values.len() / (shape.first().copied().unwrap_or(1).max(1) as usize);
+    let shape: Vec<usize> = shape[1..].iter().map(|&d| d as usize).collect();
+    values
+        .chunks_exact(per_image.max(1))
+        .take(n)
+        .map(|chunk| Output {
+            values: chunk.to_vec(),
+            shape: shape.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exemplar_train::finetune::classification::ClassificationTask;
+    use exemplar_train::finetune::config::FinetuneConfig;
+    use exemplar_train::finetune::{self, TaskKind};
+
+    #[test]
+    fn buckets_are_powers_of_two_then_the_largest_batch() {
+        assert_eq!(buckets(1), vec![1]);
+        assert_eq!(buckets(8), vec![1, 2, 4, 8]);
+        assert_eq!(buckets(12), vec![1, 2, 4, 8, 12]);
+        assert_eq!(buckets(0), vec![1]);
+    }
+
+    /// The bound path (here in plain host memory; on CUDA in page-locked memory) pads a batch to
+    /// its bucket and must answer each image exactly as a plain call of the batch does.
+    #[test]
+    fn padded_bound_batches_answer_like_plain_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let mut config = FinetuneConfig::defaults(TaskKind::Classification);
+        config.epochs = 1;
+        config.synthetic.train_size = 32;
+        config.synthetic.val_size = 8;
+        finetune::finetune::<ClassificationTask>(config, &run, false).unwrap();
+        let model = dir.path().join("model");
+        exemplar_export::export(&run, &model, 2).unwrap();
+        let card = exemplar_inference::ModelCard::read(&model.join("model.json")).unwrap();
+        let open = || {
+            Session::builder(exemplar_inference::runtime::environment().unwrap())
+                .unwrap()
+                .commit_from_file(model.join("model.onnx"))
+                .unwrap()
+        };
+        let dims = [3, card.input.height, card.input.width];
+        let mut plain = Runner::new(open(), card.input.name.clone(), dims);
+        let mut bound = Runner::new(open(), card.input.name.clone(), dims);
+        bound
+            .bind_with(&buckets(6), |_| {
+                MemoryInfo::new(
+                    AllocationDevice::CPU,
+                    0,
+                    AllocatorType::Device,
+                    MemoryType::Default,
+                )
+            })
+            .unwrap();
+        assert_eq!(bound.bound.len(), 4, "buckets 1, 2, 4 and 6");
+        let image = |k: usize| -> Vec<f32> {
+            (0..dims.iter().product::<usize>())
+                .map(|i| ((i * 7 + k * 13) % 17) as f32 / 17.0 - 0.5)
+                .collect()
+        };
+        // 6 then 3: the second batch is padded with what the first left in the staging buffer.
+        for n in [6, 3, 1, 5] {
+            let inputs: Vec<Vec<f32>> = (0..n).map(|k| image(k + n)).collect();
+            let expected = plain.infer_plain(&inputs).unwrap();
+            let got = bound.infer(&inputs).unwrap();
+            assert_eq!(got.len(), n);
+            for (g, e) in got.iter().zip(&expected) {
+                assert_eq!(g.shape, e.shape);
+                for (a, b) in g.values.iter().zip(&e.values) {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{a} vs {b} at batch {n}"
+                    );
+                }
+            }
+        }
+        // A batch larger than every bucket (not produced by the worker) still gets answered.
+        let inputs: Vec<Vec<f32>> = (0..7).map(image).collect();
+        assert_eq!(bound.infer(&inputs).unwrap().len(), 7);
+    }
 }
