@@ -4,6 +4,16 @@
 //!
 //! `cargo bench -p exemplar-serve --bench load` (after scripts/install-onnxruntime.sh).
 //! Figures are only comparable within one run: the machines are noisy.
+//!
+//! With `--models DIR` it instead loads one already exported model on any device and prints one
+//! JSON line (scripts/gpu-bench.sh's serve end-to-end row):
+//!
+//! ```text
+//! load --models DIR --model embedding --endpoint /v1/embed --device cuda --clients 64 \
+//!     --requests 40 --serve target/release/serve -- --max-batch 32 --max-delay-ms 2
+//! ```
+//!
+//! Each request is a 640×480 JPEG, decoded and pre-processed by the server.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -45,10 +55,14 @@ struct Server(Child, String);
 
 impl Server {
     fn start(models: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_serve"))
+        Self::start_with(Path::new(env!("CARGO_BIN_EXE_serve")), models, "cpu", args)
+    }
+
+    fn start_with(binary: &Path, models: &Path, device: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(binary)
             .arg("--models")
             .arg(models)
-            .args(["--addr", "127.0.0.1:0", "--device", "cpu"])
+            .args(["--addr", "127.0.0.1:0", "--device", device])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -73,12 +87,12 @@ impl Drop for Server {
     }
 }
 
-fn post(addr: &str, body: &[u8]) -> Duration {
+fn post_to(addr: &str, target: &str, body: &[u8]) -> Duration {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "POST /v1/classify HTTP/1.1\r\nHost: bench\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {target} HTTP/1.1\r\nHost: bench\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
@@ -115,16 +129,35 @@ fn summarize(label: &str, mut latencies: Vec<Duration>, wall: Duration) -> Figur
 
 fn load(label: &str, models: &Path, args: &[&str], body: &[u8]) -> Figures {
     let server = Server::start(models, args);
+    drive(
+        label,
+        &server.1,
+        "/v1/classify",
+        body,
+        CLIENTS,
+        REQUESTS_PER_CLIENT,
+    )
+}
+
+/// Warms the server up, then `clients` threads each send `requests` requests.
+fn drive(
+    label: &str,
+    addr: &str,
+    target: &str,
+    body: &[u8],
+    clients: usize,
+    requests: usize,
+) -> Figures {
     for _ in 0..10 {
-        post(&server.1, body); // warm-up
+        post_to(addr, target, body); // warm-up
     }
     let started = Instant::now();
     let latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..CLIENTS)
+        let handles: Vec<_> = (0..clients)
             .map(|_| {
                 scope.spawn(|| {
-                    (0..REQUESTS_PER_CLIENT)
-                        .map(|_| post(&server.1, body))
+                    (0..requests)
+                        .map(|_| post_to(addr, target, body))
                         .collect::<Vec<_>>()
                 })
             })
@@ -184,9 +217,76 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// A 640×480 JPEG: a typical upload, whose decoding is part of the server's work.
+fn jpeg() -> Vec<u8> {
+    let image = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// `--models DIR --model NAME [--endpoint P] [--device D] [--clients N] [--requests N]
+/// [--serve BIN] [-- serve flags…]`: one exported model under load, one JSON line out.
+fn exported_model_load(args: &[String]) -> Result<(), String> {
+    let (ours, serve_flags) = match args.iter().position(|a| a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let value = |flag: &str| {
+        ours.iter()
+            .position(|a| a == flag)
+            .and_then(|i| ours.get(i + 1))
+            .map(String::as_str)
+    };
+    let number = |flag: &str, default: usize| -> Result<usize, String> {
+        value(flag).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| format!("{flag} takes a number, not '{v}'"))
+        })
+    };
+    let models = Path::new(value("--models").ok_or("--models DIR is needed")?);
+    let model = value("--model").ok_or("--model NAME is needed")?;
+    let endpoint = value("--endpoint").unwrap_or("/v1/embed");
+    let device = value("--device").unwrap_or("cpu");
+    let clients = number("--clients", CLIENTS)?;
+    let requests = number("--requests", REQUESTS_PER_CLIENT)?;
+    let binary = PathBuf::from(value("--serve").unwrap_or(env!("CARGO_BIN_EXE_serve")));
+    let flags: Vec<&str> = serve_flags.iter().map(String::as_str).collect();
+    let server = Server::start_with(&binary, models, device, &flags);
+    let body = jpeg();
+    let target = format!("{endpoint}?model={model}");
+    let f = drive("serve", &server.1, &target, &body, clients, requests);
+    let line = serde_json::json!({
+        "impl": "serve",
+        "suite": "serve",
+        "device": device,
+        "model": model,
+        "endpoint": endpoint,
+        "clients": clients,
+        "requests": f.requests,
+        "serve_flags": flags.join(" "),
+        "source": "640x480 JPEG",
+        "images_per_second": f.per_second,
+        "p50_ms": f.p50_ms,
+        "p99_ms": f.p99_ms,
+    });
+    println!("{line}");
+    Ok(())
+}
+
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
         return; // `cargo test --benches` probes with --list
+    }
+    if args.iter().any(|a| a == "--models") {
+        if let Err(message) = exported_model_load(&args) {
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let models = exported_classifier(dir.path());

@@ -6,10 +6,21 @@
 //! `results/pretrain-throughput-cpu.md`. Figures from one run on one machine are comparable with
 //! each other (ratios); absolute numbers move with the machine and its load.
 //! `EXEMPLAR_BENCH_QUICK=1` measures fewer configurations (for a smoke test).
+//!
+//! With `--device`, it measures one configuration on that device instead and prints it as one
+//! JSON line, the form scripts/gpu-bench.sh compares with PyTorch's
+//! (scripts/gpu-bench/reference.py `train`):
+//!
+//! ```text
+//! pretrain_throughput --device cuda --arch resnet50 --batch 256 --image-size 224 \
+//!     --method exemplar-v2 --steps 20
+//! ```
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
+
+use clap::Parser;
 
 use exemplar_models::{Depth, Stem};
 use exemplar_train::config::{Method, PretrainConfig};
@@ -103,7 +114,90 @@ fn machine() -> String {
     )
 }
 
+/// One configuration on one device (the GPU benchmark's form).
+#[derive(Parser, Debug)]
+struct DeviceRun {
+    /// cpu, vulkan or cuda[:N] (GPU devices need the matching cargo feature).
+    #[arg(long)]
+    device: String,
+    #[arg(long, default_value = "resnet50")]
+    arch: Depth,
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    #[arg(long, default_value_t = 224)]
+    image_size: usize,
+    #[arg(long, value_enum, default_value = "exemplar-v2")]
+    method: Method,
+    #[arg(long, default_value_t = 65536)]
+    queue: usize,
+    /// Untimed steps first (kernel compilation and autotuning happen here).
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// `cargo bench` passes it; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Times `run.steps` training steps after `run.warmup` on `run.device`, cycling two batches made
+/// beforehand (their content does not change the speed), and prints one JSON line.
+fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
+    let device = exemplar_train::device::select(&run.device).map_err(|e| e.to_string())?;
+    device.seed(0);
+    let train_device = device.clone().autodiff();
+    let mut config = config(run.arch, run.method, run.batch);
+    config.image_size = run.image_size;
+    config.queue_size = run.queue;
+    let data = SyntheticObjects::new(0, Stream::Train, 2 * run.batch, run.image_size);
+    let plan = plan(&config);
+    let batches = [plan.build(&data, 0), plan.build(&data, 1)]
+        .map(|b| b.map_err(|e| format!("building a batch: {e}")));
+    let [first, second] = batches;
+    let batches = [first?, second?];
+    let mut learner = Learner::new(&config, data.class_names().len(), &train_device);
+    let mut optim = optimizer(&config);
+    let mut loss = f64::NAN;
+    let mut started = Instant::now();
+    for step in 0..run.warmup + run.steps {
+        if step == run.warmup {
+            device.sync().map_err(|e| format!("{e:?}"))?;
+            started = Instant::now();
+        }
+        let batch = batches[step % 2].clone();
+        (learner, loss, _) = train_step(learner, &mut optim, batch, &config, 0.01, &train_device);
+    }
+    device.sync().map_err(|e| format!("{e:?}"))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let line = serde_json::json!({
+        "impl": "burn",
+        "version": "0.22.1",
+        "arch": run.arch.to_string(),
+        "image_size": run.image_size,
+        "precision": "f32",
+        "channels_last": false,
+        "device": run.device,
+        "suite": "train",
+        "method": run.method.name(),
+        "batch": run.batch,
+        "steps": run.steps,
+        "step_seconds": seconds / run.steps as f64,
+        "images_per_second": (run.steps * run.batch) as f64 / seconds,
+        "last_loss": loss,
+    });
+    println!("{line}");
+    Ok(())
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--device" || a.starts_with("--device=")) {
+        let run = DeviceRun::parse();
+        if let Err(message) = measure_on_device(&run) {
+            eprintln!("error: {message}");
+            std::process::exit(1);
+        }
+        return;
+    }
     // `cargo bench` passes `--bench`; any other argument is ignored.
     let quick = std::env::var_os("EXEMPLAR_BENCH_QUICK").is_some();
     let data: Arc<dyn Dataset> =

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Turns the JSON lines of one scripts/gpu-bench.sh run into its Markdown report.
+
+    report.py RESULTS.jsonl > REPORT.md
+
+Every ratio compares two figures of the same run on the same machine: ours over PyTorch's for
+the same network, batch, precision and input placement.
+"""
+
+import json
+import sys
+
+
+def load(path):
+    records = []
+    with open(path) as lines:
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"error: {path}:{number}: not JSON ({e})")
+    return records
+
+
+def rate(value):
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def ratio(ours, theirs):
+    if ours is None or theirs is None or theirs == 0:
+        return "–"
+    return f"{ours / theirs:.2f}×"
+
+
+def pick(records, **match):
+    for r in records:
+        if all(r.get(k) == v for k, v in match.items()):
+            return r.get("images_per_second")
+    return None
+
+
+def machine_section(records):
+    out = ["# GPU benchmark: burn and ONNX Runtime beside PyTorch", ""]
+    for r in records:
+        if r.get("suite") == "machine":
+            for key in ("date", "commit", "gpu", "driver", "cpu", "pytorch", "onnxruntime",
+                        "burn", "command"):
+                if key in r:
+                    out.append(f"- {key}: {r[key]}")
+    out += ["", "All figures come from this one run; ratios are ours ÷ PyTorch's for the same "
+            "network, batch, precision and input placement.", ""]
+    return out
+
+
+def parity_section(records):
+    rows = [r for r in records if r.get("suite") == "parity"]
+    if not rows:
+        return []
+    out = ["## Correctness: GPU loss curve against the CPU's", "",
+           "| run | steps | max abs. loss difference | max rel. difference | tolerance | verdict |",
+           "|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        out.append(f"| {r['label']} | {r['steps']} | {r['max_abs']:.2e} | {r['max_rel']:.2e} "
+                   f"| {r['tolerance']:.0e} | {r['verdict']} |")
+    return out + [""]
+
+
+def train_section(records):
+    train = [r for r in records if r.get("suite") == "train"]
+    keys = []
+    for r in train:
+        key = (r["arch"], r["image_size"], r["batch"], r["method"])
+        if key not in keys:
+            keys.append(key)
+    if not keys:
+        return []
+    out = ["## Training throughput (images/s, full steps)", "",
+           "| network | px | batch | method | burn f32 | PyTorch f32 | burn ÷ PyTorch f32 "
+           "| PyTorch bf16 channels-last | burn ÷ PyTorch bf16 |",
+           "|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    for arch, size, batch, method in keys:
+        same = dict(suite="train", arch=arch, image_size=size, batch=batch, method=method)
+        burn = pick(train, impl="burn", precision="f32", **same)
+        torch32 = pick(train, impl="pytorch", precision="f32", channels_last=False, **same)
+        torch16 = pick(train, impl="pytorch", precision="bf16", channels_last=True, **same)
+        out.append(f"| {arch} | {size} | {batch} | {method} | {rate(burn)} | {rate(torch32)} "
+                   f"| {ratio(burn, torch32)} | {rate(torch16)} | {ratio(burn, torch16)} |")
+    return out + [""]
+
+
+def infer_section(records):
+    infer = [r for r in records if r.get("suite") == "infer"]
+    if not infer:
+        return []
+    out = ["## Inference throughput (images/s)", "",
+           "`io`: `host` = new host tensors in and out per call; `pinned` = page-locked host "
+           "buffers (I/O binding; PyTorch: `pin_memory` + `non_blocking`); `device` = input "
+           "and output stay on the GPU.", "",
+           "| runtime | provider / precision | io | batch | latency ms | images/s "
+           "| ÷ PyTorch f32, same io |",
+           "|---|---|---|---:|---:|---:|---:|"]
+    for r in infer:
+        torch32 = pick(infer, impl="pytorch", precision="f32", channels_last=False,
+                       io=r["io"], batch=r["batch"])
+        what = r.get("provider") or (r["precision"] + (" channels-last" if r.get("channels_last")
+                                                        else ""))
+        shown = "–" if r["impl"] == "pytorch" and r["precision"] == "f32" and not \
+            r.get("channels_last") else ratio(r["images_per_second"], torch32)
+        out.append(f"| {r['impl']} | {what} | {r['io']} | {r['batch']} | {r['latency_ms']:.2f} "
+                   f"| {rate(r['images_per_second'])} | {shown} |")
+    return out + [""]
+
+
+def decode_section(records):
+    decode = [r for r in records if r.get("suite") == "decode"]
+    if not decode:
+        return []
+    best_ort = max((r["images_per_second"] for r in records
+                    if r.get("suite") == "infer" and r.get("impl") == "onnxruntime"
+                    and r.get("io") != "device"), default=None)
+    out = ["## Does the CPU side keep up?", "",
+           "| work | threads | images/s | ÷ best ONNX Runtime rate with host I/O |",
+           "|---|---:|---:|---:|"]
+    for r in decode:
+        out.append(f"| decode + resize + normalise ({r['source']} → {r['image_size']} px) "
+                   f"| {r['threads']} | {rate(r['images_per_second'])} "
+                   f"| {ratio(r['images_per_second'], best_ort)} |")
+    return out + [""]
+
+
+def serve_section(records):
+    rows = [r for r in records if r.get("suite") == "serve"]
+    if not rows:
+        return []
+    out = ["## serve end to end (HTTP, JPEG uploads)", "",
+           "| device | model | clients | serve flags | requests | images/s | p50 ms | p99 ms |",
+           "|---|---|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['device']} | {r['model']} | {r['clients']} | `{r['serve_flags']}` "
+                   f"| {r['requests']} | {rate(r['images_per_second'])} | {r['p50_ms']:.1f} "
+                   f"| {r['p99_ms']:.1f} |")
+    return out + [""]
+
+
+def failure_section(records):
+    rows = [r for r in records if r.get("suite") == "failure"]
+    if not rows:
+        return []
+    out = ["## Steps that failed or ran out of time", ""]
+    for r in rows:
+        tail = r.get("stderr_tail", "").strip().replace("\n", " ⏎ ")
+        out.append(f"- **{r['label']}** (exit {r['rc']}): `{tail[-400:]}`")
+    return out + [""]
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py RESULTS.jsonl > REPORT.md")
+    records = load(sys.argv[1])
+    lines = []
+    for section in (machine_section, parity_section, train_section, infer_section,
+                    decode_section, serve_section, failure_section):
+        lines += section(records)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
