@@ -55,28 +55,38 @@ struct Server(Child, String);
 
 impl Server {
     fn start(models: &Path, args: &[&str]) -> Self {
-        Self::start_with(Path::new(env!("CARGO_BIN_EXE_serve")), models, "cpu", args)
+        let binary = Path::new(env!("CARGO_BIN_EXE_serve"));
+        Self::start_with(binary, models, "cpu", args, Stdio::null()).expect("serve starts")
     }
 
-    fn start_with(binary: &Path, models: &Path, device: &str, args: &[&str]) -> Self {
+    /// Starts `binary` and waits for its "listening" line; `stderr` receives its log.
+    fn start_with(
+        binary: &Path,
+        models: &Path,
+        device: &str,
+        args: &[&str],
+        stderr: Stdio,
+    ) -> Result<Self, String> {
         let mut child = Command::new(binary)
             .arg("--models")
             .arg(models)
             .args(["--addr", "127.0.0.1:0", "--device", device])
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
-            .expect("serve starts");
+            .map_err(|e| format!("{}: {e}", binary.display()))?;
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .trim_start_matches("serve: listening on http://")
-            .to_string();
-        Server(child, addr)
+        if let Some(stdout) = child.stdout.take() {
+            let _ = BufReader::new(stdout).read_line(&mut line);
+        }
+        match line.trim().strip_prefix("serve: listening on http://") {
+            Some(addr) => Ok(Server(child, addr.to_string())),
+            None => {
+                let status = child.wait().map_err(|e| e.to_string())?;
+                Err(format!("serve did not start ({status}); its log is above"))
+            }
+        }
     }
 }
 
@@ -254,7 +264,7 @@ fn exported_model_load(args: &[String]) -> Result<(), String> {
     let requests = number("--requests", REQUESTS_PER_CLIENT)?;
     let binary = PathBuf::from(value("--serve").unwrap_or(env!("CARGO_BIN_EXE_serve")));
     let flags: Vec<&str> = serve_flags.iter().map(String::as_str).collect();
-    let server = Server::start_with(&binary, models, device, &flags);
+    let server = Server::start_with(&binary, models, device, &flags, Stdio::inherit())?;
     let body = jpeg();
     let target = format!("{endpoint}?model={model}");
     let f = drive("serve", &server.1, &target, &body, clients, requests);
