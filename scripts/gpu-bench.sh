@@ -5,12 +5,15 @@
 #   scripts/gpu-bench.sh prepare [--cpu]   # on the build machine: build everything the GPU
 #                                          # machine needs into .gpu-bench/ (it is offline)
 #   scripts/gpu-bench.sh stage             # on the GPU machine, once per call that carried parts
-#   scripts/gpu-bench.sh run [--cpu] [--quick] [--out DIR]
+#   scripts/gpu-bench.sh run [--cpu] [--quick] [--out DIR] [--phase P]
 #                                          # on the GPU machine: measure, write DIR/gpu-bench.md
+#                                          # ($OUT by default there, results/ elsewhere)
 #
 # `--cpu` builds and runs the same sequence without CUDA (a rehearsal on any machine: every
 # step, the report and the failure handling are exercised; the figures mean nothing).
-# `--quick` shrinks every measurement to a few steps at small sizes.
+# `--quick` shrinks every measurement to a few steps at small sizes. `--phase` runs one part
+# (parity, train-burn, train-pytorch, infer-onnxruntime, infer-pytorch, serve) and adds it to the
+# results staged so far, so the parts can go in separate calls of at most 10 minutes each.
 #
 # Environment: EXEMPLAR_PYTHON (default python3) must import torch for the reference rows;
 # EXEMPLAR_GPU_STAGE (default /tmp/exemplar-gpu) is where the GPU machine keeps the bundle.
@@ -152,6 +155,14 @@ PY
 }
 
 results=""
+out=""
+
+# publish: the results so far and their report into $out. After every step, so that a call that
+# runs out of time still brings back everything measured before.
+publish() {
+  cp "$results" "$out/gpu-bench.jsonl"
+  "$python" "$root/scripts/gpu-bench/report.py" "$results" >"$out/gpu-bench.md" || true
+}
 
 # step LABEL SECONDS COMMAND...: runs COMMAND with a time limit; its JSON lines go to the results,
 # a failure becomes a "failure" record with the end of its error output.
@@ -170,6 +181,7 @@ step() {
     tail -5 "$err" >&2
   fi
   rm -f "$err"
+  publish
 }
 
 # parity LABEL CPU_RUN GPU_RUN TOLERANCE: compares the two runs' per-step losses.
@@ -199,10 +211,12 @@ print(json.dumps({"suite": "parity", "label": label, "steps": len(steps),
                   "verdict": "same curve" if steps and max_rel <= tolerance else "DIFFERENT",
                   "cpu": [cpu[s] for s in steps], "gpu": [gpu[s] for s in steps]}))
 PY
+  publish
 }
 
 run() {
-  local cpu=0 quick=0 out=${OUT:-$root/results}
+  local cpu=0 quick=0 phase=all
+  out=${OUT:-$root/results}
   while [ $# -gt 0 ]; do
     case "$1" in
       --cpu) cpu=1 ;;
@@ -212,16 +226,27 @@ run() {
         out=$2
         shift
         ;;
+      --phase)
+        [ $# -ge 2 ] || usage
+        phase=$2
+        shift
+        ;;
       *) usage ;;
     esac
     shift
   done
+  case "$phase" in
+    all | parity | train-burn | train-pytorch | infer-onnxruntime | infer-pytorch | serve) ;;
+    *) die "unknown phase '$phase' (all, parity, train-burn, train-pytorch, infer-onnxruntime, infer-pytorch or serve)" ;;
+  esac
   unpack
   local bin="$stage/root/bin" work="$stage/work"
-  rm -rf "$work"
+  # Phases run in separate calls share the staged work and results; `all` starts afresh.
+  results="$stage/results.jsonl"
+  if [ "$phase" = all ]; then
+    rm -rf "$work" "$results"
+  fi
   mkdir -p "$work" "$out"
-  results="$out/gpu-bench.jsonl"
-  : >"$results"
   export ORT_DYLIB_PATH="$stage/root/onnxruntime/libonnxruntime.so.1.31.1"
   export LD_LIBRARY_PATH="$stage/root/onnxruntime:$(nvidia_library_path)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   local dev=cuda
@@ -231,13 +256,16 @@ run() {
   # Sizes: the issue's (ResNet-18 batch 64, ResNet-50 batch 256 at 224 px; inference 1/32/256),
   # or a few small steps for --quick.
   local size=224 rn18_batch=64 rn50_batch=256 batches=1,32,256 steps=(--warmup 5 --steps 20)
-  local min_images=(--min-images 2048) clients=64 requests=40 limit=420
+  local min_images=(--min-images 2048) clients=64 requests=40
   if [ "$quick" = 1 ]; then
     size=64 rn18_batch=8 rn50_batch=4 batches=1,4 steps=(--warmup 1 --steps 2)
-    min_images=(--min-images 8 --min-iters 2) clients=4 requests=4 limit=300
+    min_images=(--min-images 8 --min-iters 2) clients=4 requests=4
   fi
+  # Time limits per step, sized so that each phase fits one 10-minute call even when every step
+  # of it runs out of time (burn's first CUDA steps compile and autotune their kernels).
+  local long=150 short=60
 
-  "$python" - "$dev" "$(cat "$stage/root/BUILD")" >>"$results" <<PY
+  [ -s "$results" ] || "$python" - "$dev" "$(cat "$stage/root/BUILD")" >>"$results" <<PY
 import datetime, json, platform, subprocess, sys
 def sh(cmd):
     try:
@@ -259,13 +287,21 @@ except Exception as e:
 print(json.dumps(record))
 PY
 
+  publish
+  wants() { [ "$phase" = all ] || [ "$phase" = "$1" ]; }
+
   # 1. Correctness: the same tiny Exemplar-v2 run on the CPU and on the GPU, step by step.
+  if wants parity; then
+    rm -rf "$work/parity-reference" "$work/parity-measured"
+  fi
   local tiny=(--method exemplar-v2 --arch resnet18 --width 0.25 --stem small --image-size 32
     --batch-size 16 --queue-size 256 --synthetic-train-size 512 --synthetic-val-size 32
     --epochs 1 --max-steps 15 --log-every 1 --knn-every 0 --checkpoint-every 1000 --seed 3)
-  step "pretrain (CPU reference for parity)" "$limit" "$bin/train" pretrain "${tiny[@]}" --device cpu --out "$work/parity-reference"
-  step "pretrain on $dev (parity)" "$limit" "$bin/train" pretrain "${tiny[@]}" --device "$dev" --out "$work/parity-measured"
-  parity "Exemplar-v2, ResNet-18/4, 32 px, batch 16, 15 steps" "$work/parity-reference" "$work/parity-measured" 1e-3
+  if wants parity; then
+    step "pretrain (CPU reference for parity)" "$short" "$bin/train" pretrain "${tiny[@]}" --device cpu --out "$work/parity-reference"
+    step "pretrain on $dev (parity)" "$long" "$bin/train" pretrain "${tiny[@]}" --device "$dev" --out "$work/parity-measured"
+    parity "Exemplar-v2, ResNet-18/4, 32 px, batch 16, 15 steps" "$work/parity-reference" "$work/parity-measured" 1e-3
+  fi
 
   # 2. Training throughput: burn, then PyTorch f32 and bf16 channels-last, on the same configs.
   local configs=("resnet18 $rn18_batch supervised" "resnet50 $rn50_batch exemplar-v2"
@@ -274,37 +310,55 @@ PY
   for c in "${configs[@]}"; do
     read -r arch batch method <<<"$c"
     local same=(--arch "$arch" --batch "$batch" --image-size "$size" --method "$method" "${steps[@]}")
-    step "burn train $arch b$batch $method" "$limit" "$bin/pretrain_throughput" --device "$dev" "${same[@]}"
-    step "pytorch train $arch b$batch $method f32" "$limit" "${reference[@]}" train --device "$dev" "${same[@]}"
-    step "pytorch train $arch b$batch $method bf16" "$limit" "${reference[@]}" train --device "$dev" "${same[@]}" --precision bf16 --channels-last
+    if wants train-burn; then
+      step "burn train $arch b$batch $method" "$long" "$bin/pretrain_throughput" --device "$dev" "${same[@]}"
+    fi
+    if wants train-pytorch; then
+      step "pytorch train $arch b$batch $method f32" "$short" "${reference[@]}" train --device "$dev" "${same[@]}"
+      step "pytorch train $arch b$batch $method bf16" "$short" "${reference[@]}" train --device "$dev" "${same[@]}" --precision bf16 --channels-last
+    fi
   done
 
   # 3. Inference: a ResNet-50 embedding model exported by our own tools (random weights).
-  step "make a ResNet-50 run" "$limit" "$bin/train" pretrain --method supervised --arch resnet50 --image-size "$size" \
-    --batch-size 2 --max-steps 1 --synthetic-train-size 4 --synthetic-val-size 2 --knn-every 0 \
-    --device cpu --out "$work/rn50"
-  step "export it" "$limit" "$bin/export" --checkpoint "$work/rn50" --out "$work/models/embedding"
+  if wants infer-onnxruntime || wants serve; then
+    if [ ! -f "$work/models/embedding/model.onnx" ]; then
+      step "make a ResNet-50 run" "$short" "$bin/train" pretrain --method supervised --arch resnet50 --image-size "$size" \
+        --batch-size 2 --max-steps 1 --synthetic-train-size 4 --synthetic-val-size 2 --knn-every 0 \
+        --device cpu --out "$work/rn50"
+      step "export it" "$short" "$bin/export" --checkpoint "$work/rn50" --out "$work/models/embedding"
+    fi
+  fi
   local io provider
   for io in host pinned device; do
-    for provider in tuned nhwc; do
-      step "onnxruntime $io $provider" "$limit" "$bin/inference" --model "$work/models/embedding" --device "$dev" \
-        --batches "$batches" --io "$io" --provider "$provider" "${min_images[@]}"
-      [ "$dev" = cpu ] && break # the provider options are CUDA's
-    done
-    step "pytorch infer $io f32" "$limit" "${reference[@]}" infer --device "$dev" --arch resnet50 --image-size "$size" \
-      --batches "$batches" --io "$io" "${min_images[@]}"
+    if wants infer-onnxruntime; then
+      for provider in tuned nhwc; do
+        step "onnxruntime $io $provider" "$short" "$bin/inference" --model "$work/models/embedding" --device "$dev" \
+          --batches "$batches" --io "$io" --provider "$provider" "${min_images[@]}"
+        [ "$dev" = cpu ] && break # the provider options are CUDA's
+      done
+    fi
+    if wants infer-pytorch; then
+      step "pytorch infer $io f32" "$short" "${reference[@]}" infer --device "$dev" --arch resnet50 --image-size "$size" \
+        --batches "$batches" --io "$io" "${min_images[@]}"
+    fi
   done
-  step "pytorch infer device bf16" "$limit" "${reference[@]}" infer --device "$dev" --arch resnet50 --image-size "$size" \
-    --batches "$batches" --io device --precision bf16 --channels-last "${min_images[@]}"
-  step "decode + pre-process" "$limit" "$bin/inference" --decode "$(nproc)"
+  if wants infer-pytorch; then
+    step "pytorch infer device bf16" "$short" "${reference[@]}" infer --device "$dev" --arch resnet50 --image-size "$size" \
+      --batches "$batches" --io device --precision bf16 --channels-last "${min_images[@]}"
+  fi
+  if wants infer-onnxruntime; then
+    step "decode + pre-process" "$short" "$bin/inference" --decode "$(nproc)"
+  fi
 
   # 4. serve end to end: concurrent HTTP clients uploading JPEGs.
-  step "serve $dev" "$limit" "$bin/load" --models "$work/models" --model embedding --endpoint /v1/embed \
-    --device "$dev" --clients "$clients" --requests "$requests" --serve "$bin/serve" -- \
-    --max-batch 32 --max-delay-ms 2 --queue 4096 --concurrency 1024
+  if wants serve; then
+    step "serve $dev" "$long" "$bin/load" --models "$work/models" --model embedding --endpoint /v1/embed \
+      --device "$dev" --clients "$clients" --requests "$requests" --serve "$bin/serve" -- \
+      --max-batch 32 --max-delay-ms 2 --queue 4096 --concurrency 1024
+  fi
 
-  "$python" "$root/scripts/gpu-bench/report.py" "$results" >"$out/gpu-bench.md"
-  echo "wrote $out/gpu-bench.md and $results" >&2
+  publish
+  echo "wrote $out/gpu-bench.md and $out/gpu-bench.jsonl" >&2
 }
 
 case "${1:-}" in
