@@ -12,7 +12,8 @@
 # `--cpu` builds and runs the same sequence without CUDA (a rehearsal on any machine: every
 # step, the report and the failure handling are exercised; the figures mean nothing).
 # `--quick` shrinks every measurement to a few steps at small sizes. `--phase` runs one part
-# (parity, train-burn, train-pytorch, infer-onnxruntime, infer-pytorch, serve) and adds it to the
+# (parity, train-burn, train-burn-bf16, train-pytorch, infer-onnxruntime, infer-pytorch, serve)
+# and adds it to the
 # results staged so far, so the parts can go in separate calls of at most 10 minutes each.
 #
 # Environment: EXEMPLAR_PYTHON (default python3) must import torch for the reference rows;
@@ -236,8 +237,8 @@ run() {
     shift
   done
   case "$phase" in
-    all | parity | train-burn | train-pytorch | infer-onnxruntime | infer-pytorch | serve) ;;
-    *) die "unknown phase '$phase' (all, parity, train-burn, train-pytorch, infer-onnxruntime, infer-pytorch or serve)" ;;
+    all | parity | train-burn | train-burn-bf16 | train-pytorch | infer-onnxruntime | infer-pytorch | serve) ;;
+    *) die "unknown phase '$phase' (all, parity, train-burn, train-burn-bf16, train-pytorch, infer-onnxruntime, infer-pytorch or serve)" ;;
   esac
   unpack
   local bin="$stage/root/bin" work="$stage/work"
@@ -312,6 +313,11 @@ PY
     local same=(--arch "$arch" --batch "$batch" --image-size "$size" --method "$method" "${steps[@]}")
     if wants train-burn; then
       step "burn train $arch b$batch $method" "$long" "$bin/pretrain_throughput" --device "$dev" "${same[@]}"
+    fi
+    # Speed only: every tensor in bf16, which burn 0.22 can do but which breaks the momentum
+    # update (docs/gpu-bench.md), so train does not offer it.
+    if wants train-burn-bf16; then
+      step "burn train $arch b$batch $method bf16" "$long" "$bin/pretrain_throughput" --device "$dev" "${same[@]}" --precision bf16
     fi
     if wants train-pytorch; then
       step "pytorch train $arch b$batch $method f32" "$short" "${reference[@]}" train --device "$dev" "${same[@]}"

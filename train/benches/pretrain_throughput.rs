@@ -135,6 +135,10 @@ struct DeviceRun {
     warmup: usize,
     #[arg(long, default_value_t = 20)]
     steps: usize,
+    /// The device's default float type: f32, or bf16 / f16 for every tensor (burn 0.22 has no
+    /// autocast: weights, gradients and optimiser state too).
+    #[arg(long, default_value = "f32")]
+    precision: String,
     /// `cargo bench` passes it; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -143,7 +147,16 @@ struct DeviceRun {
 /// Times `run.steps` training steps after `run.warmup` on `run.device`, cycling two batches made
 /// beforehand (their content does not change the speed), and prints one JSON line.
 fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
-    let device = exemplar_train::device::select(&run.device).map_err(|e| e.to_string())?;
+    let mut device = exemplar_train::device::select(&run.device).map_err(|e| e.to_string())?;
+    let dtype = match run.precision.as_str() {
+        "f32" => burn::tensor::FloatDType::F32,
+        "bf16" => burn::tensor::FloatDType::BF16,
+        "f16" => burn::tensor::FloatDType::F16,
+        other => return Err(format!("unknown precision '{other}' (f32, bf16 or f16)")),
+    };
+    device
+        .configure(dtype)
+        .map_err(|e| format!("{} cannot compute in {}: {e:?}", run.device, run.precision))?;
     device.seed(0);
     let train_device = device.clone().autodiff();
     let mut config = config(run.arch, run.method, run.batch);
@@ -174,7 +187,7 @@ fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
         "version": "0.22.1",
         "arch": run.arch.to_string(),
         "image_size": run.image_size,
-        "precision": "f32",
+        "precision": run.precision,
         "channels_last": false,
         "device": run.device,
         "suite": "train",
