@@ -125,7 +125,8 @@ stage_parts() {
 # --- run (GPU machine) ------------------------------------------------------------------------
 
 unpack() {
-  if [ -f "$stage/root/BUILD" ]; then
+  # Written only once the whole bundle has unpacked: a cut-off unpack starts again.
+  if [ -f "$stage/unpacked" ]; then
     return
   fi
   # A rehearsal on the build machine runs straight from the bundle.
@@ -137,9 +138,14 @@ unpack() {
   if [ -x "$stage/tools/zstd" ]; then
     zstd="$stage/tools/zstd"
   fi
+  rm -rf "$stage/root"
   mkdir -p "$stage/root"
-  cat "$stage"/parts/root.tar.zst.* | LD_LIBRARY_PATH="$stage/tools" "$zstd" -d -q --long=27 | tar -C "$stage/root" -xf -
-  [ -f "$stage/root/BUILD" ] || die "the bundle unpacked without its BUILD file: a part is missing?"
+  if ! cat "$stage"/parts/root.tar.zst.* | LD_LIBRARY_PATH="$stage/tools" "$zstd" -d -q --long=27 |
+    tar -C "$stage/root" -xf - || [ ! -f "$stage/root/BUILD" ]; then
+    rm -rf "$stage/root"
+    die "the bundle in $stage/parts ($(ls "$stage/parts" | wc -l) parts) is incomplete or corrupt: stage every part of one 'prepare'"
+  fi
+  touch "$stage/unpacked"
 }
 
 # The CUDA 13 / cuDNN 9 libraries of the machine's PyTorch (its nvidia-* packages) serve ONNX

@@ -13,7 +13,11 @@ import sys
 
 def load(path):
     records = []
-    with open(path) as lines:
+    try:
+        lines = open(path)
+    except OSError as e:
+        sys.exit(f"error: {path}: {e.strerror}")
+    with lines:
         for number, line in enumerate(lines, 1):
             line = line.strip()
             if not line:
