@@ -26,8 +26,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use exemplar_inference::ModelCard;
 use exemplar_inference::image::{decode_bytes, preprocess};
-use exemplar_inference::runtime::{ORT_VERSION, environment};
-use ort::ep::cuda::ConvAlgorithmSearch;
+use exemplar_inference::runtime::{ORT_VERSION, cuda_provider, environment};
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::Session;
 use ort::value::Tensor;
@@ -111,17 +110,12 @@ fn session(
     let environment = environment().map_err(|e| e.to_string())?;
     let mut builder = Session::builder(environment).map_err(|e| e.to_string())?;
     if let Some(id) = cuda {
-        let mut ep = ort::ep::CUDA::default().with_device_id(id);
-        if provider != Provider::Default {
-            ep = ep
-                .with_conv_algorithm_search(ConvAlgorithmSearch::Exhaustive)
-                .with_conv_max_workspace(true);
-        }
-        match provider {
-            Provider::Nhwc => ep = ep.with_prefer_nhwc(true),
-            Provider::Tf32Off => ep = ep.with_tf32(false),
-            Provider::Default | Provider::Tuned => {}
-        }
+        let ep = match provider {
+            Provider::Default => ort::ep::CUDA::default().with_device_id(id),
+            Provider::Tuned => cuda_provider(id),
+            Provider::Nhwc => cuda_provider(id).with_prefer_nhwc(true),
+            Provider::Tf32Off => cuda_provider(id).with_tf32(false),
+        };
         builder = builder
             .with_execution_providers([ep.build().error_on_failure()])
             .map_err(|e| format!("the CUDA execution provider did not load: {e}"))?;

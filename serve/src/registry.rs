@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use exemplar_inference::ModelCard;
-use exemplar_inference::runtime::environment;
+use exemplar_inference::runtime::{cuda_provider, environment};
 use ort::session::Session;
 
 use crate::metrics::Metrics;
@@ -63,14 +63,7 @@ fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, Place
         DeviceChoice::Cuda(id) => Some(id),
     };
     if let Some(id) = cuda {
-        // cuDNN's exhaustive convolution search: the default maps to a slow fallback since
-        // ONNX Runtime 1.20 (DESIGN.md).
-        let provider = ort::ep::CUDA::default()
-            .with_device_id(id)
-            .with_conv_algorithm_search(ort::ep::cuda::ConvAlgorithmSearch::Exhaustive)
-            .with_conv_max_workspace(true)
-            .build()
-            .error_on_failure();
+        let provider = cuda_provider(id).build().error_on_failure();
         let attempt = Session::builder(environment)
             .map_err(failed)?
             .with_execution_providers([provider]);
@@ -117,7 +110,7 @@ impl Registry {
         }
         let metrics = Arc::new(Metrics::default());
         let mut models = BTreeMap::new();
-        let mut used = String::from("CPU");
+        let mut used = Placement::Cpu;
         for path in entries {
             let name = path
                 .file_name()
@@ -130,10 +123,7 @@ impl Registry {
                 // CUDA did not load for this model; it will not for the next ones either.
                 device = DeviceChoice::Cpu;
             }
-            used = match placed {
-                Placement::Cpu => "CPU".to_string(),
-                Placement::Cuda(id) => format!("CUDA:{id}"),
-            };
+            used = placed;
             let dims = [3, card.input.height, card.input.width];
             let worker = Worker::spawn(
                 &name,
@@ -149,7 +139,7 @@ impl Registry {
         Ok(Self {
             models,
             metrics,
-            device: used,
+            device: used.to_string(),
         })
     }
 }

@@ -44,6 +44,16 @@ pub enum Placement {
     Cuda(i32),
 }
 
+impl std::fmt::Display for Placement {
+    /// As logged at start-up and shown in `/v2`: `CPU` or `CUDA:N`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Placement::Cpu => f.write_str("CPU"),
+            Placement::Cuda(id) => write!(f, "CUDA:{id}"),
+        }
+    }
+}
+
 /// One image's network input and where its output goes.
 struct Job {
     input: Vec<f32>,
@@ -88,10 +98,10 @@ impl Worker {
         let mut runner = Runner::new(session, input_name, input_dims);
         if let Placement::Cuda(device) = placement {
             let started = Instant::now();
-            match runner.bind(device, &buckets(options.max_batch)) {
+            let sizes = buckets(options.max_batch);
+            match runner.bind(device, &sizes) {
                 Ok(()) => eprintln!(
-                    "serve: {name}: batch sizes {:?} ready on CUDA:{device} in {:.1} s",
-                    buckets(options.max_batch),
+                    "serve: {name}: batch sizes {sizes:?} ready on {placement} in {:.1} s",
                     started.elapsed().as_secs_f64()
                 ),
                 Err(e) => {
@@ -235,13 +245,14 @@ impl Runner {
             .ok_or("the model has no outputs")?;
         let allocator =
             Allocator::new(&self.session, memory(MemoryType::CPUInput).map_err(e)?).map_err(e)?;
+        let output_memory = memory(MemoryType::CPUOutput).map_err(e)?;
         let [c, h, w] = self.dims;
         let mut bound = Vec::with_capacity(sizes.len());
         for &size in sizes {
             let staging = OrtTensor::<f32>::new(&allocator, [size, c, h, w]).map_err(e)?;
             let mut binding = self.session.create_binding().map_err(e)?;
             binding
-                .bind_output_to_device(&output, &memory(MemoryType::CPUOutput).map_err(e)?)
+                .bind_output_to_device(&output, &output_memory)
                 .map_err(e)?;
             bound.push(Bound {
                 size,

@@ -62,24 +62,48 @@ fn plan(config: &PretrainConfig) -> BatchPlan {
     }
 }
 
-/// Times `measured` steps after `warmup` steps; batches are made beforehand so only the
-/// training step is timed.
+/// Times `measured` training steps on `device` (plain, not autodiff) after `warmup` untimed ones
+/// (kernel compilation and autotuning happen there), cycling two batches made beforehand: their
+/// content does not change the speed, and only the training step is timed. Returns the seconds
+/// and the last loss.
+fn time_steps(
+    config: &PretrainConfig,
+    data: &dyn Dataset,
+    device: &burn::tensor::Device,
+    warmup: usize,
+    measured: usize,
+) -> Result<(f64, f64), String> {
+    let train_device = device.clone().autodiff();
+    let plan = plan(config);
+    let batches = [0, 1].map(|step| {
+        plan.build(data, step)
+            .map_err(|e| format!("building a batch: {e}"))
+    });
+    let [first, second] = batches;
+    let batches = [first?, second?];
+    let mut learner = Learner::new(config, data.class_names().len(), &train_device);
+    let mut optim = optimizer(config);
+    let sync = || device.sync().map_err(|e| format!("{e:?}"));
+    let mut loss = f64::NAN;
+    let mut started = Instant::now();
+    for step in 0..warmup + measured {
+        if step == warmup {
+            sync()?;
+            started = Instant::now();
+        }
+        let batch = batches[step % 2].clone();
+        (learner, loss, _) = train_step(learner, &mut optim, batch, config, 0.01, &train_device);
+    }
+    sync()?;
+    Ok((started.elapsed().as_secs_f64(), loss))
+}
+
+/// One row of the CPU report.
 fn measure(config: &PretrainConfig, data: &dyn Dataset, warmup: usize, measured: usize) -> Row {
     let device = burn::tensor::Device::flex();
     device.seed(0);
-    let train_device = device.autodiff();
-    let mut learner = Learner::new(config, data.class_names().len(), &train_device);
-    let mut optim = optimizer(config);
-    let plan = plan(config);
-    let mut elapsed = 0.0;
-    for step in 0..warmup + measured {
-        let batch = plan.build(data, step).expect("synthetic data never fails");
-        let start = Instant::now();
-        (learner, _, _) = train_step(learner, &mut optim, batch, config, 0.01, &train_device);
-        if step >= warmup {
-            elapsed += start.elapsed().as_secs_f64();
-        }
-    }
+    let (elapsed, _) =
+        time_steps(config, data, &device, warmup, measured).expect("synthetic data never fails");
     Row {
         arch: config.arch,
         method: config.method,
@@ -114,6 +138,23 @@ fn machine() -> String {
     )
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Precision {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    fn dtype(self) -> burn::tensor::FloatDType {
+        match self {
+            Precision::F32 => burn::tensor::FloatDType::F32,
+            Precision::Bf16 => burn::tensor::FloatDType::BF16,
+            Precision::F16 => burn::tensor::FloatDType::F16,
+        }
+    }
+}
+
 /// One configuration on one device (the GPU benchmark's form).
 #[derive(Parser, Debug)]
 struct DeviceRun {
@@ -137,57 +178,34 @@ struct DeviceRun {
     steps: usize,
     /// The device's default float type: f32, or bf16 / f16 for every tensor (burn 0.22 has no
     /// autocast: weights, gradients and optimiser state too).
-    #[arg(long, default_value = "f32")]
-    precision: String,
+    #[arg(long, value_enum, default_value = "f32")]
+    precision: Precision,
     /// `cargo bench` passes it; ignored.
     #[arg(long, hide = true)]
     bench: bool,
 }
 
-/// Times `run.steps` training steps after `run.warmup` on `run.device`, cycling two batches made
-/// beforehand (their content does not change the speed), and prints one JSON line.
+/// One configuration on `run.device`, printed as one JSON line.
 fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
     let mut device = exemplar_train::device::select(&run.device).map_err(|e| e.to_string())?;
-    let dtype = match run.precision.as_str() {
-        "f32" => burn::tensor::FloatDType::F32,
-        "bf16" => burn::tensor::FloatDType::BF16,
-        "f16" => burn::tensor::FloatDType::F16,
-        other => return Err(format!("unknown precision '{other}' (f32, bf16 or f16)")),
-    };
-    device
-        .configure(dtype)
-        .map_err(|e| format!("{} cannot compute in {}: {e:?}", run.device, run.precision))?;
+    device.configure(run.precision.dtype()).map_err(|e| {
+        format!(
+            "{} cannot compute in {:?}: {e:?}",
+            run.device, run.precision
+        )
+    })?;
     device.seed(0);
-    let train_device = device.clone().autodiff();
     let mut config = config(run.arch, run.method, run.batch);
     config.image_size = run.image_size;
     config.queue_size = run.queue;
     let data = SyntheticObjects::new(0, Stream::Train, 2 * run.batch, run.image_size);
-    let plan = plan(&config);
-    let batches = [plan.build(&data, 0), plan.build(&data, 1)]
-        .map(|b| b.map_err(|e| format!("building a batch: {e}")));
-    let [first, second] = batches;
-    let batches = [first?, second?];
-    let mut learner = Learner::new(&config, data.class_names().len(), &train_device);
-    let mut optim = optimizer(&config);
-    let mut loss = f64::NAN;
-    let mut started = Instant::now();
-    for step in 0..run.warmup + run.steps {
-        if step == run.warmup {
-            device.sync().map_err(|e| format!("{e:?}"))?;
-            started = Instant::now();
-        }
-        let batch = batches[step % 2].clone();
-        (learner, loss, _) = train_step(learner, &mut optim, batch, &config, 0.01, &train_device);
-    }
-    device.sync().map_err(|e| format!("{e:?}"))?;
-    let seconds = started.elapsed().as_secs_f64();
+    let (seconds, loss) = time_steps(&config, &data, &device, run.warmup, run.steps)?;
     let line = serde_json::json!({
         "impl": "burn",
         "version": "0.22.1",
         "arch": run.arch.to_string(),
         "image_size": run.image_size,
-        "precision": run.precision,
+        "precision": format!("{:?}", run.precision).to_lowercase(),
         "channels_last": false,
         "device": run.device,
         "suite": "train",

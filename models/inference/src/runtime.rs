@@ -75,3 +75,13 @@ pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeEr
         .as_ref()
         .map_err(Clone::clone)
 }
+
+/// The CUDA execution provider on `device` as serve configures it: cuDNN's exhaustive
+/// convolution search with an unlimited workspace, since the default search maps to a slow
+/// fallback since ONNX Runtime 1.20 (DESIGN.md). Callers may add options before `build()`.
+pub fn cuda_provider(device: i32) -> ort::ep::CUDA {
+    ort::ep::CUDA::default()
+        .with_device_id(device)
+        .with_conv_algorithm_search(ort::ep::cuda::ConvAlgorithmSearch::Exhaustive)
+        .with_conv_max_workspace(true)
+}
