@@ -12,6 +12,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxP
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
+use exemplar_kernels::{batch_norm as bn, conv2d};
 use serde::{Deserialize, Serialize};
 
 /// Depth of the network: the number and kind of residual blocks per stage.
@@ -237,7 +238,7 @@ impl ResNet {
     /// The outputs of stages 2, 3 and 4 (strides 8, 16 and 32 with the ImageNet stem), which
     /// detection and segmentation heads consume.
     pub fn forward_stages(&self, images: Tensor<4>) -> [Tensor<4>; 3] {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let mut x = relu(bn(&self.bn1, conv2d(&self.conv1, images)));
         if let Some(pool) = &self.maxpool {
             x = pool.forward(x);
         }
@@ -272,10 +273,10 @@ pub struct Block {
 
 impl Block {
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(input.clone())));
-        x = self.bn2.forward(self.conv2.forward(x));
+        let mut x = relu(bn(&self.bn1, conv2d(&self.conv1, input.clone())));
+        x = bn(&self.bn2, conv2d(&self.conv2, x));
         if let (Some(conv3), Some(bn3)) = (&self.conv3, &self.bn3) {
-            x = bn3.forward(conv3.forward(relu(x)));
+            x = bn(bn3, conv2d(conv3, relu(x)));
         }
         let identity = match &self.downsample {
             Some(downsample) => downsample.forward(input),
@@ -295,7 +296,7 @@ pub struct Downsample {
 
 impl Downsample {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        bn(&self.bn, conv2d(&self.conv, x))
     }
 }
 

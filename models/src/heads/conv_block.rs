@@ -28,7 +28,10 @@ impl ConvBnRelu {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        relu(exemplar_kernels::batch_norm(
+            &self.bn,
+            exemplar_kernels::conv2d(&self.conv, x),
+        ))
     }
 }
 

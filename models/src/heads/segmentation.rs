@@ -89,7 +89,7 @@ impl Segmenter {
             pooled,
         ];
         let x = self.project.forward(Tensor::cat(branches, 1));
-        let logits = self.classifier.forward(self.refine.forward(x));
+        let logits = exemplar_kernels::conv2d(&self.classifier, self.refine.forward(x));
         resize(logits, [h, w])
     }
 }
