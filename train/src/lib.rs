@@ -2,6 +2,7 @@
 //! fine-tuning on the transfer tasks (detection, segmentation, landmarks, classification), the
 //! data pipeline, checkpoints and evaluation. The `train` binary is a thin command line over it.
 
+pub mod allocator;
 pub mod augment;
 pub mod card;
 pub mod checkpoint;
