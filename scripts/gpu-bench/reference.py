@@ -76,15 +76,21 @@ def shortcut(cin, cout, stride):
 class ResNet(nn.Module):
     """Images in, globally pooled features out (the exported embedding model's graph)."""
 
-    def __init__(self, arch):
+    def __init__(self, arch, width=1.0, stem="imagenet"):
         super().__init__()
         kind, blocks = DEPTHS[arch]
         block = Basic if kind == "basic" else Bottleneck
-        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
-                                  nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
-        layers, cin = [], 64
+        base = max(4, round(64 * width))
+        if stem == "imagenet":
+            self.stem = nn.Sequential(nn.Conv2d(3, base, 7, 2, 3, bias=False),
+                                      nn.BatchNorm2d(base), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(3, 2, 1))
+        else:  # the small (CIFAR) stem: a 3x3 stride-1 convolution, no pooling
+            self.stem = nn.Sequential(nn.Conv2d(3, base, 3, 1, 1, bias=False),
+                                      nn.BatchNorm2d(base), nn.ReLU(inplace=True))
+        layers, cin = [], base
         for stage, count in enumerate(blocks):
-            width = 64 * 2 ** stage
+            width = base * 2 ** stage
             for i in range(count):
                 layers.append(block(cin, width, 2 if stage > 0 and i == 0 else 1))
                 cin = width * block.expansion
@@ -101,9 +107,9 @@ class ResNet(nn.Module):
 class Encoder(nn.Module):
     """Backbone plus head: the MLP projection to 128-d unit vectors, or a linear classifier."""
 
-    def __init__(self, arch, contrastive, classes):
+    def __init__(self, arch, contrastive, classes, width=1.0, stem="imagenet"):
         super().__init__()
-        self.backbone = ResNet(arch)
+        self.backbone = ResNet(arch, width, stem)
         f = self.backbone.out_features
         self.contrastive = contrastive
         if contrastive:
@@ -130,7 +136,7 @@ def train(args):
     device, n, size = args.device, args.batch, args.image_size
     contrastive = args.method != "supervised"
     classes = 10
-    query = Encoder(args.arch, contrastive, classes).to(device)
+    query = Encoder(args.arch, contrastive, classes, args.width, args.stem).to(device)
     memory = torch.channels_last if args.channels_last else torch.contiguous_format
     query = query.to(memory_format=memory)
     optimizer = torch.optim.SGD(query.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
@@ -221,7 +227,7 @@ def infer(args):
 
 def emit(args, **fields):
     record = {"impl": "pytorch", "version": torch.__version__, "arch": args.arch,
-              "image_size": args.image_size, "precision": args.precision,
+              "width": args.width, "stem": args.stem, "image_size": args.image_size, "precision": args.precision,
               "channels_last": args.channels_last, "device": describe(args.device)}
     record.update(fields)
     print(json.dumps(record), flush=True)
@@ -239,6 +245,10 @@ def main():
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--arch", choices=sorted(DEPTHS), default="resnet50")
     parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--width", type=float, default=1.0,
+                        help="train: channel width multiplier (64 x width in the first stage)")
+    parser.add_argument("--stem", choices=["imagenet", "small"], default="imagenet",
+                        help="train: 7x7/2 convolution + max pooling, or a 3x3/1 convolution")
     parser.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--warmup", type=int, default=5)

@@ -155,6 +155,12 @@ impl Precision {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
+}
+
 /// One configuration on one device (the GPU benchmark's form).
 #[derive(Parser, Debug)]
 struct DeviceRun {
@@ -163,6 +169,12 @@ struct DeviceRun {
     device: String,
     #[arg(long, default_value = "resnet50")]
     arch: Depth,
+    /// Channel width multiplier (64 × width in the first stage).
+    #[arg(long, default_value_t = 1.0)]
+    width: f32,
+    /// imagenet (7×7/2 convolution and max pooling) or small (3×3/1, no pooling).
+    #[arg(long, default_value = "imagenet")]
+    stem: Stem,
     #[arg(long, default_value_t = 256)]
     batch: usize,
     #[arg(long, default_value_t = 224)]
@@ -180,6 +192,9 @@ struct DeviceRun {
     /// autocast: weights, gradients and optimiser state too).
     #[arg(long, value_enum, default_value = "f32")]
     precision: Precision,
+    /// off: burn's own convolution and batch norm instead of exemplar-kernels' (for comparison).
+    #[arg(long, value_enum, default_value = "on")]
+    kernels: Switch,
     /// `cargo bench` passes it; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -187,6 +202,7 @@ struct DeviceRun {
 
 /// One configuration on `run.device`, printed as one JSON line.
 fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
+    exemplar_kernels::set_enabled(run.kernels == Switch::On);
     let mut device = exemplar_train::device::select(&run.device).map_err(|e| e.to_string())?;
     device.configure(run.precision.dtype()).map_err(|e| {
         format!(
@@ -198,14 +214,20 @@ fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
     let mut config = config(run.arch, run.method, run.batch);
     config.image_size = run.image_size;
     config.queue_size = run.queue;
+    config.width = run.width;
+    config.stem = run.stem;
+    config.validate().map_err(|e| e.to_string())?;
     let data = SyntheticObjects::new(0, Stream::Train, 2 * run.batch, run.image_size);
     let (seconds, loss) = time_steps(&config, &data, &device, run.warmup, run.steps)?;
     let line = serde_json::json!({
         "impl": "burn",
         "version": "0.22.1",
         "arch": run.arch.to_string(),
+        "width": run.width,
+        "stem": format!("{:?}", run.stem).to_lowercase(),
         "image_size": run.image_size,
         "precision": format!("{:?}", run.precision).to_lowercase(),
+        "kernels": run.kernels == Switch::On,
         "channels_last": false,
         "device": run.device,
         "suite": "train",

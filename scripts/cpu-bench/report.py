@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Turns the JSON lines scripts/cpu-bench.sh collected into results/train-throughput-cpu.md:
+one row per configuration with burn's and PyTorch's images per second, their ratio, and the
+loss each reported after the same number of steps.
+
+    report.py results/train-throughput-cpu.jsonl --command "scripts/cpu-bench.sh" > report.md
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections import OrderedDict
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.machine()}"
+
+
+def commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("raw", help="the JSON lines file")
+    parser.add_argument("--command", default="scripts/cpu-bench.sh")
+    args = parser.parse_args()
+    try:
+        with open(args.raw) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+    except OSError as e:
+        sys.exit(f"error: cannot read {args.raw}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        sys.exit(f"error: {args.raw} is not JSON lines: {e}")
+
+    rows = OrderedDict()
+    failures = []
+    versions = {}
+    for r in records:
+        if r.get("failed"):
+            failures.append(r)
+            continue
+        key = (r["label"], r["arch"], r.get("width", 1.0), r.get("stem", "imagenet"),
+               r["image_size"], r["batch"], r["method"])
+        rows.setdefault(key, {})[r["impl"]] = r
+        versions[r["impl"]] = r.get("version", "?")
+
+    has_before = any("burn-before" in row for row in rows.values())
+    has_ops = any("burn-ops" in row for row in rows.values())
+    out = ["# Training speed on the CPU: burn beside PyTorch", ""]
+    out.append(f"- machine: {machine()}")
+    out.append(f"- commit: {commit()}; command: `{args.command}`")
+    out.append("- burn: " + versions.get("burn", "?") + " `flex` with exemplar-kernels' "
+               "convolution and batch norm (what `train` runs)"
+               + ("; burn's own ops: the same binary with `--kernels off`" if has_ops else "")
+               + ("; burn-before: the `--baseline` binary" if has_before else "")
+               + f"; PyTorch: {versions.get('pytorch', '?')} (CPU, its default threads)")
+    out.append("- the same training step on both sides (scripts/gpu-bench/reference.py mirrors "
+               "train/src/pretrain.rs): query and key encoders, MLP head, labelled key queue, "
+               "InfoNCE at τ = 0.2 with same-class keys masked (exemplar-v2), or cross-entropy "
+               "(supervised); SGD momentum 0.9, weight decay 1e-4; one warm-up step, then the "
+               "measured ones; two batches made beforehand and cycled")
+    out.append("- loss: each side's loss after the last measured step, from its own random "
+               "initialisation and random batches (PyTorch draws Gaussian noise, burn "
+               "synthetic scenes), so the two agree in scale, not to the digit")
+    out.append("")
+    header = "| row | network | px | batch | method | steps | burn img/s |"
+    rule = "|---|---|---:|---:|---|---:|---:|"
+    if has_ops:
+        header += " burn's own ops img/s | kernels' speed-up |"
+        rule += "---:|---:|"
+    if has_before:
+        header += " burn-before img/s | speed-up |"
+        rule += "---:|---:|"
+    header += " PyTorch img/s | burn / PyTorch | burn loss | PyTorch loss |"
+    rule += "---:|---:|---:|---:|"
+    out += [header, rule]
+    ratios = []
+    for (label, arch, width, stem, size, batch, method), impls in rows.items():
+        burn, torch = impls.get("burn"), impls.get("pytorch")
+        network = f"{arch} ×{width:g} {stem}"
+        steps = (burn or torch or {}).get("steps", "?")
+        cells = [label, network, str(size), str(batch), method, str(steps)]
+        cells.append(f"{burn['images_per_second']:.1f}" if burn else "failed")
+        if has_ops:
+            ops = impls.get("burn-ops")
+            cells.append(f"{ops['images_per_second']:.1f}" if ops else "—")
+            cells.append(f"{burn['images_per_second'] / ops['images_per_second']:.2f}×"
+                         if burn and ops else "—")
+        if has_before:
+            before = impls.get("burn-before")
+            cells.append(f"{before['images_per_second']:.1f}" if before else "—")
+            cells.append(f"{burn['images_per_second'] / before['images_per_second']:.2f}×"
+                         if burn and before else "—")
+        cells.append(f"{torch['images_per_second']:.1f}" if torch else "failed")
+        if burn and torch:
+            ratio = burn["images_per_second"] / torch["images_per_second"]
+            ratios.append((label, ratio))
+            cells.append(f"**{ratio:.2f}×**")
+        else:
+            cells.append("—")
+        cells.append(f"{burn['last_loss']:.3f}" if burn else "—")
+        cells.append(f"{torch['last_loss']:.3f}" if torch else "—")
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    if ratios:
+        low = min(ratios, key=lambda r: r[1])
+        out.append(f"Lowest ratio: {low[1]:.2f}× ({low[0]}); highest: "
+                   f"{max(r for _, r in ratios):.2f}×.")
+    if failures:
+        out += ["", "## Failures", ""]
+        for f in failures:
+            out.append(f"- {f['label']} ({f['impl']}): {f.get('error', '').strip()}")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
