@@ -520,6 +520,12 @@ fn fill_cols(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize) {
     let plane = shape.out_plane();
     let out_w = shape.out_size()[1];
     let stride = shape.stride[1];
+    if shape.stride == [1, 1] && out_w == shape.in_size[1] {
+        for (image, x) in x.chunks(in_image).enumerate() {
+            fill_cols_shifted(x, plan, cols, columns, image * plane);
+        }
+        return;
+    }
     for (image, x) in x.chunks(in_image).enumerate() {
         for_each_patch_row(plan, |row, out_y, in_row, valid| {
             let start = row * columns + image * plane + out_y * out_w;
@@ -539,6 +545,45 @@ fn fill_cols(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize) {
                 }
             }
         });
+    }
+}
+
+/// im2col of one image for stride-1 convolutions whose output is as wide as the input (the
+/// ResNet's 3×3 convolutions with padding 1, and 1×1 ones): each patch row is the input plane
+/// shifted by one offset, so it is one contiguous copy followed by zeroing the columns that
+/// wrapped around from the neighbouring row and the rows that fall into the padding.
+fn fill_cols_shifted(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize, first: usize) {
+    let shape = plan.shape;
+    let [in_h, width] = shape.in_size;
+    let out_h = shape.out_size()[0];
+    let in_plane = shape.in_plane();
+    for channel in 0..shape.in_channels {
+        let src = &x[channel * in_plane..(channel + 1) * in_plane];
+        for (tap, &[ky, kx]) in plan.taps.iter().enumerate() {
+            let row = channel * plan.taps.len() + tap;
+            let dst = &mut cols[row * columns + first..row * columns + first + out_h * width];
+            let dy = (ky * shape.dilation[0]) as isize - shape.padding[0].0 as isize;
+            let dx = (kx * shape.dilation[1]) as isize - shape.padding[1].0 as isize;
+            // Output pixel i reads input pixel i + shift while both rows are in range.
+            let (y0, y1) = valid_outputs(out_h, 1, dy, in_h);
+            let shift = dy * width as isize + dx;
+            let lo = ((y0 * width) as isize).max(-shift) as usize;
+            let hi = ((y1 * width) as isize)
+                .min(in_plane as isize - shift)
+                .max(lo as isize) as usize;
+            dst[..lo].fill(0.0);
+            dst[hi..].fill(0.0);
+            let from = (lo as isize + shift) as usize;
+            dst[lo..hi].copy_from_slice(&src[from..from + (hi - lo)]);
+            // Columns that read past the left or right edge took the neighbouring row's pixels.
+            let (x0, x1) = valid_outputs(width, 1, dx, width);
+            if x0 > 0 || x1 < width {
+                for line in dst[y0 * width..y1 * width].chunks_mut(width) {
+                    line[..x0].fill(0.0);
+                    line[x1..].fill(0.0);
+                }
+            }
+        }
     }
 }
 

@@ -127,6 +127,11 @@ def main():
         out += ["", "## Failures", ""]
         for f in failures:
             out.append(f"- {f['label']} ({f['impl']}): {f.get('error', '').strip()}")
+    # The record of what each optimisation tried gave, kept beside this script by hand.
+    candidates = os.path.join(os.path.dirname(os.path.abspath(__file__)), "candidates.md")
+    if os.path.exists(candidates):
+        with open(candidates) as f:
+            out += ["", f.read().rstrip()]
     print("\n".join(out))
 
 
