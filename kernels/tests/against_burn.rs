@@ -7,8 +7,8 @@ use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Distribution, Tensor};
 
 fn assert_close(got: Tensor<4>, want: Tensor<4>, what: &str) {
-    let got = got.into_data().to_vec::<f32>().expect("f32");
-    let want = want.into_data().to_vec::<f32>().expect("f32");
+    let got = got.into_data().try_to_vec::<f32>().expect("f32");
+    let want = want.into_data().try_to_vec::<f32>().expect("f32");
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!(

@@ -172,8 +172,10 @@ fn main() -> Result<()> {
     let present: Vec<usize> = (1..segmentation.classes.len())
         .filter(|&c| mask.pixels().any(|p| p[0] as usize == c))
         .collect();
-    let legend: Vec<(usize, &String)> =
-        present.iter().map(|&c| (c - 1, &segmentation.classes[c])).collect();
+    let legend: Vec<(usize, &String)> = present
+        .iter()
+        .map(|&c| (c - 1, &segmentation.classes[c]))
+        .collect();
     let legend_height = 12 * legend.len() as u32 + 8;
     let width = scene.width() + face.width() + 8;
     let height = scene.height().max(face.height()) + legend_height;
