@@ -184,15 +184,11 @@ fn map_images(
 mod tests {
     use super::*;
 
+    /// Values in [-1, 3): a mean away from zero, as activations have.
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 4.0 - 1.0
-            })
+        crate::test_values(len, seed)
+            .into_iter()
+            .map(|v| 2.0 * v + 1.0)
             .collect()
     }
 

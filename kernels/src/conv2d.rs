@@ -656,18 +656,7 @@ mod tests {
         out
     }
 
-    /// A deterministic pseudo-random fill in [-1, 1).
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::test_values as values;
 
     fn shapes() -> Vec<Conv2dShape> {
         let base = Conv2dShape {

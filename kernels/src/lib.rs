@@ -113,3 +113,17 @@ fn geometry(conv: &Conv2d) -> Option<ConvGeometry> {
 fn on_flex_f32(x: &Tensor<4>) -> bool {
     x.dtype() == DType::F32 && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
+
+/// A deterministic pseudo-random fill in `[-1, 1)` for the kernels' unit tests (xorshift).
+#[cfg(test)]
+fn test_values(len: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}

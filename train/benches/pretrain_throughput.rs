@@ -26,7 +26,6 @@ use exemplar_models::{Depth, Stem};
 use exemplar_train::config::{Method, PretrainConfig};
 use exemplar_train::data::Dataset;
 use exemplar_train::data::synthetic::{Stream, SyntheticObjects};
-use exemplar_train::loader::BatchPlan;
 use exemplar_train::pretrain::{Learner, optimizer, train_step};
 
 const IMAGE_SIZE: usize = 64;
@@ -50,18 +49,6 @@ fn config(arch: Depth, method: Method, batch: usize) -> PretrainConfig {
     config
 }
 
-fn plan(config: &PretrainConfig) -> BatchPlan {
-    BatchPlan {
-        batch_size: config.batch_size,
-        image_size: config.image_size,
-        views: if config.method.is_contrastive() { 2 } else { 1 },
-        augment: config.augment,
-        normalization: config.normalization,
-        seed: 0,
-        on_bad_image: config.on_bad_image,
-    }
-}
-
 /// Times `measured` training steps on `device` (plain, not autodiff) after `warmup` untimed ones
 /// (kernel compilation and autotuning happen there), cycling two batches made beforehand: their
 /// content does not change the speed, and only the training step is timed. Returns the seconds
@@ -74,7 +61,7 @@ fn time_steps(
     measured: usize,
 ) -> Result<(f64, f64), String> {
     let train_device = device.clone().autodiff();
-    let plan = plan(config);
+    let plan = config.batch_plan();
     let batches = [0, 1].map(|step| {
         plan.build(data, step)
             .map_err(|e| format!("building a batch: {e}"))
@@ -117,7 +104,8 @@ fn loader_rate(data: Arc<dyn Dataset>) -> f64 {
     let config = config(Depth::ResNet18, Method::ExemplarV2, 64);
     let steps = 20;
     let start = Instant::now();
-    let count = plan(&config)
+    let count = config
+        .batch_plan()
         .spawn(data, 0, steps, 2)
         .filter(|b| b.is_ok())
         .count();

@@ -180,6 +180,20 @@ pub struct PretrainConfig {
 }
 
 impl PretrainConfig {
+    /// How the loader builds this configuration's batches: two augmented views per image for
+    /// the contrastive methods, one for the supervised baseline.
+    pub fn batch_plan(&self) -> crate::loader::BatchPlan {
+        crate::loader::BatchPlan {
+            batch_size: self.batch_size,
+            image_size: self.image_size,
+            views: if self.method.is_contrastive() { 2 } else { 1 },
+            augment: self.augment,
+            normalization: self.normalization,
+            seed: self.seed,
+            on_bad_image: self.on_bad_image,
+        }
+    }
+
     /// The MoCo v2 ImageNet recipe (`main_moco.py --mlp --moco-t 0.2 --aug-plus --cos`),
     /// adapted to `method`: ResNet-50, 224 px, batch 256, lr 0.03, K = 65536, m = 0.999, 200
     /// epochs. `configs/cpu-quick.toml` scales it down for the built-in data on a CPU.

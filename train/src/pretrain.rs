@@ -42,7 +42,7 @@ use crate::device::DeviceError;
 use crate::eval::features::{ExtractOptions, train_and_val_features};
 use crate::eval::knn::{KnnResult, knn_classify};
 use crate::eval::{default_result_path, write_result};
-use crate::loader::{Batch, BatchPlan};
+use crate::loader::Batch;
 use crate::progress::{MetricsLog, Progress};
 
 #[derive(Debug, Error)]
@@ -155,15 +155,7 @@ pub fn pretrain(
         config.image_size,
     )?;
     let num_classes = train_set.class_names().len();
-    let plan = BatchPlan {
-        batch_size: config.batch_size,
-        image_size: config.image_size,
-        views: if config.method.is_contrastive() { 2 } else { 1 },
-        augment: config.augment,
-        normalization: config.normalization,
-        seed: config.seed,
-        on_bad_image: config.on_bad_image,
-    };
+    let plan = config.batch_plan();
     let steps_per_epoch = plan.steps_per_epoch(train_set.len());
     if steps_per_epoch == 0 {
         return Err(PretrainError::Setup(format!(
@@ -560,8 +552,8 @@ fn save_checkpoint(
     Ok(())
 }
 
-/// One optimisation step on `batch` (made by a [`BatchPlan`] for the same config) on the
-/// autodiff `device`. Returns the updated learner, the loss and the accuracy monitor (positive
+/// One optimisation step on `batch` (made by the same config's
+/// [`batch_plan`](PretrainConfig::batch_plan)) on the autodiff `device`. Returns the updated learner, the loss and the accuracy monitor (positive
 /// top-1 for contrastive methods, classification top-1 for supervised).
 pub fn train_step(
     learner: Learner,

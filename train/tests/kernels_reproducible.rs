@@ -14,7 +14,6 @@
 use exemplar_models::{Depth, Stem};
 use exemplar_train::config::{Method, PretrainConfig};
 use exemplar_train::data::synthetic::{Stream, SyntheticObjects};
-use exemplar_train::loader::BatchPlan;
 use exemplar_train::pretrain::{Learner, optimizer, train_step};
 
 const STEPS: usize = 6;
@@ -37,15 +36,7 @@ fn losses(config: &PretrainConfig, lr: f64) -> Vec<f64> {
     device.seed(0);
     let train_device = device.autodiff();
     let data = SyntheticObjects::new(0, Stream::Train, 64, config.image_size);
-    let plan = BatchPlan {
-        batch_size: config.batch_size,
-        image_size: config.image_size,
-        views: if config.method.is_contrastive() { 2 } else { 1 },
-        augment: config.augment,
-        normalization: config.normalization,
-        seed: 0,
-        on_bad_image: config.on_bad_image,
-    };
+    let plan = config.batch_plan();
     let mut learner = Learner::new(config, 10, &train_device);
     let mut optim = optimizer(config);
     let mut losses = Vec::with_capacity(STEPS);

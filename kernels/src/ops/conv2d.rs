@@ -94,19 +94,7 @@ impl ConvKernels for Flex {
         out_grad: FlexTensor,
         geometry: ConvGeometry,
     ) -> FlexTensor {
-        let (x, x_shape) = values(&x);
-        let (weight, w_shape) = values(&weight);
-        let (out_grad, _) = values(&out_grad);
-        let shape = geometry.shape(&x_shape, &w_shape);
-        let (grad, _) = conv2d::backward(
-            slice(&x),
-            slice(&weight),
-            slice(&out_grad),
-            &shape,
-            true,
-            false,
-        );
-        tensor(grad.expect("asked for"), x_shape)
+        gradient(x, weight, out_grad, geometry, Wrt::Input)
     }
 
     fn conv2d_weight_grad(
@@ -115,19 +103,39 @@ impl ConvKernels for Flex {
         out_grad: FlexTensor,
         geometry: ConvGeometry,
     ) -> FlexTensor {
-        let (x, x_shape) = values(&x);
-        let (weight, w_shape) = values(&weight);
-        let (out_grad, _) = values(&out_grad);
-        let shape = geometry.shape(&x_shape, &w_shape);
-        let (_, grad) = conv2d::backward(
-            slice(&x),
-            slice(&weight),
-            slice(&out_grad),
-            &shape,
-            false,
-            true,
-        );
-        tensor(grad.expect("asked for"), w_shape)
+        gradient(x, weight, out_grad, geometry, Wrt::Weight)
+    }
+}
+
+/// Which gradient [`gradient`] computes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wrt {
+    Input,
+    Weight,
+}
+
+fn gradient(
+    x: FlexTensor,
+    weight: FlexTensor,
+    out_grad: FlexTensor,
+    geometry: ConvGeometry,
+    wrt: Wrt,
+) -> FlexTensor {
+    let (x, x_shape) = values(&x);
+    let (weight, w_shape) = values(&weight);
+    let (out_grad, _) = values(&out_grad);
+    let shape = geometry.shape(&x_shape, &w_shape);
+    let (input, weight) = conv2d::backward(
+        slice(&x),
+        slice(&weight),
+        slice(&out_grad),
+        &shape,
+        wrt == Wrt::Input,
+        wrt == Wrt::Weight,
+    );
+    match wrt {
+        Wrt::Input => tensor(input.expect("asked for"), x_shape),
+        Wrt::Weight => tensor(weight.expect("asked for"), w_shape),
     }
 }
 
