@@ -553,8 +553,9 @@ fn save_checkpoint(
 }
 
 /// One optimisation step on `batch` (made by the same config's
-/// [`batch_plan`](PretrainConfig::batch_plan)) on the autodiff `device`. Returns the updated learner, the loss and the accuracy monitor (positive
-/// top-1 for contrastive methods, classification top-1 for supervised).
+/// [`batch_plan`](PretrainConfig::batch_plan)) on the autodiff `device`. Returns the updated
+/// learner, the loss and the accuracy monitor (positive top-1 for contrastive methods,
+/// classification top-1 for supervised).
 pub fn train_step(
     learner: Learner,
     optim: &mut ModuleOptimizer,
