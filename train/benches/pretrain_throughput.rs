@@ -271,7 +271,7 @@ fn main() {
     let _ = writeln!(report, "- machine: {}", machine());
     let _ = writeln!(
         report,
-        "- backend: burn 0.22.1 `flex` (rayon, simd), full-width networks, {IMAGE_SIZE} px inputs, ImageNet stem, K = 4096"
+        "- backend: burn 0.22.1 `flex` (rayon, simd) with exemplar-kernels' convolution and batch norm, full-width networks, {IMAGE_SIZE} px inputs, ImageNet stem, K = 4096\n- beside PyTorch: `scripts/cpu-bench.sh` (results/train-throughput-cpu.md)"
     );
     let _ = writeln!(
         report,
