@@ -1,0 +1,182 @@
+//! The kernels against the definition of a convolution, one multiply-add at a time.
+
+use super::*;
+
+/// The definition, one multiply-add at a time.
+fn naive(x: &[f32], w: &[f32], s: &Conv2dShape) -> Vec<f32> {
+    let [oh, ow] = s.out_size();
+    let [ih, iw] = s.in_size;
+    let [kh, kw] = s.kernel;
+    let mut out = vec![0.0; s.output_len()];
+    for b in 0..s.batch {
+        for o in 0..s.out_channels {
+            for y in 0..oh {
+                for xo in 0..ow {
+                    let mut acc = 0.0f64;
+                    for c in 0..s.in_channels {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (y * s.stride[0] + ky * s.dilation[0]) as isize
+                                    - s.padding[0].0 as isize;
+                                let ix = (xo * s.stride[1] + kx * s.dilation[1]) as isize
+                                    - s.padding[1].0 as isize;
+                                if iy < 0 || ix < 0 || iy >= ih as isize || ix >= iw as isize {
+                                    continue;
+                                }
+                                let xv = x[((b * s.in_channels + c) * ih + iy as usize) * iw
+                                    + ix as usize];
+                                let wv = w[((o * s.in_channels + c) * kh + ky) * kw + kx];
+                                acc += (xv * wv) as f64;
+                            }
+                        }
+                    }
+                    out[((b * s.out_channels + o) * oh + y) * ow + xo] = acc as f32;
+                }
+            }
+        }
+    }
+    out
+}
+
+use crate::test_values as values;
+
+fn shapes() -> Vec<Conv2dShape> {
+    let base = Conv2dShape {
+        batch: 3,
+        in_channels: 4,
+        in_size: [9, 7],
+        out_channels: 5,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [(1, 1), (1, 1)],
+        dilation: [1, 1],
+    };
+    vec![
+        base,
+        Conv2dShape {
+            stride: [2, 2],
+            ..base
+        },
+        Conv2dShape {
+            kernel: [1, 1],
+            padding: [(0, 0), (0, 0)],
+            ..base
+        },
+        Conv2dShape {
+            kernel: [1, 1],
+            padding: [(0, 0), (0, 0)],
+            stride: [2, 2],
+            ..base
+        },
+        Conv2dShape {
+            kernel: [7, 7],
+            padding: [(3, 3), (3, 3)],
+            stride: [2, 2],
+            in_channels: 3,
+            ..base
+        },
+        Conv2dShape {
+            dilation: [2, 3],
+            padding: [(2, 1), (0, 3)],
+            ..base
+        },
+        Conv2dShape {
+            kernel: [2, 3],
+            stride: [3, 1],
+            padding: [(0, 1), (2, 0)],
+            ..base
+        },
+        // Larger than the input with no padding: an empty output.
+        Conv2dShape {
+            kernel: [11, 3],
+            padding: [(0, 0), (0, 0)],
+            ..base
+        },
+        // Many small images, grouped into one product.
+        Conv2dShape {
+            batch: 37,
+            in_size: [2, 2],
+            ..base
+        },
+        // A 1×1 map: only the centre tap reads an input pixel.
+        Conv2dShape {
+            batch: 5,
+            in_size: [1, 1],
+            ..base
+        },
+        // A 1-pixel-high map: the top and bottom kernel rows read only padding.
+        Conv2dShape {
+            in_size: [1, 6],
+            ..base
+        },
+    ]
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "{what}[{i}]: {g} != {w}"
+        );
+    }
+}
+
+#[test]
+fn forward_matches_the_definition() {
+    for shape in shapes() {
+        let x = values(shape.input_len(), 1);
+        let w = values(shape.weight_len(), 2);
+        assert_close(
+            &forward(&x, &w, &shape),
+            &naive(&x, &w, &shape),
+            &format!("{shape:?}"),
+        );
+    }
+}
+
+/// The gradients satisfy ⟨dy, conv(x, w)⟩'s derivatives: for the linear map
+/// x ↦ conv(x, w), ⟨dy, conv(e_i, w)⟩ is the i-th input gradient, and likewise for w.
+#[test]
+fn gradients_match_the_definition() {
+    for shape in shapes() {
+        let x = values(shape.input_len(), 3);
+        let w = values(shape.weight_len(), 4);
+        let dy = values(shape.output_len(), 5);
+        let (dx, dw) = backward(&x, &w, &dy, &shape, true, true);
+        let (dx, dw) = (dx.unwrap(), dw.unwrap());
+        let dot = |out: &[f32]| {
+            out.iter()
+                .zip(&dy)
+                .map(|(a, b)| (a * b) as f64)
+                .sum::<f64>()
+        };
+        let mut basis = vec![0.0; x.len()];
+        for i in 0..x.len() {
+            basis[i] = 1.0;
+            let want = dot(&naive(&basis, &w, &shape)) as f32;
+            basis[i] = 0.0;
+            assert!(
+                (dx[i] - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{shape:?} dx[{i}]"
+            );
+        }
+        let mut basis = vec![0.0; w.len()];
+        for i in 0..w.len() {
+            basis[i] = 1.0;
+            let want = dot(&naive(&x, &basis, &shape)) as f32;
+            basis[i] = 0.0;
+            assert!(
+                (dw[i] - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{shape:?} dw[{i}]"
+            );
+        }
+        // Asking for one gradient gives the same one.
+        let (only_dx, none) = backward(&x, &w, &dy, &shape, true, false);
+        assert!(none.is_none());
+        assert_close(&only_dx.unwrap(), &dx, "input gradient alone");
+        let (none, only_dw) = backward(&x, &w, &dy, &shape, false, true);
+        assert!(none.is_none());
+        assert_close(&only_dw.unwrap(), &dw, "weight gradient alone");
+    }
+}
