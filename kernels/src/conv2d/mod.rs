@@ -23,7 +23,7 @@ use std::borrow::Cow;
 
 use rayon::prelude::*;
 
-use patches::{add_cols, fill_cols, valid_outputs};
+use patches::{add_cols, fill_cols, transpose, valid_outputs};
 
 mod patches;
 #[cfg(test)]
@@ -298,6 +298,8 @@ impl WeightGrad {
 #[derive(Default)]
 struct Buffers {
     cols: Vec<f32>,
+    /// `cols` transposed (`[columns, patch_len]`), for the weight gradient.
+    cols_t: Vec<f32>,
     product: Vec<f32>,
 }
 
@@ -389,14 +391,20 @@ fn backward_group(
     let cols = resized(&mut buffers.cols, patch_len * columns);
     if w_grad.wanted {
         fill_cols(x, plan, cols, columns);
+        // gemm computes a row-major product as its transpose, `dWᵀ = cols · dyᵀ`, and packs a
+        // left operand that is not contiguous along its rows with one scalar load per value:
+        // given `cols` as it is, that packing took longer than the product itself wherever
+        // `out_channels` is small. Transposed once (blocked), it needs no packing.
+        let cols_t = resized(&mut buffers.cols_t, patch_len * columns);
+        transpose(cols, cols_t, patch_len, columns);
         let accumulate = w_grad.sum.is_some();
         let sum = w_grad.sum.get_or_insert_with(|| vec![0.0; w_grad.len]);
-        // dW[o, r] (+)= Σ_j dy[o, j] · cols[r, j]
+        // dW[o, r] (+)= Σ_j dy[o, j] · cols_t[j, r]
         gemm_raw(
             [channels, patch_len, columns],
             (sum.as_mut_ptr(), patch_len as isize, 1),
             (dy.as_ptr(), columns as isize, 1),
-            (cols.as_ptr(), 1, columns as isize),
+            (cols_t.as_ptr(), patch_len as isize, 1),
             accumulate,
             parallelism,
         );

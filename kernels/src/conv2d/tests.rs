@@ -180,3 +180,22 @@ fn gradients_match_the_definition() {
         assert_close(&only_dw.unwrap(), &dw, "weight gradient alone");
     }
 }
+
+#[test]
+fn transpose_moves_every_value() {
+    // Sizes that are and are not multiples of the tile.
+    for (rows, cols) in [(1, 1), (3, 40), (8, 8), (16, 16), (33, 17), (144, 260)] {
+        let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+        let mut dst = vec![f32::NAN; rows * cols];
+        super::patches::transpose(&src, &mut dst, rows, cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                assert_eq!(
+                    dst[c * rows + r],
+                    src[r * cols + c],
+                    "{rows}×{cols} at ({r}, {c})"
+                );
+            }
+        }
+    }
+}
