@@ -231,6 +231,7 @@ fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
 }
 
 fn main() {
+    exemplar_train::allocator::keep_freed_memory();
     if std::env::args().any(|a| a == "--device" || a.starts_with("--device=")) {
         let run = DeviceRun::parse();
         if let Err(message) = measure_on_device(&run) {

@@ -235,6 +235,7 @@ struct LinearArgs {
 }
 
 fn main() -> ExitCode {
+    exemplar_train::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pretrain(args) => run_pretrain(args),
