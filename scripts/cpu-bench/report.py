@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns the JSON lines scripts/cpu-bench.sh collected into results/train-throughput-cpu.md:
-one row per configuration with burn's and PyTorch's images per second, their ratio, and the
-loss each reported after the same number of steps.
+one row per configuration with burn's and PyTorch's images per second (the median of the
+repeats, with their range), their ratio, and the loss each reported after the same number of
+steps.
 
     report.py results/train-throughput-cpu.jsonl --command "scripts/cpu-bench.sh" > report.md
 """
@@ -10,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from collections import OrderedDict
@@ -36,6 +38,25 @@ def commit():
         return "unknown"
 
 
+def median(runs):
+    return statistics.median(r["images_per_second"] for r in runs)
+
+
+def spread(runs):
+    """The median images per second, and the range when there is more than one run."""
+    values = [r["images_per_second"] for r in runs]
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+def paired_ratios(burn, torch):
+    """burn / PyTorch for each round that measured both (the runs closest in time)."""
+    torch_by_round = {r.get("repeat", 1): r for r in torch}
+    return [b["images_per_second"] / torch_by_round[b.get("repeat", 1)]["images_per_second"]
+            for b in burn if b.get("repeat", 1) in torch_by_round]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("raw", help="the JSON lines file")
@@ -49,6 +70,7 @@ def main():
     except json.JSONDecodeError as e:
         sys.exit(f"error: {args.raw} is not JSON lines: {e}")
 
+    # Each configuration's records, per implementation, in the order they were measured.
     rows = OrderedDict()
     failures = []
     versions = {}
@@ -58,7 +80,7 @@ def main():
             continue
         key = (r["label"], r["arch"], r.get("width", 1.0), r.get("stem", "imagenet"),
                r["image_size"], r["batch"], r["method"])
-        rows.setdefault(key, {})[r["impl"]] = r
+        rows.setdefault(key, {}).setdefault(r["impl"], []).append(r)
         versions[r["impl"]] = r.get("version", "?")
 
     has_before = any("burn-before" in row for row in rows.values())
@@ -79,6 +101,11 @@ def main():
     out.append("- loss: each side's loss after the last measured step, from its own random "
                "initialisation and random batches (PyTorch draws Gaussian noise, burn "
                "synthetic scenes), so the two agree in scale, not to the digit")
+    repeats = max((len(runs) for impls in rows.values() for runs in impls.values()), default=0)
+    out.append(f"- each figure: the median images per second of {repeats} measurement(s), the "
+               "implementations taking turns, with the lowest and highest in brackets; "
+               "burn / PyTorch is the ratio of the medians, with the lowest and highest ratio "
+               "of one round's two measurements")
     out.append("")
     header = "| row | network | px | batch | method | steps | burn img/s |"
     rule = "|---|---|---:|---:|---|---:|---:|"
@@ -95,33 +122,33 @@ def main():
     for (label, arch, width, stem, size, batch, method), impls in rows.items():
         burn, torch = impls.get("burn"), impls.get("pytorch")
         network = f"{arch} ×{width:g} {stem}"
-        steps = (burn or torch or {}).get("steps", "?")
+        steps = ((burn or torch or [{}])[0]).get("steps", "?")
         cells = [label, network, str(size), str(batch), method, str(steps)]
-        cells.append(f"{burn['images_per_second']:.1f}" if burn else "failed")
+        cells.append(spread(burn) if burn else "failed")
         if has_ops:
             ops = impls.get("burn-ops")
-            cells.append(f"{ops['images_per_second']:.1f}" if ops else "—")
-            cells.append(f"{burn['images_per_second'] / ops['images_per_second']:.2f}×"
-                         if burn and ops else "—")
+            cells.append(spread(ops) if ops else "—")
+            cells.append(f"{median(burn) / median(ops):.2f}×" if burn and ops else "—")
         if has_before:
             before = impls.get("burn-before")
-            cells.append(f"{before['images_per_second']:.1f}" if before else "—")
-            cells.append(f"{burn['images_per_second'] / before['images_per_second']:.2f}×"
-                         if burn and before else "—")
-        cells.append(f"{torch['images_per_second']:.1f}" if torch else "failed")
+            cells.append(spread(before) if before else "—")
+            cells.append(f"{median(burn) / median(before):.2f}×" if burn and before else "—")
+        cells.append(spread(torch) if torch else "failed")
         if burn and torch:
-            ratio = burn["images_per_second"] / torch["images_per_second"]
+            ratio = median(burn) / median(torch)
             ratios.append((label, ratio))
-            cells.append(f"**{ratio:.2f}×**")
+            rounds = paired_ratios(burn, torch)
+            bracket = f" ({min(rounds):.2f}–{max(rounds):.2f})" if len(rounds) > 1 else ""
+            cells.append(f"**{ratio:.2f}×**{bracket}")
         else:
             cells.append("—")
-        cells.append(f"{burn['last_loss']:.3f}" if burn else "—")
-        cells.append(f"{torch['last_loss']:.3f}" if torch else "—")
+        cells.append(f"{burn[0]['last_loss']:.3f}" if burn else "—")
+        cells.append(f"{torch[0]['last_loss']:.3f}" if torch else "—")
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     if ratios:
         low = min(ratios, key=lambda r: r[1])
-        out.append(f"Lowest ratio: {low[1]:.2f}× ({low[0]}); highest: "
+        out.append(f"Lowest ratio of the medians: {low[1]:.2f}× ({low[0]}); highest: "
                    f"{max(r for _, r in ratios):.2f}×.")
     if failures:
         out += ["", "## Failures", ""]
