@@ -148,7 +148,10 @@ fn main() -> Result<()> {
         }
     }
     let detections: Detections = read_json(&args.detect)?;
-    for d in &detections.detections {
+    // Lowest score first, so that where boxes coincide the best one's label is drawn on top.
+    let mut by_score: Vec<&Detection> = detections.detections.iter().collect();
+    by_score.sort_by(|a, b| a.score.total_cmp(&b.score));
+    for d in by_score {
         let [x, y, w, h] = d.bbox.map(|v| v * s);
         let c = colour(d.class_id);
         rectangle(&mut scene, [x, y, x + w, y + h], c);
