@@ -9,7 +9,9 @@
 //! - [`conv2d`](mod@conv2d): im2col and one matrix product per group of images, for the forward
 //!   pass and for both gradients;
 //! - [`batch_norm`](mod@batch_norm): batch statistics and normalisation in two passes, and the
-//!   closed-form backward pass in two more.
+//!   closed-form backward pass in two more;
+//! - [`sgd`]: SGD with momentum and weight decay as one pass per parameter ([`sgd::FusedSgd`],
+//!   a burn optimizer).
 //!
 //! Each sits behind a burn backend extension with its own autodiff node ([`ops`]), so it is one
 //! operation in the autodiff graph, as burn's own is.
@@ -17,6 +19,7 @@
 pub mod batch_norm;
 pub mod conv2d;
 pub mod ops;
+pub mod sgd;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

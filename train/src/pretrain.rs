@@ -18,11 +18,10 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
+use exemplar_kernels::sgd::FusedSgd;
 use exemplar_models::contrastive::loss::positive_top1;
 use exemplar_models::encoder::l2_normalize;
 use exemplar_models::{
@@ -339,18 +338,14 @@ impl Window {
     }
 }
 
-/// SGD as MoCo configures it, with PyTorch's semantics (no dampening; burn's default is 0.1).
+/// SGD as MoCo configures it, with PyTorch's semantics (no dampening, weight decay added to the gradient; burn's default is 0.1).
+/// One fused pass per parameter on the CPU (`exemplar_kernels::sgd`), burn's operations elsewhere.
 pub fn optimizer(config: &PretrainConfig) -> ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(config.sgd_momentum)
-                .with_dampening(0.0),
-        ))
-        .with_weight_decay(
-            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
-        )
-        .init()
+    FusedSgd {
+        momentum: config.sgd_momentum as f32,
+        weight_decay: config.weight_decay as f32,
+    }
+    .init()
 }
 
 /// The rate for `step`: linear scaling with batch size, then the schedule (evaluated per step,

@@ -3,6 +3,7 @@
 
 pub mod batch_norm;
 pub mod conv2d;
+pub mod sgd;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{DType, TensorData, TensorMetadata};

@@ -26,13 +26,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use burn::module::{Module, ParamGroup};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, OptimizerRecord};
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Tensor, TensorData};
 use exemplar_inference::ModelCard;
 use exemplar_inference::card::{CARD_FORMAT, InputSpec, OutputSpec, Provenance, TaskSpec};
+use exemplar_kernels::sgd::FusedSgd;
 use exemplar_models::ResNet;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -428,18 +427,14 @@ fn prepare<M: Module>(model: M, config: &FinetuneConfig) -> Result<M, FinetuneEr
     Ok(model)
 }
 
-/// SGD with PyTorch's semantics (no dampening).
+/// SGD with PyTorch's semantics (no dampening, weight decay added to the gradient).
+/// One fused pass per parameter on the CPU (`exemplar_kernels::sgd`), burn's operations elsewhere.
 fn optimizer(config: &FinetuneConfig) -> ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(config.momentum)
-                .with_dampening(0.0),
-        ))
-        .with_weight_decay(
-            (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32)),
-        )
-        .init()
+    FusedSgd {
+        momentum: config.momentum as f32,
+        weight_decay: config.weight_decay as f32,
+    }
+    .init()
 }
 
 /// Linear warm-up over the first 5% of steps (at most 200), then cosine decay to zero.
