@@ -232,7 +232,12 @@ fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
 
 fn main() {
     exemplar_train::allocator::keep_freed_memory();
-    if std::env::args().any(|a| a == "--device" || a.starts_with("--device=")) {
+    // One configuration with `--device`; `--help` describes that form (it used to run the
+    // whole table below instead).
+    let one_run = |a: String| {
+        matches!(a.as_str(), "--device" | "--help" | "-h") || a.starts_with("--device=")
+    };
+    if std::env::args().any(one_run) {
         let run = DeviceRun::parse();
         if let Err(message) = measure_on_device(&run) {
             eprintln!("error: {message}");
