@@ -3,17 +3,9 @@
 //! Images are RGB, `f32` in `[0, 1]`, stored row-major with interleaved channels (HWC): the
 //! layout the augmentations work in. [`Image::write_chw_normalized`] produces the network layout.
 
-use std::io::Cursor;
-
-use image::{ImageReader, Limits};
-
 use crate::card::Normalization;
-
-/// Largest width or height accepted from a file. Generous for photographs, but it stops a
-/// decompression bomb (a tiny PNG claiming 100k × 100k pixels) before it allocates.
-pub const MAX_DIMENSION: u32 = 16_384;
-/// Largest decoder allocation accepted from a file.
-pub const MAX_ALLOC_BYTES: u64 = 1 << 30;
+use crate::decode::decode;
+pub use crate::decode::{DecodeLimits, MAX_ALLOC_BYTES, MAX_DIMENSION, Rgb8};
 
 /// An RGB image with `f32` channels in `[0, 1]`, HWC layout.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +31,15 @@ impl Image {
             width: image.width() as usize,
             height: image.height() as usize,
             data: image.as_raw().iter().map(|&v| v as f32 / 255.0).collect(),
+        }
+    }
+
+    /// Converts decoded 8-bit RGB pixels.
+    pub fn from_rgb8_pixels(pixels: &Rgb8) -> Self {
+        Self {
+            width: pixels.width,
+            height: pixels.height,
+            data: pixels.data.iter().map(|&v| v as f32 / 255.0).collect(),
         }
     }
 
@@ -148,24 +149,11 @@ impl Image {
     }
 }
 
-/// Decodes image bytes with the same limits; the error is a human-readable reason.
+/// Decodes image bytes at full size within the default [`DecodeLimits`]; the error is a
+/// human-readable reason.
 pub fn decode_bytes(bytes: &[u8]) -> Result<Image, String> {
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
-    if reader.format().is_none() {
-        return Err("not a PNG or JPEG image".to_string());
-    }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_DIMENSION);
-    limits.max_image_height = Some(MAX_DIMENSION);
-    limits.max_alloc = Some(MAX_ALLOC_BYTES);
-    reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| e.to_string())?;
-    if decoded.width() == 0 || decoded.height() == 0 {
-        return Err("image has no pixels".to_string());
-    }
-    Ok(Image::from_rgb8(&decoded.to_rgb8()))
+    let decoded = decode(bytes, DecodeLimits::default()).map_err(|e| e.to_string())?;
+    Ok(Image::from_rgb8_pixels(&decoded.pixels))
 }
 
 /// The network input for `image`: stretched to `width × height` and normalised, CHW. Training
@@ -181,8 +169,51 @@ pub fn preprocess(
         .write_chw_normalized(normalization.mean, normalization.std, out);
 }
 
+/// [`preprocess`] straight from 8-bit pixels, as the server runs it: the same bilinear
+/// sampling and arithmetic (so equal pixels give equal inputs), without a full-size `f32` copy of
+/// the picture. Appends `3 × width × height` values to `out`.
+pub fn preprocess_rgb8(
+    pixels: &Rgb8,
+    [width, height]: [usize; 2],
+    normalization: &Normalization,
+    out: &mut Vec<f32>,
+) {
+    /// Per output column (or row): the two source indices and the weight of the second.
+    fn taps(source: usize, output: usize) -> Vec<(usize, usize, f32)> {
+        let scale = source as f32 / output as f32;
+        let max = (source - 1) as f32;
+        (0..output)
+            .map(|o| {
+                let f = ((o as f32 + 0.5) * scale - 0.5).clamp(0.0, max);
+                let lo = f.floor() as usize;
+                (lo, (lo + 1).min(source - 1), f - lo as f32)
+            })
+            .collect()
+    }
+    let (columns, rows) = (taps(pixels.width, width), taps(pixels.height, height));
+    let stride = pixels.width * 3;
+    let value = |y: usize, x: usize, ch: usize| pixels.data[y * stride + x * 3 + ch] as f32 / 255.0;
+    let start = out.len();
+    out.resize(start + 3 * width * height, 0.0);
+    let (mean, std) = (normalization.mean, normalization.std);
+    for (oy, &(y_lo, y_hi, ty)) in rows.iter().enumerate() {
+        for (ox, &(x_lo, x_hi, tx)) in columns.iter().enumerate() {
+            for ch in 0..3 {
+                let (a, b) = (value(y_lo, x_lo, ch), value(y_lo, x_hi, ch));
+                let (c, d) = (value(y_hi, x_lo, ch), value(y_hi, x_hi, ch));
+                let top = a + (b - a) * tx;
+                let bottom = c + (d - c) * tx;
+                let v = top + (bottom - top) * ty;
+                out[start + (ch * height + oy) * width + ox] = (v - mean[ch]) / std[ch];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
 
     #[test]

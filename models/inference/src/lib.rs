@@ -2,8 +2,10 @@
 //!
 //! - [`card`]: the model card, the JSON contract between `train`, `export` and `serve` (task,
 //!   classes, input size, normalisation, outputs and how to decode them).
-//! - [`image`]: the RGB image type, bounded decoding of untrusted bytes and the network-input
-//!   preprocessing (resize + normalise).
+//! - [`decode`]: bounded, strict decoding of untrusted JPEG and PNG bytes to 8-bit RGB (JPEGs
+//!   optionally downscaled in the DCT domain).
+//! - [`image`]: the RGB image type and the network-input preprocessing (resize + normalise), from
+//!   an [`Image`] or straight from 8-bit pixels.
 //! - [`detection`], [`segmentation`], [`landmarks`]: turning raw network outputs into boxes,
 //!   masks and points in the original image's pixels; [`rle`]: COCO run-length encoding.
 //! - `runtime` (feature `runtime`): finding and loading the ONNX Runtime library.
@@ -13,6 +15,7 @@
 //! the server produces.
 
 pub mod card;
+pub mod decode;
 pub mod detection;
 pub mod image;
 pub mod landmarks;
