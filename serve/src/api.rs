@@ -10,7 +10,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use exemplar_inference::card::TaskSpec;
-use exemplar_inference::image::{Image, decode_bytes, preprocess};
+use exemplar_inference::decode::{DecodeLimits, decode_for};
+use exemplar_inference::image::preprocess_rgb8;
 use exemplar_inference::{detection, landmarks, rle, segmentation};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -79,8 +80,17 @@ fn pick<'a>(
     }
 }
 
-/// Decodes the body, runs the model on it and returns the image with the model's output.
-async fn run(model: &Model, upload: Upload) -> Result<(Image, Output), ApiError> {
+/// The submitted picture's `[width, height]`.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    width: usize,
+    height: usize,
+}
+
+/// Decodes the body, runs the model on it and returns the picture's size with the model's
+/// output. A JPEG much larger than the network input is decoded downscaled (DCT domain) and
+/// resized in 8 bits: no full-size `f32` copy is made.
+async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiError> {
     let body = upload.image;
     if body.is_empty() {
         return Err(ApiError::bad_request(
@@ -89,11 +99,11 @@ async fn run(model: &Model, upload: Upload) -> Result<(Image, Output), ApiError>
     }
     let input = &model.card.input;
     let (size, normalization) = ([input.width, input.height], input.normalization);
-    let (image, pixels) = tokio::task::spawn_blocking(move || {
-        let image = decode_bytes(&body)?;
-        let mut pixels = Vec::new();
-        preprocess(&image, size, &normalization, &mut pixels);
-        Ok::<_, String>((image, pixels))
+    let (original, pixels) = tokio::task::spawn_blocking(move || {
+        let decoded = decode_for(&body, Some(size), DecodeLimits::default())?;
+        let mut pixels = Vec::with_capacity(3 * size[0] * size[1]);
+        preprocess_rgb8(&decoded.pixels, size, &normalization, &mut pixels);
+        Ok::<_, exemplar_inference::decode::DecodeError>((decoded.original, pixels))
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
@@ -112,10 +122,11 @@ async fn run(model: &Model, upload: Upload) -> Result<(Image, Output), ApiError>
                 format!("inference failed: {e}"),
             )
         })?;
-    Ok((image, output))
+    let [width, height] = original;
+    Ok((Size { width, height }, output))
 }
 
-fn size_of(image: &Image) -> [f32; 2] {
+fn size_of(image: &Size) -> [f32; 2] {
     [image.width as f32, image.height as f32]
 }
 

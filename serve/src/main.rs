@@ -25,7 +25,7 @@ use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::registry::{DeviceChoice, Registry};
+use crate::registry::{DeviceChoice, Instances, Registry};
 use crate::worker::BatchOptions;
 
 /// Serve exported exemplar models over HTTP (task endpoints under /v1, Open Inference Protocol
@@ -59,6 +59,27 @@ struct Cli {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "EXEMPLAR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// ONNX Runtime sessions per model, each on its own thread, taking batches from the model's
+    /// one queue (Triton's instance count).
+    #[arg(long, env = "EXEMPLAR_INSTANCES", default_value_t = 1)]
+    instances: usize,
+    /// Threads one session computes an operator with [default: the cores divided by
+    /// --instances, at least 1].
+    #[arg(long, env = "EXEMPLAR_INTRA_OP_THREADS", value_name = "N")]
+    intra_op_threads: Option<usize>,
+    /// Threads running independent operators side by side (above 1, ONNX Runtime's parallel
+    /// execution mode).
+    #[arg(
+        long,
+        env = "EXEMPLAR_INTER_OP_THREADS",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    inter_op_threads: usize,
+    /// Let ONNX Runtime's threads busy-wait for work between operators: lower latency for one
+    /// client at a time, at the cost of CPU that decoding and HTTP could use.
+    #[arg(long, env = "EXEMPLAR_SPIN")]
+    spin: bool,
     /// Requests in flight at once; more are refused with 503.
     #[arg(long, env = "EXEMPLAR_CONCURRENCY", default_value_t = 256)]
     concurrency: usize,
@@ -112,15 +133,24 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         .models
         .as_deref()
         .expect("clap requires --models unless --health-check");
-    let registry = Arc::new(Registry::load(models, options, cli.device)?);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut instances = Instances::for_cores(cli.instances, cores);
+    if let Some(threads) = cli.intra_op_threads {
+        instances.intra_op_threads = threads.max(1);
+    }
+    instances.inter_op_threads = cli.inter_op_threads.max(1);
+    instances.spin = cli.spin;
+    let registry = Arc::new(Registry::load(models, options, cli.device, instances)?);
     for model in registry.models.values() {
         eprintln!(
-            "serve: model '{}' ({}, {}×{} input) on {}",
+            "serve: model '{}' ({}, {}×{} input) on {}: {} instance(s) of {} intra-op thread(s)",
             model.name,
             model.card.task.name(),
             model.card.input.width,
             model.card.input.height,
-            registry.device
+            registry.device,
+            instances.count,
+            instances.intra_op_threads,
         );
     }
     let app = router(registry, &cli);

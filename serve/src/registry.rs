@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use exemplar_inference::ModelCard;
 use exemplar_inference::runtime::{cuda_provider, environment};
+use ort::environment::Environment;
 use ort::session::Session;
+use ort::session::builder::SessionBuilder;
 
 use crate::metrics::Metrics;
 use crate::worker::{BatchOptions, Placement, Worker};
@@ -53,8 +55,53 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+/// How many sessions each model gets, and the threads each session computes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instances {
+    /// Sessions per model, each on its own thread, sharing the model's queue.
+    pub count: usize,
+    /// Threads one session splits an operator over (ONNX Runtime's intra-op pool).
+    pub intra_op_threads: usize,
+    /// Threads running independent operators side by side; above 1 this turns on ONNX
+    /// Runtime's parallel execution mode.
+    pub inter_op_threads: usize,
+    /// Let the intra-op threads busy-wait between operators. Off by default: on a few cores
+    /// the waiting threads take the CPU that decoding and HTTP need (docs/serving-speed.md).
+    pub spin: bool,
+}
+
+impl Instances {
+    /// `count` sessions sharing the machine's cores between them.
+    pub fn for_cores(count: usize, cores: usize) -> Self {
+        let count = count.max(1);
+        Self {
+            count,
+            intra_op_threads: (cores / count).max(1),
+            inter_op_threads: 1,
+            spin: false,
+        }
+    }
+}
+
+/// A session builder with `instances`' threading.
+fn builder(environment: &'static Environment, instances: Instances) -> ort::Result<SessionBuilder> {
+    let mut builder = Session::builder(environment)?
+        .with_intra_threads(instances.intra_op_threads)?
+        .with_inter_threads(instances.inter_op_threads)?
+        .with_intra_op_spinning(instances.spin)?
+        .with_inter_op_spinning(instances.spin)?;
+    if instances.inter_op_threads > 1 {
+        builder = builder.with_parallel_execution(true)?;
+    }
+    Ok(builder)
+}
+
 /// A session for `graph` on `device`; the device it really runs on.
-fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, Placement)> {
+fn session(
+    graph: &Path,
+    device: DeviceChoice,
+    instances: Instances,
+) -> anyhow::Result<(Session, Placement)> {
     let environment = environment()?;
     let failed = |e: ort::Error| anyhow::anyhow!("{}: {e}", graph.display());
     let cuda = match device {
@@ -64,7 +111,7 @@ fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, Place
     };
     if let Some(id) = cuda {
         let provider = cuda_provider(id).build().error_on_failure();
-        let attempt = Session::builder(environment)
+        let attempt = builder(environment, instances)
             .map_err(failed)?
             .with_execution_providers([provider]);
         match attempt {
@@ -82,7 +129,7 @@ fn session(graph: &Path, device: DeviceChoice) -> anyhow::Result<(Session, Place
             ),
         }
     }
-    let session = Session::builder(environment)
+    let session = builder(environment, instances)
         .and_then(|mut b| b.commit_from_file(graph))
         .map_err(failed)?;
     Ok((session, Placement::Cpu))
@@ -94,6 +141,7 @@ impl Registry {
         dir: &Path,
         options: BatchOptions,
         mut device: DeviceChoice,
+        instances: Instances,
     ) -> anyhow::Result<Self> {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
@@ -118,16 +166,25 @@ impl Registry {
                 .ok_or_else(|| anyhow::anyhow!("{}: the folder name is not UTF-8", path.display()))?
                 .to_string();
             let card = ModelCard::read(&path.join("model.json"))?;
-            let (session, placed) = session(&path.join("model.onnx"), device)?;
+            let graph = path.join("model.onnx");
+            let (first, placed) = session(&graph, device, instances)?;
             if device == DeviceChoice::Auto && placed == Placement::Cpu {
                 // CUDA did not load for this model; it will not for the next ones either.
                 device = DeviceChoice::Cpu;
             }
             used = placed;
+            let pinned = match placed {
+                Placement::Cpu => DeviceChoice::Cpu,
+                Placement::Cuda(id) => DeviceChoice::Cuda(id),
+            };
+            let mut sessions = vec![first];
+            for _ in 1..instances.count {
+                sessions.push(session(&graph, pinned, instances)?.0);
+            }
             let dims = [3, card.input.height, card.input.width];
             let worker = Worker::spawn(
                 &name,
-                session,
+                sessions,
                 card.input.name.clone(),
                 dims,
                 placed,

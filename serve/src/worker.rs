@@ -1,7 +1,8 @@
-//! One inference worker per model: a thread that owns the model's ONNX Runtime session (a
-//! session runs one call at a time; DESIGN.md) and batches requests dynamically — it takes the
-//! first waiting image, then whatever else arrives within `max_delay`, up to `max_batch`, and
-//! runs them as one call.
+//! One inference worker per model: one queue, and one thread per instance, each owning an ONNX
+//! Runtime session of the model (a session runs one call at a time), like
+//! Triton's instance groups. Each thread batches requests dynamically — it takes the first
+//! waiting image, then whatever else arrives within `max_delay`, up to `max_batch`, and runs them
+//! as one call — so with several instances one batch is prepared while another runs.
 //!
 //! On the CPU a batch goes in as a new tensor of exactly its size. On a CUDA device two things
 //! that cost GPU throughput are avoided (docs/gpu-bench.md):
@@ -81,12 +82,12 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts the worker thread for `session`, whose input `input_name` takes
-    /// `[batch, 3, height, width]` and whose first output is read.
-    /// On CUDA the bucket sizes are run once before this returns.
+    /// Starts one thread per session of `sessions` (the model's instances), all taking images
+    /// from one queue. The model's input `input_name` takes `[batch, 3, height, width]`; its
+    /// first output is read. On CUDA the bucket sizes are run once before this returns.
     pub fn spawn(
         name: &str,
-        session: Session,
+        sessions: Vec<Session>,
         input_name: String,
         input_dims: [usize; 3],
         placement: Placement,
@@ -94,28 +95,31 @@ impl Worker {
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = bounded(options.queue.max(1));
-        let model = name.to_string();
-        let mut runner = Runner::new(session, input_name, input_dims);
-        if let Placement::Cuda(device) = placement {
-            let started = Instant::now();
-            let sizes = buckets(options.max_batch);
-            match runner.bind(device, &sizes) {
-                Ok(()) => eprintln!(
-                    "serve: {name}: batch sizes {sizes:?} ready on {placement} in {:.1} s",
-                    started.elapsed().as_secs_f64()
-                ),
-                Err(e) => {
-                    eprintln!("serve: {name}: pinned I/O binding failed ({e}); using plain calls")
+        for (instance, session) in sessions.into_iter().enumerate() {
+            let mut runner = Runner::new(session, input_name.clone(), input_dims);
+            if let Placement::Cuda(device) = placement {
+                let started = Instant::now();
+                let sizes = buckets(options.max_batch);
+                match runner.bind(device, &sizes) {
+                    Ok(()) => eprintln!(
+                        "serve: {name}: batch sizes {sizes:?} ready on {placement} in {:.1} s",
+                        started.elapsed().as_secs_f64()
+                    ),
+                    Err(e) => eprintln!(
+                        "serve: {name}: pinned I/O binding failed ({e}); using plain calls"
+                    ),
                 }
             }
+            let (model, metrics, receiver) =
+                (name.to_string(), Arc::clone(&metrics), receiver.clone());
+            std::thread::Builder::new()
+                .name(format!("model-{name}-{instance}"))
+                .spawn(move || {
+                    run(runner, options, receiver, |waits| {
+                        metrics.batch(&model, waits)
+                    })
+                })?;
         }
-        std::thread::Builder::new()
-            .name(format!("model-{name}"))
-            .spawn(move || {
-                run(runner, options, receiver, |waits| {
-                    metrics.batch(&model, waits)
-                })
-            })?;
         Ok(Self { sender })
     }
 
