@@ -117,9 +117,14 @@ def wrk(url: str, photo: Path, connections: int, duration: int) -> dict:
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    failed = int(non_2xx.group(1)) if non_2xx else 0
     return {
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": requests,
+        "rps": rps,
+        # Answers with a 2xx status per second: what the ratios compare.
+        "ok_rps": rps * (requests - failed) / max(requests, 1),
         "p50_ms": seconds(latency["50"]) * 1e3,
         "p99_ms": seconds(latency["99"]) * 1e3,
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,

@@ -53,8 +53,9 @@ struct Cli {
     /// How long the first image of a batch waits for others, in milliseconds.
     #[arg(long, env = "EXEMPLAR_MAX_DELAY_MS", default_value_t = 2)]
     max_delay_ms: u64,
-    /// Images that may wait per model before requests are refused with 503.
-    #[arg(long, env = "EXEMPLAR_QUEUE", default_value_t = 64)]
+    /// Images that may wait per model before requests are refused with 503 (as many as
+    /// --concurrency by default, so that only a server past its concurrency refuses).
+    #[arg(long, env = "EXEMPLAR_QUEUE", default_value_t = 256)]
     queue: usize,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "EXEMPLAR_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]

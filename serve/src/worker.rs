@@ -171,6 +171,12 @@ fn run(
                 Err(_) => break,
             }
         }
+        // A client that went away (closed connection, timed out) no longer waits for its
+        // answer: its image is not computed, so it cannot hold up the clients still waiting.
+        jobs.retain(|job| !job.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
         let started = Instant::now();
         let waits: Vec<Duration> = jobs.iter().map(|j| started - j.queued).collect();
         record(&waits);
@@ -360,26 +366,80 @@ mod tests {
         assert_eq!(buckets(0), vec![1]);
     }
 
-    /// The bound path (here in plain host memory; on CUDA in page-locked memory) pads a batch to
-    /// its bucket and must answer each image exactly as a plain call of the batch does.
-    #[test]
-    fn padded_bound_batches_answer_like_plain_calls() {
-        let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("run");
+    /// A briefly fine-tuned classifier exported into `dir`: its folder and card.
+    fn exported(dir: &std::path::Path) -> (std::path::PathBuf, exemplar_inference::ModelCard) {
+        let run = dir.join("run");
         let mut config = FinetuneConfig::defaults(TaskKind::Classification);
         config.epochs = 1;
         config.synthetic.train_size = 32;
         config.synthetic.val_size = 8;
         finetune::finetune::<ClassificationTask>(config, &run, false).unwrap();
-        let model = dir.path().join("model");
+        let model = dir.join("model");
         exemplar_export::export(&run, &model, 2).unwrap();
         let card = exemplar_inference::ModelCard::read(&model.join("model.json")).unwrap();
-        let open = || {
-            Session::builder(exemplar_inference::runtime::environment().unwrap())
-                .unwrap()
-                .commit_from_file(model.join("model.onnx"))
-                .unwrap()
+        (model, card)
+    }
+
+    fn open(model: &std::path::Path) -> Session {
+        Session::builder(exemplar_inference::runtime::environment().unwrap())
+            .unwrap()
+            .commit_from_file(model.join("model.onnx"))
+            .unwrap()
+    }
+
+    /// Images whose clients stopped waiting (the request's future dropped, as when the
+    /// connection closes) are taken off the queue without being computed.
+    #[test]
+    fn images_of_clients_that_left_are_not_computed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (model, card) = exported(dir.path());
+        let dims = [3, card.input.height, card.input.width];
+        let metrics = Arc::new(Metrics::default());
+        let options = BatchOptions {
+            max_batch: 1,
+            max_delay: Duration::ZERO,
+            queue: 32,
         };
+        let worker = Worker::spawn(
+            "m",
+            vec![open(&model)],
+            card.input.name.clone(),
+            dims,
+            Placement::Cpu,
+            options,
+            Arc::clone(&metrics),
+        )
+        .unwrap();
+        let image = vec![0.25; dims.iter().product()];
+        let mut pending: Vec<Pending> = (0..20)
+            .map(|_| worker.submit(image.clone()).unwrap())
+            .collect();
+        let last = pending.pop().unwrap();
+        drop(pending);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let output = runtime.block_on(last.wait()).unwrap().unwrap();
+        assert_eq!(output.values.len(), card.class_names.len());
+        // At most the one or two images already taken before the others were dropped ran
+        // besides the last: the batch-size histogram counts the calls made.
+        let text = metrics.render();
+        let calls: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("exemplar_batch_size_count{model=\"m\"} "))
+            .unwrap_or_else(|| panic!("{text}"))
+            .parse()
+            .unwrap();
+        assert!(calls <= 3, "{calls} calls for 1 waiting image: {text}");
+    }
+
+    /// The bound path (here in plain host memory; on CUDA in page-locked memory) pads a batch to
+    /// its bucket and must answer each image exactly as a plain call of the batch does.
+    #[test]
+    fn padded_bound_batches_answer_like_plain_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let (model, card) = exported(dir.path());
+        let open = || open(&model);
         let dims = [3, card.input.height, card.input.width];
         let mut plain = Runner::new(open(), card.input.name.clone(), dims);
         let mut bound = Runner::new(open(), card.input.name.clone(), dims);
