@@ -222,3 +222,44 @@ fn downscaled_decoding_stays_close_to_the_training_side() {
         );
     }
 }
+
+/// libjpeg's own encoder, for the layouts the `image` crate does not write.
+fn mozjpeg_file(space: mozjpeg::ColorSpace, channels: usize, progressive: bool) -> Vec<u8> {
+    let (width, height) = (96, 64);
+    let pixels: Vec<u8> = (0..width * height * channels)
+        .map(|i| ((i * 37) % 251) as u8 / 2 + 60)
+        .collect();
+    let mut compress = mozjpeg::Compress::new(space);
+    compress.set_size(width, height);
+    compress.set_quality(90.0);
+    if progressive {
+        compress.set_progressive_mode();
+    }
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(&pixels).unwrap();
+    started.finish().unwrap()
+}
+
+#[test]
+fn progressive_grey_and_cmyk_jpegs_decode_to_rgb() {
+    use mozjpeg::ColorSpace::{JCS_CMYK, JCS_GRAYSCALE, JCS_RGB};
+    for (space, channels, progressive) in [
+        (JCS_RGB, 3, true),
+        (JCS_GRAYSCALE, 1, false),
+        (JCS_GRAYSCALE, 1, true),
+        (JCS_CMYK, 4, false),
+    ] {
+        let bytes = mozjpeg_file(space, channels, progressive);
+        let full = decode(&bytes, DecodeLimits::default()).unwrap();
+        assert_eq!([full.pixels.width, full.pixels.height], [96, 64]);
+        assert_eq!(full.pixels.data.len(), 96 * 64 * 3);
+        let small = decode_for(&bytes, Some([24, 16]), DecodeLimits::default()).unwrap();
+        assert_eq!(
+            [small.pixels.width, small.pixels.height],
+            [24, 16],
+            "{space:?}"
+        );
+        // Cut short, each is refused like a baseline file.
+        assert!(decode(&bytes[..bytes.len() * 3 / 4], DecodeLimits::default()).is_err());
+    }
+}
