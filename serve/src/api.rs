@@ -10,16 +10,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use exemplar_inference::card::TaskSpec;
-use exemplar_inference::decode::{DecodeLimits, decode_for};
-use exemplar_inference::image::preprocess_rgb8;
 use exemplar_inference::{detection, landmarks, rle, segmentation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::predict::{run, size_of};
 use crate::registry::{Model, Registry};
 use crate::upload::Upload;
-use crate::worker::{Output, SubmitError};
 
 pub type AppState = Arc<Registry>;
 
@@ -78,56 +76,6 @@ fn pick<'a>(
             }
         }
     }
-}
-
-/// The submitted picture's `[width, height]`.
-#[derive(Debug, Clone, Copy)]
-struct Size {
-    width: usize,
-    height: usize,
-}
-
-/// Decodes the body, runs the model on it and returns the picture's size with the model's
-/// output. A JPEG much larger than the network input is decoded downscaled (DCT domain) and
-/// resized in 8 bits: no full-size `f32` copy is made.
-async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiError> {
-    let body = upload.image;
-    if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "empty body: send the image bytes (PNG or JPEG)",
-        ));
-    }
-    let input = &model.card.input;
-    let (size, normalization) = ([input.width, input.height], input.normalization);
-    let (original, pixels) = tokio::task::spawn_blocking(move || {
-        let decoded = decode_for(&body, Some(size), DecodeLimits::default())?;
-        let mut pixels = Vec::with_capacity(3 * size[0] * size[1]);
-        preprocess_rgb8(&decoded.pixels, size, &normalization, &mut pixels);
-        Ok::<_, exemplar_inference::decode::DecodeError>((decoded.original, pixels))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    .map_err(|reason| ApiError::bad_request(format!("unreadable image: {reason}")))?;
-    let output = model
-        .worker
-        .infer(pixels)
-        .await
-        .map_err(|e| match e {
-            SubmitError::Full => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-            SubmitError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        })?
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("inference failed: {e}"),
-            )
-        })?;
-    let [width, height] = original;
-    Ok((Size { width, height }, output))
-}
-
-fn size_of(image: &Size) -> [f32; 2] {
-    [image.width as f32, image.height as f32]
 }
 
 pub async fn detect(

@@ -5,6 +5,7 @@ mod api;
 mod error;
 mod health;
 mod metrics;
+mod predict;
 mod registry;
 mod upload;
 mod worker;

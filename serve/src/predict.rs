@@ -1,0 +1,62 @@
+//! One image through one model: decode the upload for the model's input size, queue it on the
+//! model's worker, and map what can go wrong to HTTP statuses. The task endpoints in `api` turn
+//! the raw output into their answers.
+
+use axum::http::StatusCode;
+use exemplar_inference::decode::{DecodeLimits, decode_for};
+use exemplar_inference::image::preprocess_rgb8;
+
+use crate::error::ApiError;
+use crate::registry::Model;
+use crate::upload::Upload;
+use crate::worker::{Output, SubmitError};
+
+/// The submitted picture's `[width, height]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    pub width: usize,
+    pub height: usize,
+}
+
+/// Decodes the body, runs the model on it and returns the picture's size with the model's
+/// output. A JPEG much larger than the network input is decoded downscaled (DCT domain) and
+/// resized in 8 bits: no full-size `f32` copy is made.
+pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiError> {
+    let body = upload.image;
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty body: send the image bytes (PNG or JPEG)",
+        ));
+    }
+    let input = &model.card.input;
+    let (size, normalization) = ([input.width, input.height], input.normalization);
+    let (original, pixels) = tokio::task::spawn_blocking(move || {
+        let decoded = decode_for(&body, Some(size), DecodeLimits::default())?;
+        let mut pixels = Vec::with_capacity(3 * size[0] * size[1]);
+        preprocess_rgb8(&decoded.pixels, size, &normalization, &mut pixels);
+        Ok::<_, exemplar_inference::decode::DecodeError>((decoded.original, pixels))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|reason| ApiError::bad_request(format!("unreadable image: {reason}")))?;
+    let output = model
+        .worker
+        .infer(pixels)
+        .await
+        .map_err(|e| match e {
+            SubmitError::Full => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            SubmitError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        })?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("inference failed: {e}"),
+            )
+        })?;
+    let [width, height] = original;
+    Ok((Size { width, height }, output))
+}
+
+pub fn size_of(image: &Size) -> [f32; 2] {
+    [image.width as f32, image.height as f32]
+}
