@@ -55,6 +55,13 @@ pub enum DecodeError {
         "the image is {width}×{height}, more than the {limit} pixels a side or the memory accepted"
     )]
     TooLarge { width: u64, height: u64, limit: u32 },
+    /// The `image` crate's PNG decoder refused the picture's size or memory.
+    #[error("the image is larger than the {limit} pixels a side or the memory accepted")]
+    OverLimits {
+        limit: u32,
+        #[source]
+        source: image::error::LimitError,
+    },
     #[error("the image has no pixels")]
     NoPixels,
     /// libjpeg's own message, such as "Premature end of JPEG file".
@@ -132,10 +139,9 @@ fn decode_png(bytes: &[u8], limits: DecodeLimits) -> Result<Decoded, DecodeError
     png_limits.max_alloc = Some(limits.max_alloc_bytes);
     reader.limits(png_limits);
     let decoded = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => DecodeError::TooLarge {
-            width: 0,
-            height: 0,
+        image::ImageError::Limits(source) => DecodeError::OverLimits {
             limit: limits.max_dimension,
+            source,
         },
         e => DecodeError::Png(e),
     })?;

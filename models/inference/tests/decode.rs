@@ -125,7 +125,7 @@ fn limits_are_checked_from_the_header() {
     ));
     assert!(matches!(
         decode(&png(120, 50), limits),
-        Err(DecodeError::TooLarge { .. })
+        Err(DecodeError::OverLimits { .. })
     ));
     assert!(decode(&jpeg(100, 50), limits).is_ok());
     assert!(matches!(
