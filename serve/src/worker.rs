@@ -411,18 +411,18 @@ mod tests {
         )
         .unwrap();
         let image = vec![0.25; dims.iter().product()];
-        let mut pending: Vec<Pending> = (0..20)
-            .map(|_| worker.submit(image.clone()).unwrap())
-            .collect();
-        let last = pending.pop().unwrap();
-        drop(pending);
+        // Nineteen clients leave as soon as their image is queued; the twentieth waits.
+        for _ in 0..19 {
+            drop(worker.submit(image.clone()).unwrap());
+        }
+        let last = worker.submit(image.clone()).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let output = runtime.block_on(last.wait()).unwrap().unwrap();
         assert_eq!(output.values.len(), card.class_names.len());
-        // At most the one or two images already taken before the others were dropped ran
-        // besides the last: the batch-size histogram counts the calls made.
+        // Only the waiting client's image ran (the batch-size histogram counts the calls made),
+        // give or take one taken in the instant between a submit and its drop.
         let text = metrics.render();
         let calls: u64 = text
             .lines()
@@ -430,7 +430,7 @@ mod tests {
             .unwrap_or_else(|| panic!("{text}"))
             .parse()
             .unwrap();
-        assert!(calls <= 3, "{calls} calls for 1 waiting image: {text}");
+        assert!(calls <= 2, "{calls} calls for 1 waiting image: {text}");
     }
 
     /// The bound path (here in plain host memory; on CUDA in page-locked memory) pads a batch to
