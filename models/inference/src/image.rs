@@ -160,20 +160,45 @@ pub fn decode_bytes(bytes: &[u8]) -> Result<Image, String> {
 /// evaluation and the server both call this, so they feed the network identically.
 pub fn preprocess(
     image: &Image,
-    [width, height]: [usize; 2],
+    size: [usize; 2],
     normalization: &Normalization,
     out: &mut Vec<f32>,
 ) {
-    image
-        .resize(width, height)
-        .write_chw_normalized(normalization.mean, normalization.std, out);
+    let stride = image.width * 3;
+    resize_normalized(
+        [image.width, image.height],
+        |y, x, ch| image.data[y * stride + x * 3 + ch],
+        size,
+        normalization,
+        out,
+    );
 }
 
-/// [`preprocess`] straight from 8-bit pixels, as the server runs it: the same bilinear
-/// sampling and arithmetic (so equal pixels give equal inputs), without a full-size `f32` copy of
-/// the picture. Appends `3 × width × height` values to `out`.
+/// [`preprocess`] straight from 8-bit pixels, as the server runs it: the same sampling and
+/// arithmetic (so equal pixels give equal inputs), without a full-size `f32` copy of the
+/// picture. Appends `3 × width × height` values to `out`.
 pub fn preprocess_rgb8(
     pixels: &Rgb8,
+    size: [usize; 2],
+    normalization: &Normalization,
+    out: &mut Vec<f32>,
+) {
+    let stride = pixels.width * 3;
+    resize_normalized(
+        [pixels.width, pixels.height],
+        |y, x, ch| pixels.data[y * stride + x * 3 + ch] as f32 / 255.0,
+        size,
+        normalization,
+        out,
+    );
+}
+
+/// Bilinear resampling of a `[width, height]` source, read through `value(y, x, channel)` in
+/// `[0, 1]`, to `size` with pixel-centre alignment (as [`Image::resample`] of the whole image),
+/// normalised and appended to `out` in CHW order.
+fn resize_normalized(
+    [source_w, source_h]: [usize; 2],
+    value: impl Fn(usize, usize, usize) -> f32,
     [width, height]: [usize; 2],
     normalization: &Normalization,
     out: &mut Vec<f32>,
@@ -190,9 +215,7 @@ pub fn preprocess_rgb8(
             })
             .collect()
     }
-    let (columns, rows) = (taps(pixels.width, width), taps(pixels.height, height));
-    let stride = pixels.width * 3;
-    let value = |y: usize, x: usize, ch: usize| pixels.data[y * stride + x * 3 + ch] as f32 / 255.0;
+    let (columns, rows) = (taps(source_w, width), taps(source_h, height));
     let start = out.len();
     out.resize(start + 3 * width * height, 0.0);
     let (mean, std) = (normalization.mean, normalization.std);
@@ -230,6 +253,30 @@ mod tests {
                 0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25
             ]
         );
+    }
+
+    /// `preprocess` samples as `Image::resize` does, value for value.
+    #[test]
+    fn preprocess_is_resize_then_normalise() {
+        let mut image = Image::new(37, 23);
+        for (i, v) in image.data.iter_mut().enumerate() {
+            *v = ((i * 7919) % 1000) as f32 / 999.0;
+        }
+        let normalization = Normalization {
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        };
+        for [w, h] in [[37, 23], [16, 16], [64, 48], [5, 40]] {
+            let mut expected = Vec::new();
+            image.resize(w, h).write_chw_normalized(
+                normalization.mean,
+                normalization.std,
+                &mut expected,
+            );
+            let mut got = Vec::new();
+            preprocess(&image, [w, h], &normalization, &mut got);
+            assert_eq!(got, expected, "{w}×{h}");
+        }
     }
 
     #[test]
