@@ -78,24 +78,31 @@ struct Point {
     y: f32,
 }
 
-/// Distinct colours, one per class id (background, class 0 of the masks, is not drawn).
-const PALETTE: [[u8; 3]; 12] = [
-    [230, 25, 75],
-    [60, 180, 75],
-    [255, 225, 25],
-    [0, 130, 200],
-    [245, 130, 48],
-    [145, 30, 180],
-    [70, 240, 240],
-    [240, 50, 230],
-    [128, 128, 0],
-    [0, 0, 128],
-    [170, 110, 40],
-    [0, 128, 128],
-];
+/// The drawing conventions the demo page uses too (colours per class, mask opacity, line width,
+/// dot radius, label band): `serve/assets/drawing.json`, compiled in.
+#[derive(Deserialize)]
+struct Style {
+    palette: Vec<[u8; 3]>,
+    mask_opacity: f32,
+    box_line_width: f32,
+    landmark_radius: f32,
+    label_background: [u8; 3],
+}
 
-fn colour(index: usize) -> Rgb<u8> {
-    Rgb(PALETTE[index % PALETTE.len()])
+impl Style {
+    fn load() -> Result<Self> {
+        let style: Self = serde_json::from_str(include_str!("../assets/drawing.json"))
+            .context("serve/assets/drawing.json is not a drawing style")?;
+        if style.palette.is_empty() {
+            bail!("serve/assets/drawing.json has an empty palette");
+        }
+        Ok(style)
+    }
+
+    /// Detection class k, mask class k + 1 and landmark k all take this colour.
+    fn colour(&self, index: usize) -> Rgb<u8> {
+        Rgb(self.palette[index % self.palette.len()])
+    }
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
@@ -122,6 +129,7 @@ fn main() -> Result<()> {
         bail!("--scale must be between 1 and 16");
     }
     let s = args.scale as f32;
+    let style = Style::load()?;
     let mut scene = read_image(&args.scene, args.scale)?;
     let segmentation: Segmentation = read_json(&args.segment)?;
     if segmentation.mask.format != "png" {
@@ -144,7 +152,11 @@ fn main() -> Result<()> {
     );
     for (pixel, class) in scene.pixels_mut().zip(mask.pixels()) {
         if class[0] > 0 {
-            blend(pixel, colour(class[0] as usize - 1), 0.45);
+            blend(
+                pixel,
+                style.colour(class[0] as usize - 1),
+                style.mask_opacity,
+            );
         }
     }
     let detections: Detections = read_json(&args.detect)?;
@@ -153,23 +165,24 @@ fn main() -> Result<()> {
     by_score.sort_by(|a, b| a.score.total_cmp(&b.score));
     for d in by_score {
         let [x, y, w, h] = d.bbox.map(|v| v * s);
-        let c = colour(d.class_id);
-        rectangle(&mut scene, [x, y, x + w, y + h], c);
+        let c = style.colour(d.class_id);
+        rectangle(&mut scene, [x, y, x + w, y + h], style.box_line_width, c);
         label(
             &mut scene,
             x,
             y - 10.0,
             &format!("{} {:.2}", d.class_name, d.score),
             c,
+            &style,
         );
     }
     let mut face = read_image(&args.face, args.scale)?;
     let landmarks: Landmarks = read_json(&args.landmarks)?;
     for (i, p) in landmarks.points.iter().enumerate() {
         let (x, y) = (p.x * s, p.y * s);
-        let c = colour(i);
-        disc(&mut face, x, y, 4.0, c);
-        label(&mut face, x + 6.0, y - 4.0, &p.name, c);
+        let c = style.colour(i);
+        disc(&mut face, x, y, style.landmark_radius, c);
+        label(&mut face, x + 6.0, y - 4.0, &p.name, c, &style);
     }
     // Legend under the scene: the colours of the classes the mask contains.
     let present: Vec<usize> = (1..segmentation.classes.len())
@@ -187,9 +200,16 @@ fn main() -> Result<()> {
     image::imageops::overlay(&mut out, &face, (scene.width() + 8) as i64, 0);
     for (i, (index, name)) in legend.iter().enumerate() {
         let y = (scene.height() + 4 + 12 * i as u32) as f32;
-        let c = colour(*index);
+        let c = style.colour(*index);
         fill(&mut out, [2.0, y, 12.0, y + 8.0], c);
-        label(&mut out, 16.0, y, &format!("mask: {name}"), Rgb([0, 0, 0]));
+        label(
+            &mut out,
+            16.0,
+            y,
+            &format!("mask: {name}"),
+            Rgb([0, 0, 0]),
+            &style,
+        );
     }
     out.save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -222,12 +242,12 @@ fn fill(image: &mut RgbImage, [x0, y0, x1, y1]: [f32; 4], c: Rgb<u8>) {
     }
 }
 
-/// A two-pixel outline.
-fn rectangle(image: &mut RgbImage, [x0, y0, x1, y1]: [f32; 4], c: Rgb<u8>) {
-    fill(image, [x0, y0, x1, y0 + 2.0], c);
-    fill(image, [x0, y1 - 2.0, x1, y1], c);
-    fill(image, [x0, y0, x0 + 2.0, y1], c);
-    fill(image, [x1 - 2.0, y0, x1, y1], c);
+/// An outline `line` pixels wide, inside the box.
+fn rectangle(image: &mut RgbImage, [x0, y0, x1, y1]: [f32; 4], line: f32, c: Rgb<u8>) {
+    fill(image, [x0, y0, x1, y0 + line], c);
+    fill(image, [x0, y1 - line, x1, y1], c);
+    fill(image, [x0, y0, x0 + line, y1], c);
+    fill(image, [x1 - line, y0, x1, y1], c);
 }
 
 fn disc(image: &mut RgbImage, cx: f32, cy: f32, r: f32, c: Rgb<u8>) {
@@ -240,8 +260,8 @@ fn disc(image: &mut RgbImage, cx: f32, cy: f32, r: f32, c: Rgb<u8>) {
     }
 }
 
-/// Text in the 8×8 bitmap font, on a white band so it reads over any background.
-fn label(image: &mut RgbImage, x: f32, y: f32, text: &str, c: Rgb<u8>) {
+/// Text in the 8×8 bitmap font, on the style's band (white) so it reads over any background.
+fn label(image: &mut RgbImage, x: f32, y: f32, text: &str, c: Rgb<u8>, style: &Style) {
     use font8x8::UnicodeFonts;
     let (x, y) = (x.max(0.0) as i64, y.max(0.0) as i64);
     fill(
@@ -252,7 +272,7 @@ fn label(image: &mut RgbImage, x: f32, y: f32, text: &str, c: Rgb<u8>) {
             (x + 8 * text.len() as i64 + 2) as f32,
             (y + 10) as f32,
         ],
-        Rgb([255, 255, 255]),
+        Rgb(style.label_background),
     );
     for (i, ch) in text.chars().enumerate() {
         let glyph = font8x8::BASIC_FONTS.get(ch).unwrap_or([0; 8]);

@@ -29,6 +29,8 @@ pub struct Params {
     format: Option<String>,
     /// Classes to return from classification (default 5).
     top_k: Option<usize>,
+    /// Detections scoring below this are dropped (default: the model card's threshold).
+    score_threshold: Option<f32>,
 }
 
 /// The model named by `?model=` or the form's `model` field, which must solve `task`; with no
@@ -87,6 +89,15 @@ pub async fn detect(
     let TaskSpec::Detection(decoding) = &model.card.task else {
         unreachable!("pick checked the task");
     };
+    let mut decoding = *decoding;
+    if let Some(threshold) = params.score_threshold {
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(ApiError::bad_request(format!(
+                "score_threshold must be between 0 and 1, not {threshold}"
+            )));
+        }
+        decoding.score_threshold = threshold;
+    }
     let (image, output) = run(model, upload).await?;
     let classes = model.card.class_names.len();
     let [w, h] = size_of(&image);
@@ -98,7 +109,7 @@ pub async fn detect(
         &output.values,
         classes,
         [output.shape[1], output.shape[2]],
-        decoding,
+        &decoding,
         [w / input_w, h / input_h],
         [w, h],
     );
@@ -442,102 +453,41 @@ pub async fn infer(
     Ok(Json(answer))
 }
 
-/// Gives error answers produced outside the handlers (body limit, timeout, overload) the same
-/// `{"error": ...}` form as the handlers' own.
+/// Gives error answers produced outside the handlers (body limit, timeout, overload, axum's
+/// rejections of a malformed query) the same `{"error": ...}` form as the handlers' own. A
+/// rejection's own text ("Failed to deserialize query string: …") is kept as the reason.
 pub async fn json_errors(response: axum::response::Response) -> axum::response::Response {
     let status = response.status();
-    let is_json = response
+    let content_type = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if status.as_u16() < 400 || is_json {
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    if status.as_u16() < 400 || content_type.starts_with(b"application/json") {
         return response;
     }
+    let text = if content_type.starts_with(b"text/plain") {
+        axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .ok()
+            .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string())
+            .filter(|text| !text.is_empty())
+    } else {
+        None
+    };
     let reason = match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
-            "the request body is larger than the server accepts (--max-body-bytes)"
+            "the request body is larger than the server accepts (--max-body-bytes)".to_string()
         }
         StatusCode::REQUEST_TIMEOUT => {
-            "the request took longer than the server allows (--timeout-s)"
+            "the request took longer than the server allows (--timeout-s)".to_string()
         }
-        other => other.canonical_reason().unwrap_or("request failed"),
+        other => text.unwrap_or_else(|| {
+            other
+                .canonical_reason()
+                .unwrap_or("request failed")
+                .to_string()
+        }),
     };
     axum::response::IntoResponse::into_response(ApiError::new(status, reason))
-}
-
-/// `GET /openapi.json`: the API described in OpenAPI 3.1.
-pub async fn openapi(State(registry): State<AppState>) -> Json<Value> {
-    let models: Vec<&String> = registry.models.keys().collect();
-    let image_endpoint = |summary: &str, task: &str| {
-        json!({
-            "post": {
-                "summary": summary,
-                "parameters": [
-                    {"name": "model", "in": "query", "required": false, "schema": {"type": "string", "enum": models},
-                     "description": format!("a {task} model; optional when only one is loaded")},
-                ],
-                "requestBody": {"required": true, "content": {
-                    "image/png": {"schema": {"type": "string", "format": "binary"}},
-                    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                    "multipart/form-data": {"schema": {
-                        "type": "object",
-                        "properties": {
-                            "image": {"type": "string", "format": "binary"},
-                            "model": {"type": "string", "description": "the same as ?model="},
-                        },
-                        "required": ["image"],
-                    }},
-                }},
-                "responses": {
-                    "200": {"description": "the result, in the submitted image's pixels", "content": {"application/json": {}}},
-                    "400": {"$ref": "#/components/responses/Error"},
-                    "404": {"$ref": "#/components/responses/Error"},
-                    "413": {"$ref": "#/components/responses/Error"},
-                    "415": {"$ref": "#/components/responses/Error"},
-                    "503": {"$ref": "#/components/responses/Error"},
-                },
-            }
-        })
-    };
-    let mut segment = image_endpoint(
-        "Semantic segmentation: a PNG of class indices (or per-class COCO RLE with format=rle)",
-        "segmentation",
-    );
-    segment["post"]["parameters"].as_array_mut().expect("array").push(json!(
-        {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["png", "rle"]}}
-    ));
-    let mut classify = image_endpoint(
-        "Classification: the top-k classes with softmax scores",
-        "classification",
-    );
-    classify["post"]["parameters"].as_array_mut().expect("array").push(json!(
-        {"name": "top_k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "default": 5}}
-    ));
-    let get = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}});
-    Json(json!({
-        "openapi": "3.1.0",
-        "info": {"title": "exemplar-serve", "version": env!("CARGO_PKG_VERSION")},
-        "paths": {
-            "/v1/detect": image_endpoint("Detection: COCO-style boxes [x, y, w, h] with scores and class names", "detection"),
-            "/v1/segment": segment,
-            "/v1/landmarks": image_endpoint("Facial landmarks: named (x, y) points", "landmarks"),
-            "/v1/embed": image_endpoint("Embedding: pooled backbone features", "embedding"),
-            "/v1/classify": classify,
-            "/v2": get("Open Inference Protocol server metadata"),
-            "/v2/health/live": get("Liveness"),
-            "/v2/health/ready": get("Readiness"),
-            "/v2/models/{name}": get("Model metadata, with the model card"),
-            "/v2/models/{name}/ready": get("Model readiness"),
-            "/v2/models/{name}/infer": {"post": {
-                "summary": "Open Inference Protocol inference on FP32 tensors (no pre- or post-processing)",
-                "requestBody": {"required": true, "content": {"application/json": {}}},
-                "responses": {"200": {"description": "output tensors"}, "400": {"$ref": "#/components/responses/Error"}},
-            }},
-            "/metrics": get("Prometheus metrics"),
-        },
-        "components": {"responses": {"Error": {
-            "description": "what was wrong",
-            "content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}},
-        }}},
-    }))
 }

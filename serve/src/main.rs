@@ -5,6 +5,8 @@ mod api;
 mod error;
 mod health;
 mod metrics;
+mod openapi;
+mod page;
 mod predict;
 mod registry;
 mod upload;
@@ -189,7 +191,8 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
         .route("/v2/models/{name}/ready", get(api::model_ready))
         .route("/v2/models/{name}/infer", post(api::infer))
         .route("/metrics", get(api::metrics))
-        .route("/openapi.json", get(api::openapi))
+        .route("/openapi.json", get(openapi::openapi))
+        .merge(page::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&registry),
             api::record,

@@ -1,5 +1,6 @@
 //! Writes one built-in validation scene and one face as PNG files, to send to `serve`:
 //! `cargo run -p exemplar-train --example samples -- DIR [SIZE]` → `DIR/scene.png`, `DIR/face.png`.
+//! `serve/assets/samples/` holds what `samples DIR` writes: the demo page's sample images.
 
 use exemplar_train::data::synthetic::{Stream, SyntheticFaces, SyntheticObjects};
 
