@@ -89,3 +89,5 @@ printf '| classification | top-1 | %.1f | ≥ 80 |\n' "$(score classification to
 elapsed=$((SECONDS - started))
 printf '\n%d min %d s from pretraining to this table; picture: %s; models, answers, metrics and logs in %s\n' \
   $((elapsed / 60)) $((elapsed % 60)) "$out/result.png" "$out" >&2
+printf 'to try the models in a browser: %s --models %s, then open http://127.0.0.1:8080/\n' \
+  "$serve" "$out/models" >&2

@@ -6,6 +6,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+pub mod browser;
+mod models;
+
+pub use models::tiny_models;
+
 /// A command for the workspace binary `name` (`train`, `export`, `serve`).
 ///
 /// # Panics

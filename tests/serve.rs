@@ -13,70 +13,13 @@ use std::sync::OnceLock;
 use base64::Engine;
 use exemplar_inference::card::TaskSpec;
 use exemplar_inference::{ModelCard, detection, landmarks, segmentation};
-use exemplar_tests::{Server, binary, binary_path, multipart, run};
+use exemplar_tests::{Server, binary, binary_path, multipart, tiny_models};
 use serde_json::{Value, json};
 
-/// The five exported models (`backbone`, `detection`, `segmentation`, `landmarks`,
-/// `classification`), trained once for every test in this file.
+/// The five exported models, trained once for every test in this file.
 fn models() -> &'static Path {
     static MODELS: OnceLock<PathBuf> = OnceLock::new();
-    MODELS.get_or_init(|| {
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-e2e");
-        let _ = std::fs::remove_dir_all(&root);
-        let path = |p: &str| root.join(p).to_string_lossy().into_owned();
-        let tiny = [
-            "--synthetic-train-size",
-            "32",
-            "--synthetic-val-size",
-            "16",
-            "--batch-size",
-            "16",
-            "--epochs",
-            "1",
-        ];
-        let mut pretrain = vec!["pretrain", "--method", "exemplar-v2", "--arch", "resnet18"];
-        pretrain.extend(["--width", "0.0625", "--stem", "small", "--image-size", "16"]);
-        pretrain.extend(["--queue-size", "64", "--knn-k", "5"]);
-        pretrain.extend(tiny);
-        let pretrained = path("pretrain");
-        pretrain.extend(["--out", &pretrained]);
-        run("train", &pretrain);
-        run(
-            "export",
-            &[
-                "--checkpoint",
-                &pretrained,
-                "--out",
-                &path("models/backbone"),
-            ],
-        );
-        for task in ["detection", "segmentation", "landmarks", "classification"] {
-            let out = path(task);
-            let mut finetune = vec!["finetune", "--task", task, "--init", &pretrained];
-            finetune.extend(["--image-size", "32", "--head-channels", "8"]);
-            finetune.extend(tiny);
-            finetune.extend(["--out", &out]);
-            run("train", &finetune);
-            run(
-                "export",
-                &[
-                    "--checkpoint",
-                    &out,
-                    "--out",
-                    &path(&format!("models/{task}")),
-                ],
-            );
-        }
-        // A barely trained detector scores below the default threshold everywhere; with no
-        // threshold its every peak is a detection, so the comparison below has boxes to compare.
-        let card_path = root.join("models/detection/model.json");
-        let mut card = ModelCard::read(&card_path).expect("detection card");
-        if let TaskSpec::Detection(decoding) = &mut card.task {
-            decoding.score_threshold = 0.0;
-        }
-        std::fs::write(&card_path, card.to_json()).expect("write card");
-        root.join("models")
-    })
+    MODELS.get_or_init(|| tiny_models(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve-e2e")))
 }
 
 /// A 48×40 PNG with a bright square, as a client would send.
@@ -413,6 +356,8 @@ fn bad_requests_get_4xx_with_a_reason_and_the_server_carries_on() {
         ("/v1/classify?model=nope", "image/png", &image, 404, "no model named 'nope'"),
         ("/v1/classify?model=landmarks", "image/png", &image, 400, "landmarks model"),
         ("/v1/segment?format=svg", "image/png", &image, 400, "unknown mask format"),
+        ("/v1/detect?score_threshold=1.5", "image/png", &image, 400, "score_threshold"),
+        ("/v1/detect?score_threshold=high", "image/png", &image, 400, "score_threshold"),
         ("/v1/nothing", "image/png", &image, 404, ""),
         ("/v2/models/nope/infer", "application/json", b"{}", 404, "nope"),
         (oip, "application/json", b"{not json", 400, ""),
