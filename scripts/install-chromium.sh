@@ -28,4 +28,4 @@ export DEBIAN_FRONTEND=noninteractive
 # A fresh machine may have no package lists yet.
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null 2>&1 \
   || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; }
-chromium --version >&2
+echo "$(chromium --version 2>/dev/null)" >&2

@@ -61,14 +61,24 @@ pub struct Server {
     pub addr: String,
 }
 
-/// An HTTP answer: status, `Content-Type` and body.
+/// An HTTP answer: status, `Content-Type`, the other headers and body.
 pub struct Answer {
     pub status: u16,
     pub content_type: String,
+    /// Every header, names lowercased.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Answer {
+    /// The first header named `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON.
     ///
     /// # Panics
@@ -91,6 +101,15 @@ impl Server {
     /// # Panics
     /// If the server exits or prints something else first.
     pub fn start(models: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_logging(models, extra, std::process::Stdio::inherit())
+    }
+
+    /// [`Server::start`], with the server's log (its stderr) going to `log`.
+    pub fn start_logging(
+        models: &std::path::Path,
+        extra: &[&str],
+        log: impl Into<std::process::Stdio>,
+    ) -> Self {
         use std::io::BufRead;
         let mut child = binary("serve")
             .arg("--models")
@@ -98,7 +117,7 @@ impl Server {
             .args(["--addr", "127.0.0.1:0"])
             .args(extra)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("serve starts");
         let mut line = String::new();
@@ -119,6 +138,18 @@ impl Server {
     /// # Panics
     /// If no HTTP answer comes back.
     pub fn request(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Answer {
+        self.request_with(method, path, content_type, &[], body)
+    }
+
+    /// [`Server::request`] with extra request headers.
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&self.addr).expect("connect to serve");
         let mut head = format!(
@@ -127,6 +158,9 @@ impl Server {
         );
         if !content_type.is_empty() {
             head.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         head.push_str("\r\n");
         // An oversized body may be refused before it is all sent: read the answer regardless.
@@ -150,13 +184,18 @@ impl Server {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no status in {head}"));
-        let content_type = head
+        let headers: Vec<(String, String)> = head
             .lines()
-            .find_map(|l| {
+            .skip(1)
+            .filter_map(|l| {
                 let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-type")
-                    .then(|| value.trim().to_string())
+                Some((name.trim().to_ascii_lowercase(), value.trim().to_string()))
             })
+            .collect();
+        let content_type = headers
+            .iter()
+            .find(|(n, _)| n == "content-type")
+            .map(|(_, v)| v.clone())
             .unwrap_or_default();
         let mut body = raw[split + 4..].to_vec();
         if head
@@ -168,6 +207,7 @@ impl Server {
         Answer {
             status,
             content_type,
+            headers,
             body,
         }
     }

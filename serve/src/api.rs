@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use base64::Engine;
 use exemplar_inference::card::TaskSpec;
 use exemplar_inference::{detection, landmarks, rle, segmentation};
@@ -17,9 +17,17 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::predict::{run, size_of};
 use crate::registry::{Model, Registry};
+use crate::telemetry::ServedBy;
 use crate::upload::Upload;
 
 pub type AppState = Arc<Registry>;
+
+/// A model's answer, with the model's name for the access log.
+pub type Served = (Extension<ServedBy>, Json<Value>);
+
+fn served(model: &Model, answer: Value) -> Served {
+    (Extension(ServedBy(model.name.clone())), Json(answer))
+}
 
 #[derive(Debug, Deserialize)]
 pub struct Params {
@@ -84,7 +92,7 @@ pub async fn detect(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
     upload: Upload,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Served, ApiError> {
     let model = pick(&registry, "detection", &params, &upload)?;
     let TaskSpec::Detection(decoding) = &model.card.task else {
         unreachable!("pick checked the task");
@@ -125,19 +133,22 @@ pub async fn detect(
             })
         })
         .collect();
-    Ok(Json(json!({
-        "model": model.name,
-        "width": image.width,
-        "height": image.height,
-        "detections": detections,
-    })))
+    Ok(served(
+        model,
+        json!({
+            "model": model.name,
+            "width": image.width,
+            "height": image.height,
+            "detections": detections,
+        }),
+    ))
 }
 
 pub async fn segment(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
     upload: Upload,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Served, ApiError> {
     let model = pick(&registry, "segmentation", &params, &upload)?;
     let format = params.format.as_deref().unwrap_or("png");
     if format != "png" && format != "rle" {
@@ -180,14 +191,14 @@ pub async fn segment(
             .collect();
         answer["masks"] = json!(present);
     }
-    Ok(Json(answer))
+    Ok(served(model, answer))
 }
 
 pub async fn landmarks(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
     upload: Upload,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Served, ApiError> {
     let model = pick(&registry, "landmarks", &params, &upload)?;
     let (image, output) = run(model, upload).await?;
     let points = landmarks::denormalize(&output.values, size_of(&image));
@@ -196,33 +207,39 @@ pub async fn landmarks(
         .zip(&model.card.class_names)
         .map(|([x, y], name)| json!({"name": name, "x": x, "y": y}))
         .collect();
-    Ok(Json(json!({
-        "model": model.name,
-        "width": image.width,
-        "height": image.height,
-        "points": named,
-    })))
+    Ok(served(
+        model,
+        json!({
+            "model": model.name,
+            "width": image.width,
+            "height": image.height,
+            "points": named,
+        }),
+    ))
 }
 
 pub async fn embed(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
     upload: Upload,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Served, ApiError> {
     let model = pick(&registry, "embedding", &params, &upload)?;
     let (_, output) = run(model, upload).await?;
-    Ok(Json(json!({
-        "model": model.name,
-        "dim": output.values.len(),
-        "embedding": output.values,
-    })))
+    Ok(served(
+        model,
+        json!({
+            "model": model.name,
+            "dim": output.values.len(),
+            "embedding": output.values,
+        }),
+    ))
 }
 
 pub async fn classify(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
     upload: Upload,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Served, ApiError> {
     let model = pick(&registry, "classification", &params, &upload)?;
     let top_k = params.top_k.unwrap_or(5).max(1);
     let (_, output) = run(model, upload).await?;
@@ -240,7 +257,7 @@ pub async fn classify(
         .take(top_k)
         .map(|&(c, p)| json!({"class_id": c, "class_name": model.card.class_names[c], "score": p}))
         .collect();
-    Ok(Json(json!({"model": model.name, "top": top})))
+    Ok(served(model, json!({"model": model.name, "top": top})))
 }
 
 pub async fn live() -> Json<Value> {
@@ -371,7 +388,7 @@ pub async fn infer(
     State(registry): State<AppState>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Served, ApiError> {
     let model = registry
         .models
         .get(&name)
@@ -450,7 +467,7 @@ pub async fn infer(
     if let Some(id) = &request.id {
         answer["id"] = json!(id);
     }
-    Ok(Json(answer))
+    Ok(served(model, answer))
 }
 
 /// Gives error answers produced outside the handlers (body limit, timeout, overload, axum's

@@ -9,6 +9,7 @@ mod openapi;
 mod page;
 mod predict;
 mod registry;
+mod telemetry;
 mod upload;
 mod worker;
 
@@ -26,9 +27,11 @@ use axum::routing::{get, post};
 use clap::Parser;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::registry::{DeviceChoice, Instances, Registry};
+use crate::telemetry::LogFormat;
 use crate::worker::BatchOptions;
 
 /// Serve exported exemplar models over HTTP (task endpoints under /v1, Open Inference Protocol
@@ -94,6 +97,10 @@ struct Cli {
     /// cuda or cuda:N.
     #[arg(long, env = "EXEMPLAR_DEVICE", default_value = "auto")]
     device: DeviceChoice,
+    /// Log lines as `human` text or as one `json` object per line (RUST_LOG filters them,
+    /// default `info`).
+    #[arg(long, env = "EXEMPLAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
     /// Ask the server at --addr whether it is live (GET /v2/health/live) and exit 0 if it is,
     /// 1 if not: a container health check that needs no curl in the image.
     #[arg(long)]
@@ -111,6 +118,7 @@ fn main() -> ExitCode {
             }
         };
     }
+    telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -146,25 +154,26 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     instances.spin = cli.spin;
     let registry = Arc::new(Registry::load(models, options, cli.device, instances)?);
     for model in registry.models.values() {
-        eprintln!(
-            "serve: model '{}' ({}, {}×{} input) on {}: {} instance(s) of {} intra-op thread(s)",
-            model.name,
-            model.card.task.name(),
-            model.card.input.width,
-            model.card.input.height,
-            registry.device,
-            instances.count,
-            instances.intra_op_threads,
+        tracing::info!(
+            model = model.name,
+            task = model.card.task.name(),
+            input = format!("{}×{}", model.card.input.width, model.card.input.height),
+            device = %registry.device,
+            instances = instances.count,
+            intra_op_threads = instances.intra_op_threads,
+            "model loaded"
         );
     }
     let app = router(registry, &cli);
     let listener = tokio::net::TcpListener::bind(cli.addr).await?;
     // The first stdout line says where to connect (tests and scripts read it).
-    println!("serve: listening on http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    println!("serve: listening on http://{addr}");
+    tracing::info!(%addr, "listening; the demo page is at http://{addr}/");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    eprintln!("serve: stopped");
+    tracing::info!("stopped");
     Ok(())
 }
 
@@ -208,6 +217,10 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
             Duration::from_secs(cli.timeout_s.max(1)),
         ))
         .layer(axum::middleware::map_response(api::json_errors))
+        .layer(axum::middleware::from_fn(telemetry::access_log))
+        // Outermost: the request id exists before anything logs, and every answer carries it.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
 /// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.
@@ -227,5 +240,5 @@ async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = terminate => {}
     }
-    eprintln!("serve: shutting down, finishing in-flight requests");
+    tracing::info!("shutting down, finishing in-flight requests");
 }

@@ -122,7 +122,7 @@ fn session(
                 ));
             }
             Err(e) if device == DeviceChoice::Auto => {
-                eprintln!("serve: CUDA is not available ({e}); running on the CPU");
+                tracing::warn!(error = %e, "CUDA is not available; running on the CPU");
             }
             Err(e) => anyhow::bail!(
                 "the CUDA execution provider did not load: {e} (install it with scripts/install-onnxruntime.sh --cuda)"

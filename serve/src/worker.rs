@@ -101,12 +101,17 @@ impl Worker {
                 let started = Instant::now();
                 let sizes = buckets(options.max_batch);
                 match runner.bind(device, &sizes) {
-                    Ok(()) => eprintln!(
-                        "serve: {name}: batch sizes {sizes:?} ready on {placement} in {:.1} s",
-                        started.elapsed().as_secs_f64()
+                    Ok(()) => tracing::info!(
+                        model = name,
+                        batch_sizes = ?sizes,
+                        device = %placement,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "batch sizes ready"
                     ),
-                    Err(e) => eprintln!(
-                        "serve: {name}: pinned I/O binding failed ({e}); using plain calls"
+                    Err(e) => tracing::warn!(
+                        model = name,
+                        error = %e,
+                        "pinned I/O binding failed; using plain calls"
                     ),
                 }
             }
