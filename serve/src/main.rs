@@ -5,12 +5,14 @@ mod api;
 mod error;
 mod health;
 mod metrics;
+mod oip;
 mod openapi;
 mod page;
 mod predict;
 mod registry;
 mod telemetry;
 mod upload;
+mod v1;
 mod worker;
 
 use std::net::SocketAddr;
@@ -188,17 +190,17 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
         .load_shed()
         .concurrency_limit(cli.concurrency.max(1));
     Router::new()
-        .route("/v1/detect", post(api::detect))
-        .route("/v1/segment", post(api::segment))
-        .route("/v1/landmarks", post(api::landmarks))
-        .route("/v1/embed", post(api::embed))
-        .route("/v1/classify", post(api::classify))
-        .route("/v2", get(api::server_metadata))
-        .route("/v2/health/live", get(api::live))
-        .route("/v2/health/ready", get(api::ready))
-        .route("/v2/models/{name}", get(api::model_metadata))
-        .route("/v2/models/{name}/ready", get(api::model_ready))
-        .route("/v2/models/{name}/infer", post(api::infer))
+        .route("/v1/detect", post(v1::detect))
+        .route("/v1/segment", post(v1::segment))
+        .route("/v1/landmarks", post(v1::landmarks))
+        .route("/v1/embed", post(v1::embed))
+        .route("/v1/classify", post(v1::classify))
+        .route("/v2", get(oip::server_metadata))
+        .route("/v2/health/live", get(oip::live))
+        .route("/v2/health/ready", get(oip::ready))
+        .route("/v2/models/{name}", get(oip::model_metadata))
+        .route("/v2/models/{name}/ready", get(oip::model_ready))
+        .route("/v2/models/{name}/infer", post(oip::infer))
         .route("/metrics", get(api::metrics))
         .route("/openapi.json", get(openapi::openapi))
         .merge(page::routes())

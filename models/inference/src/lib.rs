@@ -6,8 +6,9 @@
 //!   optionally downscaled in the DCT domain).
 //! - [`image`]: the RGB image type and the network-input preprocessing (resize + normalise), from
 //!   an [`Image`] or straight from 8-bit pixels.
-//! - [`detection`], [`segmentation`], [`landmarks`]: turning raw network outputs into boxes,
-//!   masks and points in the original image's pixels; [`rle`]: COCO run-length encoding.
+//! - [`classification`], [`detection`], [`segmentation`], [`landmarks`]: turning raw network
+//!   outputs into ranked classes, boxes, masks and points in the original image's pixels;
+//!   [`rle`]: COCO run-length encoding.
 //! - `runtime` (feature `runtime`): finding and loading the ONNX Runtime library.
 //!
 //! This crate does not link burn: the server uses it without the training stack, and evaluation
@@ -15,6 +16,7 @@
 //! the server produces.
 
 pub mod card;
+pub mod classification;
 pub mod decode;
 pub mod detection;
 pub mod image;
