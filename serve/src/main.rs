@@ -211,7 +211,8 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
         .fallback(api::not_found)
         .with_state(registry)
         .layer(overload)
-        // axum's own limit does not cover every body extractor; this one does (DESIGN.md).
+        // axum's own limit does not cover every body extractor; tower-http's covers every
+        // request, whatever reads its body.
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(cli.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -1,7 +1,7 @@
 //! Finding and loading the ONNX Runtime shared library.
 //!
 //! `ort` is built with `load-dynamic` (its default download comes from a CDN that is not
-//! reachable from our machines; see DESIGN.md). The library comes from the `onnxruntime` PyPI
+//! reachable from our machines or CI). The library comes from the `onnxruntime` PyPI
 //! wheel, which `scripts/install-onnxruntime.sh` unpacks into the project's `.runtime/`. It is
 //! looked up, in order, at `ORT_DYLIB_PATH`, then in `.runtime/onnxruntime/` of the current
 //! directory and of every directory above the running executable (so `target/debug/export`
@@ -78,7 +78,7 @@ pub fn environment() -> Result<&'static ort::environment::Environment, RuntimeEr
 
 /// The CUDA execution provider on `device` as serve configures it: cuDNN's exhaustive
 /// convolution search with an unlimited workspace, since the default search maps to a slow
-/// fallback since ONNX Runtime 1.20 (DESIGN.md). Callers may add options before `build()`.
+/// fallback since ONNX Runtime 1.20. Callers may add options before `build()`.
 pub fn cuda_provider(device: i32) -> ort::ep::CUDA {
     ort::ep::CUDA::default()
         .with_device_id(device)

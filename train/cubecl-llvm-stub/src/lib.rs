@@ -3,7 +3,7 @@
 //! cubecl-cuda 0.11 carries two kernel compilers: CUDA C++ handed to NVRTC (chosen by its `cpp`
 //! feature, which `train` turns on) and an LLVM/pliron compiler to PTX. Both are always
 //! compiled, and the real `cubecl-llvm` build script downloads an LLVM bundle from GitHub —
-//! which our machines and CI cannot reach (DESIGN.md). The NVRTC path never calls into LLVM, so
+//! which our machines and CI cannot reach (docs/gpu-bench.md). The NVRTC path never calls into LLVM, so
 //! this crate provides only the names cubecl-cuda refers to, with the same shapes, and a
 //! compiler that refuses every kernel with a clear error should anything select it.
 //!
