@@ -201,6 +201,18 @@ fn router(registry: Arc<Registry>, cli: &Cli) -> Router {
         .route("/v2/models/{name}", get(oip::model_metadata))
         .route("/v2/models/{name}/ready", get(oip::model_ready))
         .route("/v2/models/{name}/infer", post(oip::infer))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(oip::model_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(oip::model_ready),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(oip::infer),
+        )
         .route("/metrics", get(api::metrics))
         .route("/openapi.json", get(openapi::openapi))
         .merge(page::routes())

@@ -18,10 +18,32 @@ pub async fn ready(State(registry): State<AppState>) -> Json<Value> {
     Json(json!({"ready": !registry.models.is_empty()}))
 }
 
+/// `{name}` of a model route, and `{version}` on the `/versions/{version}/…` form of it. Every
+/// model has the one version `1`.
+#[derive(Debug, Deserialize)]
+pub struct ModelPath {
+    name: String,
+    version: Option<String>,
+}
+
+impl ModelPath {
+    /// The model's name, if the version named (if any) is one it has.
+    fn checked(self) -> Result<String, ApiError> {
+        match self.version {
+            Some(version) if version != "1" => Err(ApiError::not_found(format!(
+                "model '{}' has no version '{version}' (its only version is 1)",
+                self.name
+            ))),
+            _ => Ok(self.name),
+        }
+    }
+}
+
 pub async fn model_metadata(
     State(registry): State<AppState>,
-    Path(name): Path<String>,
+    Path(path): Path<ModelPath>,
 ) -> Result<Json<Value>, ApiError> {
+    let name = path.checked()?;
     let model = registry
         .models
         .get(&name)
@@ -47,8 +69,9 @@ pub async fn model_metadata(
 
 pub async fn model_ready(
     State(registry): State<AppState>,
-    Path(name): Path<String>,
+    Path(path): Path<ModelPath>,
 ) -> Result<Json<Value>, ApiError> {
+    let name = path.checked()?;
     if !registry.models.contains_key(&name) {
         return Err(ApiError::not_found(format!("no model named '{name}'")));
     }
@@ -105,9 +128,10 @@ fn flatten(data: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
 /// together, so they share batches with other requests.
 pub async fn infer(
     State(registry): State<AppState>,
-    Path(name): Path<String>,
+    Path(path): Path<ModelPath>,
     body: axum::body::Bytes,
 ) -> Result<Served, ApiError> {
+    let name = path.checked()?;
     let model = registry
         .models
         .get(&name)

@@ -62,6 +62,11 @@ pub async fn openapi(State(registry): State<AppState>) -> Json<Value> {
     classify["post"]["parameters"].as_array_mut().expect("array").push(json!(
         {"name": "top_k", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "default": 5}}
     ));
+    let infer = json!({"post": {
+        "summary": "Open Inference Protocol inference on FP32 tensors (no pre- or post-processing)",
+        "requestBody": {"required": true, "content": {"application/json": {}}},
+        "responses": {"200": {"description": "output tensors"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}},
+    }});
     let page = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "an HTML page", "content": {"text/html": {}}}}}});
     let get = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}});
     Json(json!({
@@ -78,11 +83,10 @@ pub async fn openapi(State(registry): State<AppState>) -> Json<Value> {
             "/v2/health/ready": get("Readiness"),
             "/v2/models/{name}": get("Model metadata, with the model card"),
             "/v2/models/{name}/ready": get("Model readiness"),
-            "/v2/models/{name}/infer": {"post": {
-                "summary": "Open Inference Protocol inference on FP32 tensors (no pre- or post-processing)",
-                "requestBody": {"required": true, "content": {"application/json": {}}},
-                "responses": {"200": {"description": "output tensors"}, "400": {"$ref": "#/components/responses/Error"}},
-            }},
+            "/v2/models/{name}/infer": infer.clone(),
+            "/v2/models/{name}/versions/{version}": get("Model metadata of a version (every model has version 1)"),
+            "/v2/models/{name}/versions/{version}/ready": get("Readiness of a model version"),
+            "/v2/models/{name}/versions/{version}/infer": infer,
             "/metrics": get("Prometheus metrics"),
             "/": page("The demo page: pick a model, drop an image, see the result drawn"),
             "/docs": page("This API, as a page to read and try"),
