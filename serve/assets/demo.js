@@ -100,6 +100,10 @@ async function submit(blob, what) {
     showError(body?.error ?? `HTTP ${response.status}`);
     return;
   }
+  if (!body) {
+    showError(`${model.name} answered HTTP ${response.status}, but not with JSON`);
+    return;
+  }
   const url = URL.createObjectURL(blob);
   try {
     const image = await loadImage(url);

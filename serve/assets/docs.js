@@ -103,7 +103,7 @@ function tryForm(path, method, operation, parameters) {
       if (p.in === 'path') url = url.replace(`{${p.name}}`, encodeURIComponent(input.value));
       else if (p.in === 'query') query.set(p.name, input.value);
     }
-    if (query.size) url += `?${query}`;
+    if (query.toString()) url += `?${query}`;
     const init = { method: method.toUpperCase() };
     if (file?.files[0]) {
       init.body = file.files[0];
