@@ -36,20 +36,7 @@ struct Style {
 fn style() -> Style {
     let style: Value =
         serde_json::from_slice(&std::fs::read(asset("drawing.json")).unwrap()).unwrap();
-    let palette = style["palette"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let c: Vec<u8> = c
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u8)
-                .collect();
-            [c[0], c[1], c[2]]
-        })
-        .collect();
+    let palette: Vec<[u8; 3]> = serde_json::from_value(style["palette"].clone()).unwrap();
     let opacity = style["mask_opacity"].as_f64().unwrap() as f32;
     Style {
         palette,
@@ -70,20 +57,21 @@ fn canvas_pixels(page: &Page, points: &[[u32; 2]]) -> Vec<[u8; 3]> {
         "(() => {{ const ctx = document.getElementById('canvas').getContext('2d'); \
          return {points}.map(([x, y]) => Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3))); }})()"
     ));
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let p: Vec<u8> = p
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u8)
-                .collect();
-            [p[0], p[1], p[2]]
-        })
-        .collect()
+    serde_json::from_value(value).unwrap()
+}
+
+/// Picks `model`, chooses `file` in the file input and waits for `shown` (the answer's list).
+fn upload(page: &Page, model: &str, file: &Path, shown: &str) {
+    page.set_value("#model", model, "change");
+    page.choose_file("#file", file);
+    page.wait_for(&format!("document.querySelector({shown:?})"));
+}
+
+/// Picks `model`, presses the sample button and waits for `shown`.
+fn use_sample(page: &Page, model: &str, shown: &str) {
+    page.set_value("#model", model, "change");
+    page.eval("document.getElementById('sample').click(), true");
+    page.wait_for(&format!("document.querySelector({shown:?})"));
 }
 
 /// Canvas pixels per image pixel.
@@ -133,9 +121,12 @@ fn open_demo(server: &Server) -> Page {
 fn detections_are_drawn(page: &Page, server: &Server, style: &Style) {
     let scene = std::fs::read(asset("samples/scene.png")).unwrap();
     let image = image::load_from_memory(&scene).unwrap().to_rgb8();
-    page.set_value("#model", "detection", "change");
-    page.choose_file("#file", &asset("samples/scene.png"));
-    page.wait_for("document.getElementById('detections')");
+    upload(
+        page,
+        "detection",
+        &asset("samples/scene.png"),
+        "#detections",
+    );
     let answer = server
         .post_image("/v1/detect?model=detection&score_threshold=0", &scene)
         .json();
@@ -211,9 +202,7 @@ fn detections_are_drawn(page: &Page, server: &Server, style: &Style) {
 fn mask_is_drawn(page: &Page, server: &Server, style: &Style) {
     let scene = std::fs::read(asset("samples/scene.png")).unwrap();
     let image = image::load_from_memory(&scene).unwrap().to_rgb8();
-    page.set_value("#model", "segmentation", "change");
-    page.eval("document.getElementById('sample').click(), true");
-    page.wait_for("document.getElementById('legend')");
+    use_sample(page, "segmentation", "#legend");
     let answer = server
         .post_image("/v1/segment?model=segmentation", &scene)
         .json();
@@ -261,9 +250,7 @@ fn mask_is_drawn(page: &Page, server: &Server, style: &Style) {
 fn landmarks_are_drawn(page: &Page, server: &Server, style: &Style) {
     let face = std::fs::read(asset("samples/face.png")).unwrap();
     let width = image::load_from_memory(&face).unwrap().width();
-    page.set_value("#model", "landmarks", "change");
-    page.choose_file("#file", &asset("samples/face.png"));
-    page.wait_for("document.getElementById('landmarks')");
+    upload(page, "landmarks", &asset("samples/face.png"), "#landmarks");
     let answer = server
         .post_image("/v1/landmarks?model=landmarks", &face)
         .json();
@@ -296,9 +283,7 @@ fn landmarks_are_drawn(page: &Page, server: &Server, style: &Style) {
 
 fn classes_and_embedding_are_listed(page: &Page, server: &Server) {
     let scene = std::fs::read(asset("samples/scene.png")).unwrap();
-    page.set_value("#model", "classification", "change");
-    page.eval("document.getElementById('sample').click(), true");
-    page.wait_for("document.getElementById('classes')");
+    use_sample(page, "classification", "#classes");
     let answer = server
         .post_image("/v1/classify?model=classification", &scene)
         .json();
@@ -313,9 +298,7 @@ fn classes_and_embedding_are_listed(page: &Page, server: &Server) {
         .collect();
     assert_eq!(bars, Value::Array(expected));
 
-    page.set_value("#model", "backbone", "change");
-    page.eval("document.getElementById('sample').click(), true");
-    page.wait_for("document.getElementById('embedding')");
+    use_sample(page, "backbone", "#embedding");
     let answer = server.post_image("/v1/embed?model=backbone", &scene).json();
     let facts = text_of(page, "#embedding");
     assert!(

@@ -2,6 +2,7 @@
 // image to the model's task endpoint and draws the answer over the image (draw.js).
 
 import * as draw from '/ui/draw.js';
+import { element } from '/ui/dom.js';
 
 const ROUTES = {
   detection: '/v1/detect',
@@ -165,13 +166,6 @@ function render() {
       summary = 'an answer this page cannot draw';
   }
   canvas.setAttribute('aria-label', `The ${size} image with ${summary}`);
-}
-
-function element(tag, text, className) {
-  const e = document.createElement(tag);
-  if (text !== undefined) e.textContent = text;
-  if (className) e.className = className;
-  return e;
 }
 
 function swatch(rgb) {

@@ -1,14 +1,9 @@
 // The API page: renders /openapi.json (every path and method, its parameters, request body and
 // responses) with a form per operation that sends a request to this server and shows the answer.
 
-const $ = (id) => document.getElementById(id);
+import { element } from '/ui/dom.js';
 
-function element(tag, text, className) {
-  const e = document.createElement(tag);
-  if (text !== undefined) e.textContent = text;
-  if (className) e.className = className;
-  return e;
-}
+const $ = (id) => document.getElementById(id);
 
 /** A `$ref` such as `#/components/responses/Error`, resolved in the document. */
 function resolve(doc, value) {

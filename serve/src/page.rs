@@ -26,6 +26,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("/ui/demo.js", JS, include_bytes!("../assets/demo.js")),
     ("/ui/draw.js", JS, include_bytes!("../assets/draw.js")),
     ("/ui/docs.js", JS, include_bytes!("../assets/docs.js")),
+    ("/ui/dom.js", JS, include_bytes!("../assets/dom.js")),
     ("/ui/icon.svg", SVG, include_bytes!("../assets/icon.svg")),
     (
         "/ui/drawing.json",

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::api::{AppState, Served, served};
 use crate::error::ApiError;
-use crate::predict::{run, size_of};
+use crate::predict::{Size, run, size_of};
 use crate::registry::{Model, Registry};
 use crate::upload::Upload;
 
@@ -74,6 +74,12 @@ fn pick<'a>(
     }
 }
 
+/// What every answer about an image starts with: the model and the image's size, which the
+/// answer's coordinates refer to.
+fn about(model: &Model, image: &Size) -> Value {
+    json!({"model": model.name, "width": image.width, "height": image.height})
+}
+
 pub async fn detect(
     State(registry): State<AppState>,
     Query(params): Query<Params>,
@@ -119,15 +125,9 @@ pub async fn detect(
             })
         })
         .collect();
-    Ok(served(
-        model,
-        json!({
-            "model": model.name,
-            "width": image.width,
-            "height": image.height,
-            "detections": detections,
-        }),
-    ))
+    let mut answer = about(model, &image);
+    answer["detections"] = json!(detections);
+    Ok(served(model, answer))
 }
 
 pub async fn segment(
@@ -151,12 +151,8 @@ pub async fn segment(
         [output.shape[2], output.shape[1]],
         [image.width, image.height],
     );
-    let mut answer = json!({
-        "model": model.name,
-        "width": image.width,
-        "height": image.height,
-        "classes": model.card.class_names,
-    });
+    let mut answer = about(model, &image);
+    answer["classes"] = json!(model.card.class_names);
     if format == "png" {
         let png = segmentation::to_png(&mask, [image.width, image.height]);
         answer["mask"] = json!({
@@ -193,15 +189,9 @@ pub async fn landmarks(
         .zip(&model.card.class_names)
         .map(|([x, y], name)| json!({"name": name, "x": x, "y": y}))
         .collect();
-    Ok(served(
-        model,
-        json!({
-            "model": model.name,
-            "width": image.width,
-            "height": image.height,
-            "points": named,
-        }),
-    ))
+    let mut answer = about(model, &image);
+    answer["points"] = json!(named);
+    Ok(served(model, answer))
 }
 
 pub async fn embed(
