@@ -5,11 +5,11 @@
 //! Each operation follows its torchvision counterpart (`RandomResizedCrop`, `ColorJitter` with
 //! its random order of the four adjustments, `RandomGrayscale`, MoCo's `GaussianBlur`,
 //! `RandomHorizontalFlip`). One deliberate difference: the blur's σ range ([0.1, 2.0] at 224 px)
-//! is scaled with the output size, so a 32 px crop is blurred as much, relative to its size, as
-//! a 224 px one (σ = 2 would erase a 32 px image).
+//! is scaled with the output size, but not below half of it (see [`blur_sigma`]): σ = 2 would
+//! erase a 16 px image, and σ scaled all the way (≤ 0.14 px at 16 px) would not blur at all.
 
-use rand::Rng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,7 @@ pub struct Augmentation {
     pub color_jitter: Option<ColorJitter>,
     /// Probability of converting to grayscale.
     pub grayscale_p: f32,
-    /// Probability of a Gaussian blur with σ ∈ [0.1, 2.0] (at 224 px).
+    /// Probability of a Gaussian blur with σ ∈ [0.1, 2.0] px at 224 px (see [`blur_sigma`]).
     pub blur_p: f32,
     /// Random horizontal flip with probability 0.5.
     pub flip: bool,
@@ -154,31 +154,47 @@ impl std::str::FromStr for AugmentPreset {
 
 impl Augmentation {
     /// Produces one random view of `image`, `size × size` pixels.
+    ///
+    /// Each step draws from its own stream, seeded by one draw of `rng` in a fixed order
+    /// (crop, jitter, grayscale, blur, flip) whether or not the step is switched on. So two
+    /// pipelines that differ by one step make the same draws for every other step: the
+    /// ablation's arms see the same crops and flips, and their views differ only by the step
+    /// that was added.
     pub fn apply(&self, image: &Image, size: usize, rng: &mut ChaCha8Rng) -> Image {
+        let mut streams: [ChaCha8Rng; 5] =
+            std::array::from_fn(|_| ChaCha8Rng::seed_from_u64(rng.random()));
+        let [crop_rng, jitter_rng, gray_rng, blur_rng, flip_rng] = &mut streams;
         let mut out = match self.crop_scale {
             Some(scale) => {
-                let region = random_resized_crop_region(image, scale, rng);
+                let region = random_resized_crop_region(image, scale, crop_rng);
                 image.resample(region, size, size)
             }
             None => image.resize(size, size),
         };
         if let Some(jitter) = &self.color_jitter
-            && rng.random::<f32>() < jitter.p
+            && jitter_rng.random::<f32>() < jitter.p
         {
-            color_jitter(&mut out, jitter, rng);
+            color_jitter(&mut out, jitter, jitter_rng);
         }
-        if rng.random::<f32>() < self.grayscale_p {
+        if gray_rng.random::<f32>() < self.grayscale_p {
             grayscale(&mut out);
         }
-        if rng.random::<f32>() < self.blur_p {
-            let sigma = rng.random_range(0.1..2.0) * size as f32 / 224.0;
-            out = gaussian_blur(&out, sigma);
+        if blur_rng.random::<f32>() < self.blur_p {
+            out = gaussian_blur(&out, blur_sigma(size, blur_rng));
         }
-        if self.flip && rng.random_bool(0.5) {
+        if self.flip && flip_rng.random_bool(0.5) {
             out.flip_horizontal();
         }
         out
     }
+}
+
+/// MoCo's blur σ, uniform in [0.1, 2.0] px at 224 px, scaled with the output size but never
+/// below half that range: a 16 or 32 px view is blurred with σ up to 1 px. Scaled all the way,
+/// σ would stay under 0.3 px there and the blur would change almost nothing.
+fn blur_sigma(size: usize, rng: &mut ChaCha8Rng) -> f32 {
+    let scale = (size as f32 / 224.0).max(0.5);
+    rng.random_range(0.1..2.0) * scale
 }
 
 /// The evaluation transform: resize the shorter side to `size · 8/7` (256 for 224) and take the
