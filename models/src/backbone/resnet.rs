@@ -103,6 +103,12 @@ pub struct ResNetConfig {
     /// Multiplies every channel count (64 at width 1.0 for the first stage).
     pub width: f32,
     pub stem: Stem,
+    /// The last stage keeps its input's resolution and dilates its 3×3 convolutions by 2
+    /// instead (torchvision's `replace_stride_with_dilation=[False, False, True]`): output
+    /// stride 16 with the ImageNet stem, as DeepLabv3 uses. The weights are the same shapes,
+    /// so a backbone pretrained without it loads into it. Absent in older cards: `false`.
+    #[serde(default)]
+    pub dilate_last_stage: bool,
 }
 
 impl ResNetConfig {
@@ -111,7 +117,13 @@ impl ResNetConfig {
             depth,
             width: 1.0,
             stem: Stem::ImageNet,
+            dilate_last_stage: false,
         }
+    }
+
+    pub fn with_dilated_last_stage(mut self, dilate: bool) -> Self {
+        self.dilate_last_stage = dilate;
+        self
     }
 
     pub fn with_width(mut self, width: f32) -> Self {
@@ -142,10 +154,11 @@ impl ResNetConfig {
 
     /// Input pixels per cell of the three maps [`ResNet::forward_stages`] returns.
     pub fn stage_strides(&self) -> [usize; 3] {
-        match self.stem {
+        let [a, b, c] = match self.stem {
             Stem::ImageNet => [8, 16, 32],
             Stem::Small => [2, 4, 8],
-        }
+        };
+        [a, b, if self.dilate_last_stage { b } else { c }]
     }
 
     /// A one-line description for logs and model cards.
@@ -165,7 +178,7 @@ impl ResNetConfig {
         let base = self.base_channels();
         let (conv1, maxpool) = match self.stem {
             Stem::ImageNet => (
-                conv(3, base, 7, 2, 3, device),
+                conv(3, base, 7, 2, 3, 1, device),
                 Some(
                     MaxPool2dConfig::new([3, 3])
                         .with_strides([2, 2])
@@ -173,19 +186,21 @@ impl ResNetConfig {
                         .init(),
                 ),
             ),
-            Stem::Small => (conv(3, base, 3, 1, 1, device), None),
+            Stem::Small => (conv(3, base, 3, 1, 1, 1, device), None),
         };
         let blocks = self.depth.blocks();
         let expansion = self.depth.expansion();
         let mut in_channels = base;
         let mut stage = |index: usize| {
             let planes = base << index;
-            let stride = if index == 0 { 1 } else { 2 };
+            let dilated = index == 3 && self.dilate_last_stage;
+            let stride = if index == 0 || dilated { 1 } else { 2 };
             let layer = make_stage(
                 in_channels,
                 planes,
                 blocks[index],
                 stride,
+                if dilated { 2 } else { 1 },
                 self.depth,
                 device,
             );
@@ -305,6 +320,7 @@ fn make_stage(
     planes: usize,
     count: usize,
     stride: usize,
+    dilation: usize,
     depth: Depth,
     device: &Device,
 ) -> Vec<Block> {
@@ -313,16 +329,18 @@ fn make_stage(
     let mut in_ch = in_channels;
     for i in 0..count {
         let s = if i == 0 { stride } else { 1 };
+        // As torchvision: a dilated stage's first block keeps dilation 1, the rest dilate.
+        let d = if i == 0 { 1 } else { dilation };
         let out = planes * expansion;
         let downsample = (s != 1 || in_ch != out).then(|| Downsample {
-            conv: conv(in_ch, out, 1, s, 0, device),
+            conv: conv(in_ch, out, 1, s, 0, 1, device),
             bn: batch_norm(out, device),
         });
         let block = if expansion == 1 {
             Block {
-                conv1: conv(in_ch, planes, 3, s, 1, device),
+                conv1: conv(in_ch, planes, 3, s, d, d, device),
                 bn1: batch_norm(planes, device),
-                conv2: conv(planes, planes, 3, 1, 1, device),
+                conv2: conv(planes, planes, 3, 1, d, d, device),
                 bn2: batch_norm(planes, device),
                 conv3: None,
                 bn3: None,
@@ -330,11 +348,11 @@ fn make_stage(
             }
         } else {
             Block {
-                conv1: conv(in_ch, planes, 1, 1, 0, device),
+                conv1: conv(in_ch, planes, 1, 1, 0, 1, device),
                 bn1: batch_norm(planes, device),
-                conv2: conv(planes, planes, 3, s, 1, device),
+                conv2: conv(planes, planes, 3, s, d, d, device),
                 bn2: batch_norm(planes, device),
-                conv3: Some(conv(planes, out, 1, 1, 0, device)),
+                conv3: Some(conv(planes, out, 1, 1, 0, 1, device)),
                 bn3: Some(batch_norm(out, device)),
                 downsample,
             }
@@ -352,10 +370,12 @@ fn conv(
     kernel: usize,
     stride: usize,
     padding: usize,
+    dilation: usize,
     device: &Device,
 ) -> Conv2d {
     Conv2dConfig::new([in_ch, out_ch], [kernel, kernel])
         .with_stride([stride, stride])
+        .with_dilation([dilation, dilation])
         .with_padding(PaddingConfig2d::Explicit(
             padding, padding, padding, padding,
         ))
@@ -410,6 +430,26 @@ mod tests {
         assert_eq!(c2.dims()[1..], [8, 8, 8]);
         assert_eq!(c3.dims()[1..], [16, 4, 4]);
         assert_eq!(c4.dims()[2..], [2, 2]);
+    }
+
+    #[test]
+    fn a_dilated_last_stage_halves_the_output_stride_with_the_same_weights() {
+        let device = Device::flex();
+        for depth in [Depth::ResNet18, Depth::ResNet50] {
+            let plain = ResNetConfig::new(depth).with_width(0.0625);
+            let dilated = plain.with_dilated_last_stage(true);
+            assert_eq!(dilated.stage_strides(), [8, 16, 16]);
+            let net = dilated.init(&device);
+            assert_eq!(net.num_params(), plain.init(&device).num_params());
+            let x = Tensor::<4>::random([1, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+            let [_, c3, c4] = net.forward_stages(x);
+            assert_eq!(c3.dims()[2..], [4, 4]);
+            assert_eq!(c4.dims()[2..], [4, 4], "{depth}");
+        }
+        // Cards written before the field existed still read, undilated.
+        let old: ResNetConfig =
+            serde_json::from_str(r#"{"depth":"resnet18","width":1.0,"stem":"imagenet"}"#).unwrap();
+        assert!(!old.dilate_last_stage);
     }
 
     #[test]

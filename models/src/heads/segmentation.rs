@@ -2,9 +2,10 @@
 //! (a 1×1 branch, three dilated 3×3 branches, an image-pooling branch), a 1×1 projection, a 3×3
 //! convolution, the classifier, and a bilinear upsampling of the logits to the input size.
 //!
-//! The backbone keeps its strides (no dilated backbone): the small stem already gives a stride-8
-//! last stage. Dilation rates are a config value because they must follow the feature map size
-//! (DeepLab's 6/12/18 assume a 33×33 map).
+//! With the ImageNet stem the backbone's last stage is dilated (`dilate_last_stage`), so ASPP
+//! runs at output stride 16 as in DeepLabv3; the small stem already gives a stride-8 last stage.
+//! Dilation rates are a config value because they must follow the feature map size (DeepLab's
+//! 6/12/18 assume a 33×33 map).
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;

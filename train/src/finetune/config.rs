@@ -228,10 +228,16 @@ impl FinetuneConfig {
         Ok(())
     }
 
+    /// The backbone the task's model is built on. Segmentation with the ImageNet stem dilates
+    /// the last stage, so DeepLabv3's ASPP sees output stride 16 as in the paper, not 32; the
+    /// small stem's last stage is already at stride 8.
     pub fn backbone_config(&self) -> exemplar_models::ResNetConfig {
         exemplar_models::ResNetConfig::new(self.arch)
             .with_width(self.width)
             .with_stem(self.stem)
+            .with_dilated_last_stage(
+                self.task == TaskKind::Segmentation && self.stem == exemplar_models::Stem::ImageNet,
+            )
     }
 
     /// Reads a saved `config.toml`.
