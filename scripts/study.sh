@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The paper's comparisons at small scale, from a fresh clone: fetch Fashion-MNIST, build the
-# trainer, run every study over 3 seeds, write the report to results/study/.
+# trainer, run every study over 5 seeds with the settings of configs/study.toml, write the
+# report to results/study/.
 #
 #   scripts/study.sh                  # the default study: about an hour on 2 CPU cores
+#   scripts/study.sh --study sweep --seeds 2 --out results/study-sweep
+#                                     # the settings sweep behind configs/study.toml
 #   scripts/study.sh --scale 5        # more data and epochs (on a GPU add --device cuda:0)
 #   scripts/study.sh --study methods  # one study (methods, augmentation, transfer)
 #
@@ -12,4 +15,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=$(scripts/fetch-fashion-mnist.sh)
 cargo build --quiet -p exemplar-train --bin train
-exec target/debug/train experiment --data "idx:$data" --out results/study --work runs/study "$@"
+exec target/debug/train experiment --data "idx:$data" --settings configs/study.toml \
+  --out results/study --work runs/study "$@"

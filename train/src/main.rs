@@ -68,8 +68,12 @@ struct ExperimentArgs {
     #[arg(long)]
     data: DataSource,
     /// Seeds per arm.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     seeds: usize,
+    /// The settings every compared method shares (sizes, epochs, MoCo settings); TOML with
+    /// every field, as configs/study.toml [default: the built-in copy of configs/study.toml]
+    #[arg(long, value_name = "FILE")]
+    settings: Option<PathBuf>,
     /// Multiplies the data budget: 1 is sized for about an hour on 2 CPU cores; larger on a GPU.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -283,9 +287,14 @@ fn run_experiment(args: ExperimentArgs) -> Result<()> {
     } else {
         args.studies
     };
+    let settings = match &args.settings {
+        Some(path) => experiment::Budget::load(path)?,
+        None => experiment::Budget::default(),
+    };
     let options = StudyOptions {
         studies,
         seeds: args.seeds,
+        settings,
         scale: args.scale,
         data: args.data,
         work: args.work,

@@ -34,10 +34,10 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    // 14 pretraining arms (5 methods + 10 ablation steps, one shared) and the untrained network,
-    // × 2 seeds; and 3 tasks × 4 initialisations × 2 seeds.
+    // 15 pretraining arms (5 methods on --data, 10 ablation steps on the colour scenes) and the
+    // untrained network, × 2 seeds; and 3 tasks × 4 initialisations × 2 seeds.
     assert!(
-        stdout.contains("study: 30 pretraining and 24 transfer runs (0 reused)"),
+        stdout.contains("study: 32 pretraining and 24 transfer runs (0 reused)"),
         "{stdout}"
     );
 
@@ -54,6 +54,12 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
         "| random init |",
         "## The paper's claims at this scale",
         "1. Exemplar-v2 beats MoCo-v2 on the linear probe",
+        "0. MoCo-v2 beats the untrained network",
+        "3. Augmentation (aug+ over flip, on the colour scenes)",
+        "Student-t 95% interval",
+        "(per seed ",
+        "| mean change |",
+        "## Deviations from the paper",
         "- machine: ",
     ] {
         assert!(report.contains(needle), "{needle} missing from\n{report}");
@@ -74,7 +80,7 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     let pretrain = results["pretrain"].as_array().unwrap();
-    assert_eq!(pretrain.len(), 30);
+    assert_eq!(pretrain.len(), 32);
     for run in pretrain {
         let top1 = run["linear_top1"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&top1), "{run}");
@@ -97,7 +103,9 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let output = experiment(&work, &out, &[]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("(54 reused)"), "{stdout}");
+    assert!(stdout.contains("(56 reused)"), "{stdout}");
+    // The views of every ablation step were measured, on the scenes and on --data.
+    assert_eq!(results["views"].as_array().unwrap().len(), 8);
     let again = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(tables(&again), tables(&report));
 }
@@ -140,6 +148,10 @@ fn bad_study_options_are_clear_errors() {
         (vec!["--seeds", "0"], "--seeds must be at least 1"),
         (vec!["--scale=-1"], "--scale must be a positive number"),
         (vec!["--study", "everything"], "invalid value 'everything'"),
+        (
+            vec!["--settings", "/nonexistent/study.toml"],
+            "reading /nonexistent/study.toml",
+        ),
     ] {
         let output = experiment(&work, &out, &flags);
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -32,6 +32,39 @@ impl Subset {
         indices.sort_unstable();
         Self { inner, indices }
     }
+
+    /// The indices of `inner` this subset holds, in order.
+    pub fn indices(&self) -> &[usize] {
+        &self.indices
+    }
+
+    /// Two disjoint subsets of `first` and `second` samples, drawn from the indices of `inner`
+    /// that are not in `excluded` (held-out data for choosing settings: neither part was
+    /// trained on). Each gets fewer when too few indices remain.
+    pub fn disjoint_outside(
+        inner: Arc<dyn Dataset>,
+        excluded: &[usize],
+        first: usize,
+        second: usize,
+    ) -> (Self, Self) {
+        use rand::SeedableRng;
+        use rand::seq::SliceRandom;
+        let excluded: std::collections::HashSet<usize> = excluded.iter().copied().collect();
+        let mut free: Vec<usize> = (0..inner.len()).filter(|i| !excluded.contains(i)).collect();
+        free.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(SUBSET_SEED + 1));
+        let rest = free.split_off(first.min(free.len()));
+        let mut a = free;
+        let mut b: Vec<usize> = rest.into_iter().take(second).collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        (
+            Self {
+                inner: Arc::clone(&inner),
+                indices: a,
+            },
+            Self { inner, indices: b },
+        )
+    }
 }
 
 impl Dataset for Subset {
@@ -77,6 +110,14 @@ mod tests {
             .map(|i| subset.get(i).unwrap().1)
             .collect();
         assert!(classes.len() > 5, "{classes:?}");
-        assert_eq!(Subset::sample(inner, 5000).len(), 1000);
+        assert_eq!(Subset::sample(Arc::clone(&inner), 5000).len(), 1000);
+        let (a, b) = Subset::disjoint_outside(Arc::clone(&inner), &subset.indices, 300, 200);
+        assert_eq!((a.len(), b.len()), (300, 200));
+        let seen: std::collections::HashSet<usize> =
+            a.indices.iter().chain(&b.indices).copied().collect();
+        assert_eq!(seen.len(), 500, "the two parts overlap");
+        assert!(subset.indices.iter().all(|i| !seen.contains(i)));
+        let (a, b) = Subset::disjoint_outside(inner, &subset.indices, 850, 200);
+        assert_eq!((a.len(), b.len()), (850, 50));
     }
 }

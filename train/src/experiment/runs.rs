@@ -1,0 +1,342 @@
+//! One run of the study: trained (or reused when its recorded configuration matches) and
+//! scored. Pretraining runs are scored by a linear probe and kNN on frozen features;
+//! transfer runs by their task's own metric.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::budget::Budget;
+use super::{
+    Arm, Corpus, ExperimentError, PretrainResult, StudyOptions, TransferResult, UNTRAINED,
+};
+use crate::config::{BadImagePolicy, Normalization, PretrainConfig};
+use crate::data::subset::Subset;
+use crate::data::{self, DataSource, Split, SyntheticOptions};
+use crate::eval::features::{ExtractOptions, train_and_val_features};
+use crate::eval::knn::knn_classify;
+use crate::eval::linear::{LinearProbeOptions, linear_probe};
+use crate::finetune::classification::ClassificationTask;
+use crate::finetune::config::{FinetuneConfig, TaskKind};
+use crate::finetune::detection::DetectionTask;
+use crate::finetune::landmarks::LandmarkTask;
+use crate::finetune::segmentation::SegmentationTask;
+
+/// The file each finished run records its result in.
+const RESULT_FILE: &str = "study-result.json";
+
+/// A boxed error that keeps its source chain.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which images score a backbone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scoring {
+    /// The probe is fitted on training images and scored on the validation split: the report.
+    Validation,
+    /// Fitted and scored on two disjoint parts of the training split, neither of them among
+    /// the pretraining images: the settings sweep, which must not look at the validation split.
+    HeldOut,
+}
+
+/// What a study needs to know about the data an arm is scored on.
+pub struct Probe<'a> {
+    pub source: &'a DataSource,
+    pub synthetic: SyntheticOptions,
+    /// Images the probe is fitted on and scored on.
+    pub train: usize,
+    pub val: usize,
+    /// The pretraining subset's size, kept out of the held-out images.
+    pub pretrain_subset: usize,
+    pub scoring: Scoring,
+    pub knn_k: usize,
+    /// Epochs of the linear probe.
+    pub epochs: usize,
+}
+
+impl<'a> Probe<'a> {
+    pub fn for_corpus(options: &'a StudyOptions, budget: &Budget, corpus: Corpus) -> Self {
+        match corpus {
+            Corpus::Main => Self {
+                source: &options.data,
+                synthetic: PretrainConfig::defaults(crate::config::Method::Supervised).synthetic,
+                train: budget.probe_train,
+                val: budget.probe_val,
+                pretrain_subset: budget.train_subset,
+                scoring: Scoring::Validation,
+                knn_k: budget.knn_k,
+                epochs: budget.probe_epochs,
+            },
+            Corpus::Scenes => Self {
+                source: &DataSource::Synthetic,
+                synthetic: super::scenes(budget),
+                train: budget.ablation_train,
+                val: budget.ablation_val,
+                pretrain_subset: budget.ablation_train,
+                scoring: Scoring::Validation,
+                knn_k: budget.knn_k,
+                epochs: budget.probe_epochs,
+            },
+        }
+    }
+}
+
+/// The result recorded in `dir` if it was produced by `config`.
+fn recorded<R: serde::de::DeserializeOwned>(
+    dir: &Path,
+    config: &str,
+    get: impl Fn(&R) -> &str,
+) -> Option<R> {
+    let text = std::fs::read_to_string(dir.join(RESULT_FILE)).ok()?;
+    let result: R = serde_json::from_str(&text).ok()?;
+    (get(&result) == config).then_some(result)
+}
+
+fn record(dir: &Path, result: &impl Serialize) -> Result<(), ExperimentError> {
+    let path = dir.join(RESULT_FILE);
+    let json = serde_json::to_vec_pretty(result).expect("results serialise");
+    crate::checkpoint::atomic_write(&path, &json)
+        .map_err(|source| ExperimentError::Io { path, source })
+}
+
+/// Starts `dir` afresh: a run left by an interrupted or different study is replaced.
+fn fresh_dir(dir: &Path) -> Result<(), ExperimentError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|source| ExperimentError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn eval_error(dir: &Path) -> impl Fn(BoxError) -> ExperimentError + '_ {
+    move |source| ExperimentError::Eval {
+        run: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// Pretrains `arm` with `config` in `dir` (or reuses the run there) and scores it.
+pub fn pretrain_run(
+    config: &PretrainConfig,
+    arm: Arm,
+    dir: &Path,
+    probe: &Probe,
+    options: &StudyOptions,
+) -> Result<(PretrainResult, bool), ExperimentError> {
+    let toml = config.to_toml();
+    if let Some(result) = recorded::<PretrainResult>(dir, &toml, |r| &r.config) {
+        return Ok((result, true));
+    }
+    fresh_dir(dir)?;
+    let started = Instant::now();
+    let summary = crate::pretrain::pretrain(config, dir, false).map_err(|source| {
+        ExperimentError::Pretrain {
+            run: dir.to_path_buf(),
+            source,
+        }
+    })?;
+    let (linear_top1, knn_top1) = score_run(dir, probe, options)?;
+    let result = PretrainResult {
+        method: config.method.name().to_string(),
+        augment: arm.augment.name().to_string(),
+        corpus: arm.corpus.name().to_string(),
+        seed: config.seed,
+        linear_top1,
+        knn_top1,
+        loss_curve: loss_curve(dir)?,
+        images_per_second: summary.images_per_second,
+        seconds: started.elapsed().as_secs_f64(),
+        config: toml,
+    };
+    record(dir, &result)?;
+    Ok((result, false))
+}
+
+/// Scores the randomly initialised network of `seed` (BatchNorm at its initial statistics),
+/// shaped and fed as `config` (the CE arm's) would shape and feed it.
+pub fn untrained_run(
+    options: &StudyOptions,
+    config: &PretrainConfig,
+    probe: &Probe,
+    dir: &Path,
+    seed: u64,
+) -> Result<(PretrainResult, bool), ExperimentError> {
+    let dir = dir.to_path_buf();
+    let identity = format!("{}\n# untrained: no training steps", config.to_toml());
+    if let Some(result) = recorded::<PretrainResult>(&dir, &identity, |r| &r.config) {
+        return Ok((result, true));
+    }
+    fresh_dir(&dir)?;
+    std::fs::create_dir_all(&dir).map_err(|source| ExperimentError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let started = Instant::now();
+    let device = crate::device::select(&options.device).map_err(|e| eval_error(&dir)(e.into()))?;
+    device.seed(seed);
+    let backbone = exemplar_models::ResNetConfig::new(config.arch)
+        .with_width(config.width)
+        .with_stem(config.stem)
+        .init(&device);
+    let view = View {
+        image_size: config.image_size,
+        normalization: config.normalization,
+    };
+    let (linear_top1, knn_top1) = score_backbone(&dir, &backbone, view, probe, options, &device)?;
+    let result = PretrainResult {
+        method: UNTRAINED.to_string(),
+        augment: "none".to_string(),
+        corpus: Corpus::Main.name().to_string(),
+        seed,
+        linear_top1,
+        knn_top1,
+        loss_curve: Vec::new(),
+        images_per_second: 0.0,
+        seconds: started.elapsed().as_secs_f64(),
+        config: identity,
+    };
+    record(&dir, &result)?;
+    Ok((result, false))
+}
+
+/// The `(step, loss)` entries of a run's `metrics.jsonl`.
+fn loss_curve(dir: &Path) -> Result<Vec<(usize, f64)>, ExperimentError> {
+    let path = dir.join("metrics.jsonl");
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| ExperimentError::Io { path, source })?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|entry| Some((entry["step"].as_u64()? as usize, entry["loss"].as_f64()?)))
+        .collect())
+}
+
+/// Linear-probe and kNN top-1 of the run's frozen backbone.
+pub fn score_run(
+    dir: &Path,
+    probe: &Probe,
+    options: &StudyOptions,
+) -> Result<(f64, f64), ExperimentError> {
+    let fail = eval_error(dir);
+    let device = crate::device::select(&options.device).map_err(|e| fail(e.into()))?;
+    let (backbone, card) = crate::card::load_backbone(dir, &device).map_err(|e| fail(e.into()))?;
+    let backbone = burn::module::Module::valid(&backbone);
+    let view = View {
+        image_size: card.image_size,
+        normalization: card.normalization,
+    };
+    score_backbone(dir, &backbone, view, probe, options, &device)
+}
+
+/// How a backbone sees its input.
+#[derive(Debug, Clone, Copy)]
+struct View {
+    image_size: usize,
+    normalization: Normalization,
+}
+
+/// The probe's fitting and scoring images.
+fn probe_sets(
+    probe: &Probe,
+    image_size: usize,
+) -> Result<(Arc<dyn data::Dataset>, Arc<dyn data::Dataset>), BoxError> {
+    let open = |split: Split| -> Result<Arc<dyn data::Dataset>, BoxError> {
+        data::open(probe.source, split, probe.synthetic, image_size)?
+            .ok_or_else(|| format!("{} has no {split:?} split", probe.source).into())
+    };
+    let train = open(Split::Train)?;
+    Ok(match probe.scoring {
+        Scoring::Validation => (
+            Arc::new(Subset::sample(Arc::clone(&train), probe.train)),
+            Arc::new(Subset::sample(open(Split::Val)?, probe.val)),
+        ),
+        Scoring::HeldOut => {
+            let pretraining = Subset::sample(Arc::clone(&train), probe.pretrain_subset);
+            let (fit, score) =
+                Subset::disjoint_outside(train, pretraining.indices(), probe.train, probe.val);
+            (Arc::new(fit), Arc::new(score))
+        }
+    })
+}
+
+/// Linear-probe and kNN top-1 of a frozen backbone (in inference mode), from one feature
+/// extraction.
+fn score_backbone(
+    dir: &Path,
+    backbone: &exemplar_models::ResNet,
+    view: View,
+    probe: &Probe,
+    options: &StudyOptions,
+    device: &burn::tensor::Device,
+) -> Result<(f64, f64), ExperimentError> {
+    let fail = eval_error(dir);
+    let (train, val) = probe_sets(probe, view.image_size).map_err(&fail)?;
+    let extract = ExtractOptions {
+        image_size: view.image_size,
+        normalization: view.normalization,
+        batch_size: 256,
+        workers: options.workers,
+        on_bad_image: BadImagePolicy::Fail,
+    };
+    let (bank, queries) =
+        train_and_val_features(backbone, &train, &val, train.len(), extract, device)
+            .map_err(|e| fail(e.into()))?;
+    let classes = train.class_names().len();
+    let knn = knn_classify(&bank, &queries, classes, probe.knn_k, 0.1, device);
+    let linear = linear_probe(
+        &bank,
+        &queries,
+        classes,
+        LinearProbeOptions {
+            epochs: probe.epochs,
+            ..LinearProbeOptions::default()
+        },
+        device,
+    );
+    Ok((linear.top1, knn.top1))
+}
+
+/// Fine-tunes `config` in `dir` (or reuses the run there) and records its final metric.
+pub fn transfer_run(
+    config: FinetuneConfig,
+    backbone_config: &str,
+    dir: &Path,
+    init_name: &str,
+) -> Result<(TransferResult, bool), ExperimentError> {
+    let toml = format!("{}\n# backbone\n{backbone_config}", config.to_toml());
+    if let Some(result) = recorded::<TransferResult>(dir, &toml, |r| &r.config) {
+        return Ok((result, true));
+    }
+    fresh_dir(dir)?;
+    let (task, seed) = (config.task, config.seed);
+    let started = Instant::now();
+    let summary = match task {
+        TaskKind::Detection => crate::finetune::finetune::<DetectionTask>(config, dir, false),
+        TaskKind::Segmentation => crate::finetune::finetune::<SegmentationTask>(config, dir, false),
+        TaskKind::Landmarks => crate::finetune::finetune::<LandmarkTask>(config, dir, false),
+        TaskKind::Classification => {
+            crate::finetune::finetune::<ClassificationTask>(config, dir, false)
+        }
+    }
+    .map_err(|source| ExperimentError::Finetune {
+        run: dir.to_path_buf(),
+        source,
+    })?;
+    let (metric, value) = summary
+        .after
+        .ok_or_else(|| eval_error(dir)("the run ended without its final evaluation".into()))?;
+    let result = TransferResult {
+        task: task.name().to_string(),
+        init: init_name.to_string(),
+        seed,
+        metric,
+        value,
+        seconds: started.elapsed().as_secs_f64(),
+        config: toml,
+    };
+    record(dir, &result)?;
+    Ok((result, false))
+}
