@@ -17,7 +17,13 @@ use exemplar_train::finetune::{self, TaskKind};
 
 /// A tiny fine-tuning run of `task` in `dir`.
 fn finetuned(task: TaskKind, dir: &Path) {
+    finetuned_with_stem(task, Stem::Small, dir);
+}
+
+/// The same with the given stem.
+fn finetuned_with_stem(task: TaskKind, stem: Stem, dir: &Path) {
     let mut config = FinetuneConfig::defaults(task);
+    config.stem = stem;
     config.width = 0.0625;
     config.image_size = 32;
     config.head_channels = 8;
@@ -64,6 +70,12 @@ fn every_model_kind_exports_and_matches_onnx_runtime() {
         finetuned(task, &run);
         sources.push((task.name().to_string(), run));
     }
+    // DeepLabv3 on the ImageNet stem dilates the last stage (output stride 16).
+    let dilated = dir.path().join("segmentation-imagenet-stem");
+    finetuned_with_stem(TaskKind::Segmentation, Stem::ImageNet, &dilated);
+    let saved = FinetuneConfig::load(&dilated.join("config.toml")).unwrap();
+    assert!(saved.backbone_config().dilate_last_stage);
+    sources.push(("segmentation".to_string(), dilated));
     let backbone = dir.path().join("pretrain");
     pretrained(&backbone);
     sources.push(("embedding".to_string(), backbone));
