@@ -32,7 +32,8 @@ pub struct ViewChange {
     pub augment: String,
     /// Mean absolute per-pixel change against the previous arm's view, on the [0, 1] scale.
     pub mean_change: f64,
-    /// Fraction of views the step changed at all (its probability, where it acts).
+    /// Fraction of views the step changed by more than 10⁻⁴ per pixel on average (its
+    /// probability, where it acts).
     pub views_changed: f64,
     pub image_size: usize,
     pub images: usize,
@@ -73,7 +74,8 @@ pub fn measure(
                     .sum();
                 total += sum;
                 pixels += a.data.len();
-                changed += usize::from(sum > 0.0);
+                // Rounding (grayscale of a gray pixel) is not a change.
+                changed += usize::from(sum > 1e-4 * a.data.len() as f64);
             }
             ViewChange {
                 data: data.to_string(),
