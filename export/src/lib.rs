@@ -4,21 +4,28 @@
 //! - [`model`]: loads a fine-tuning run (or one of its checkpoints) or a pretraining run.
 //! - [`onnx`]: the burn-onnx export with a symbolic batch axis.
 //! - [`parity`]: ONNX Runtime's output against burn's on a random batch.
+//! - [`torchvision`]: the backbone as SafeTensors with torchvision's names (`--format torchvision`).
+//!
+//! Models are rebuilt from the files beside their weights (`exemplar_models`), so this crate does
+//! not link the training stack.
 //!
 //! The ONNX Runtime library is located by `exemplar_inference::runtime`, shared with `serve`.
 
 pub mod model;
 pub mod onnx;
 pub mod parity;
+pub mod torchvision;
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use exemplar_inference::ModelCard;
+use exemplar_models::store::atomic_write;
 use serde::Serialize;
 use thiserror::Error;
 
 pub use parity::Parity;
+pub use torchvision::{TorchvisionReport, export_torchvision};
 
 /// File names of an export.
 pub const ONNX_FILE: &str = "model.onnx";
@@ -32,10 +39,16 @@ pub enum ExportError {
     NotARun(PathBuf),
     #[error(transparent)]
     Card(#[from] exemplar_inference::CardError),
-    #[error("{0}")]
-    Config(String),
-    #[error("loading the model: {0}")]
-    Load(String),
+    #[error("the model card is invalid: {0}")]
+    InvalidCard(String),
+    #[error(transparent)]
+    Backbone(#[from] exemplar_models::card::CardError),
+    #[error(transparent)]
+    Network(#[from] exemplar_models::network::NetworkError),
+    #[error(transparent)]
+    Store(#[from] exemplar_models::store::StoreError),
+    #[error(transparent)]
+    Torchvision(#[from] exemplar_models::torchvision::TorchvisionError),
     #[error("burn-onnx could not export the model: {0}")]
     Onnx(String),
     #[error(transparent)]
@@ -76,8 +89,7 @@ pub fn export(source: &Path, out: &Path, batch: usize) -> Result<ExportReport, E
     if let Some(output) = card.outputs.first_mut() {
         output.name = parity.output_name.clone();
     }
-    card.validate()
-        .map_err(|reason| ExportError::Load(format!("card: {reason}")))?;
+    card.validate().map_err(ExportError::InvalidCard)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
@@ -85,9 +97,8 @@ pub fn export(source: &Path, out: &Path, batch: usize) -> Result<ExportReport, E
     std::fs::create_dir_all(out).map_err(io(out))?;
     let onnx_path = out.join(ONNX_FILE);
     let card_path = out.join(CARD_FILE);
-    exemplar_train::checkpoint::atomic_write(&onnx_path, &onnx).map_err(io(&onnx_path))?;
-    exemplar_train::checkpoint::atomic_write(&card_path, card.to_json().as_bytes())
-        .map_err(io(&card_path))?;
+    atomic_write(&onnx_path, &onnx).map_err(io(&onnx_path))?;
+    atomic_write(&card_path, card.to_json().as_bytes()).map_err(io(&card_path))?;
     Ok(ExportReport {
         onnx: onnx_path,
         card: card_path,

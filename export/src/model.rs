@@ -1,5 +1,9 @@
 //! Loading what `train` produced — a fine-tuned task model or a pretrained backbone — as a
 //! network in inference mode with the model card that will travel with its ONNX file.
+//!
+//! Everything needed is in the run (or checkpoint) directory: `network.json` and `model.bpk`
+//! rebuild a task model, `backbone.json` and `backbone.bpk` a backbone (`exemplar_models`
+//! reads both), so no training configuration is parsed here.
 
 use std::path::Path;
 
@@ -7,16 +11,16 @@ use burn::module::Module;
 use burn::tensor::Device;
 use exemplar_inference::ModelCard;
 use exemplar_inference::card::{CARD_FORMAT, InputSpec, OutputSpec, Provenance, TaskSpec};
-use exemplar_models::{Classifier, Detector, LandmarkRegressor, ResNet, Segmenter};
-use exemplar_train::card::load_backbone;
-use exemplar_train::finetune::classification::ClassificationTask;
-use exemplar_train::finetune::config::FinetuneConfig;
-use exemplar_train::finetune::detection::DetectionTask;
-use exemplar_train::finetune::landmarks::LandmarkTask;
-use exemplar_train::finetune::segmentation::SegmentationTask;
-use exemplar_train::finetune::{MODEL_CARD, TaskKind, load_run};
+use exemplar_models::card::{BACKBONE_CARD, BackboneCard, load_backbone};
+use exemplar_models::network::NETWORK_CONFIG;
+use exemplar_models::{
+    Classifier, Detector, LandmarkRegressor, Network, NetworkConfig, ResNet, Segmenter,
+};
 
 use crate::ExportError;
+
+/// The model card of a fine-tuned model, beside its weights.
+pub const MODEL_CARD: &str = "model.json";
 
 /// A network ready for export, with its card.
 // One value exists per export and it is only borrowed: boxing the larger variants buys nothing.
@@ -30,66 +34,63 @@ pub enum Exportable {
     Landmarks(LandmarkRegressor),
 }
 
-/// Loads the model of `run`: a fine-tuning run (`model.json` + `model.bpk` + `config.toml`) or a
-/// pretraining run (`backbone.json` + `backbone.bpk`), on the plain (inference) `device`.
-pub fn load(run: &Path, device: &Device) -> Result<(Exportable, ModelCard), ExportError> {
-    if run.join(MODEL_CARD).is_file() {
-        load_finetuned(run, device)
-    } else if run.join(exemplar_train::card::BACKBONE_CARD).is_file() {
-        load_pretrained(run, device)
+/// What a run directory holds.
+// One value exists per export and it is unpacked at once: boxing the larger variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum Source {
+    /// A fine-tuned task model with its architecture.
+    Finetuned(Network, NetworkConfig, ModelCard),
+    /// A pretrained backbone with its card.
+    Pretrained(ResNet, BackboneCard),
+}
+
+/// Reads the model of `run`: a fine-tuning run or one of its checkpoints (`model.json`,
+/// `network.json`, `model.bpk`) or a pretraining run (`backbone.json`, `backbone.bpk`), on the
+/// plain (inference) `device`.
+pub fn read(run: &Path, device: &Device) -> Result<Source, ExportError> {
+    if run.join(MODEL_CARD).is_file() && run.join(NETWORK_CONFIG).is_file() {
+        let card = ModelCard::read(&run.join(MODEL_CARD))?;
+        let (network, config) = Network::load(run, device)?;
+        Ok(Source::Finetuned(network, config, card))
+    } else if run.join(BACKBONE_CARD).is_file() {
+        let (backbone, card) = load_backbone(run, device)?;
+        Ok(Source::Pretrained(backbone.valid(), card))
     } else {
         Err(ExportError::NotARun(run.to_path_buf()))
     }
 }
 
-fn load_finetuned(run: &Path, device: &Device) -> Result<(Exportable, ModelCard), ExportError> {
-    let card = ModelCard::read(&run.join(MODEL_CARD))?;
-    // A checkpoint (RUN/checkpoints/step-N) holds the weights and card; the run holds the config.
-    let config_path = [run.join("config.toml"), run.join("../../config.toml")]
-        .into_iter()
-        .find(|p| p.is_file())
-        .ok_or_else(|| ExportError::NotARun(run.to_path_buf()))?;
-    let config = FinetuneConfig::load(&config_path).map_err(ExportError::Config)?;
-    let names = card.class_names.clone();
-    let failed = |e: exemplar_train::finetune::FinetuneError| ExportError::Load(e.to_string());
-    let model = match config.task {
-        TaskKind::Classification => Exportable::Classifier(
-            load_run::<ClassificationTask>(run, &config, names, device)
-                .map_err(failed)?
-                .1,
-        ),
-        TaskKind::Detection => Exportable::Detector(
-            load_run::<DetectionTask>(run, &config, names, device)
-                .map_err(failed)?
-                .1,
-        ),
-        TaskKind::Segmentation => Exportable::Segmenter(
-            load_run::<SegmentationTask>(run, &config, names, device)
-                .map_err(failed)?
-                .1,
-        ),
-        TaskKind::Landmarks => Exportable::Landmarks(
-            load_run::<LandmarkTask>(run, &config, names, device)
-                .map_err(failed)?
-                .1,
-        ),
-    };
-    Ok((model, card))
+/// Loads the model of `run` (see [`read`]) for ONNX export.
+pub fn load(run: &Path, device: &Device) -> Result<(Exportable, ModelCard), ExportError> {
+    Ok(match read(run, device)? {
+        Source::Finetuned(network, _, card) => {
+            let model = match network {
+                Network::Classifier(m) => Exportable::Classifier(m),
+                Network::Detector(m) => Exportable::Detector(m),
+                Network::Segmenter(m) => Exportable::Segmenter(m),
+                Network::Landmarks(m) => Exportable::Landmarks(m),
+            };
+            (model, card)
+        }
+        Source::Pretrained(backbone, card) => {
+            let card = embedding_card(&card);
+            (Exportable::Embedding(backbone), card)
+        }
+    })
 }
 
-fn load_pretrained(run: &Path, device: &Device) -> Result<(Exportable, ModelCard), ExportError> {
-    let (backbone, backbone_card) =
-        load_backbone(run, device).map_err(|e| ExportError::Load(e.to_string()))?;
-    let dim = backbone_card.out_features;
-    let card = ModelCard {
+/// The model card of a backbone exported as an embedding model.
+fn embedding_card(backbone: &BackboneCard) -> ModelCard {
+    let dim = backbone.out_features;
+    ModelCard {
         format: CARD_FORMAT.into(),
         task: TaskSpec::Embedding { dim },
         class_names: Vec::new(),
         input: InputSpec {
             name: "images".into(),
-            width: backbone_card.image_size,
-            height: backbone_card.image_size,
-            normalization: backbone_card.normalization,
+            width: backbone.image_size,
+            height: backbone.image_size,
+            normalization: backbone.normalization,
         },
         outputs: vec![OutputSpec {
             name: "embedding".into(),
@@ -98,11 +99,10 @@ fn load_pretrained(run: &Path, device: &Device) -> Result<(Exportable, ModelCard
                 .into(),
         }],
         provenance: Provenance {
-            backbone: backbone_card.backbone.describe(),
-            init: backbone_card.method.to_string(),
-            data: backbone_card.data.clone(),
-            steps: backbone_card.steps,
+            backbone: backbone.backbone.describe(),
+            init: backbone.method.clone(),
+            data: backbone.data.clone(),
+            steps: backbone.steps,
         },
-    };
-    Ok((Exportable::Embedding(backbone.valid()), card))
+    }
 }

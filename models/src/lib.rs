@@ -2,13 +2,19 @@
 //! (label-aware key queue, momentum update, Exemplar/MoCo InfoNCE loss), and the transfer
 //! tasks' models (detection, segmentation, landmarks, classification).
 //!
-//! This crate holds modules only: no I/O, no command line. The training loops live in
+//! This crate holds the modules and the files that carry them (weights, the backbone card,
+//! `network.json`, torchvision SafeTensors), so that `exemplar-export` can load every model
+//! without the training stack. No command line, no datasets: the training loops live in
 //! `exemplar-train`.
 
 pub mod backbone;
+pub mod card;
 pub mod contrastive;
 pub mod encoder;
 pub mod heads;
+pub mod network;
+pub mod store;
+pub mod torchvision;
 
 pub use backbone::resnet::{Depth, ResNet, ResNetConfig, Stem};
 pub use contrastive::loss::{ContrastiveLoss, contrastive_loss};
@@ -20,3 +26,4 @@ pub use heads::detection::{Detector, DetectorConfig};
 pub use heads::landmarks::{LandmarkRegressor, LandmarkRegressorConfig};
 pub use heads::projection::{ProjectionHead, ProjectionHeadConfig, ProjectionKind};
 pub use heads::segmentation::{Segmenter, SegmenterConfig};
+pub use network::{Network, NetworkConfig};

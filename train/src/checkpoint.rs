@@ -1,6 +1,4 @@
-//! Crash-safe files: every artefact is written to a temporary name, flushed to disk and renamed
-//! into place, so a run killed at any instant leaves either the old file or the new one, never
-//! half of one.
+//! Crash-safe checkpoints (single files go through [`atomic_write`]).
 //!
 //! A checkpoint is a directory `RUN/checkpoints/step-00001234/` holding named blobs (model and
 //! optimizer records, the key queue, the loop state). It is assembled under a temporary name and
@@ -10,34 +8,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically (temporary file in the same directory, fsync, rename).
-pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    sync_dir(dir);
-    Ok(())
-}
-
-/// Makes a rename durable. Best effort: not every file system supports syncing a directory.
-fn sync_dir(dir: &Path) {
-    if let Ok(handle) = File::open(dir) {
-        let _ = handle.sync_all();
-    }
-}
+use exemplar_models::store::sync_dir;
+// One crash-safe writer for every file of the workspace; it lives beside the model files.
+pub use exemplar_models::store::atomic_write;
 
 fn checkpoints_dir(run: &Path) -> PathBuf {
     run.join("checkpoints")
@@ -158,15 +131,5 @@ mod tests {
         assert_eq!(latest_checkpoint(run).unwrap().unwrap().0, 30);
         write_checkpoint(run, 50, &[("a.bin", b"50")], 2).unwrap();
         assert!(!stale.exists());
-    }
-
-    #[test]
-    fn atomic_write_replaces_whole_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x/y.json");
-        atomic_write(&path, b"first").unwrap();
-        atomic_write(&path, b"second").unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "second");
-        assert_eq!(fs::read_dir(dir.path().join("x")).unwrap().count(), 1);
     }
 }

@@ -4,7 +4,6 @@
 
 pub mod allocator;
 pub mod augment;
-pub mod card;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -15,3 +14,4 @@ pub mod finetune;
 pub mod loader;
 pub mod pretrain;
 pub mod progress;
+pub mod run;

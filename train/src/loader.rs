@@ -179,10 +179,32 @@ pub fn read_or_skip(
     policy: BadImagePolicy,
     skipped: &mut Vec<String>,
 ) -> Result<(Image, i64), DataError> {
-    let len = dataset.len();
+    let source = Source {
+        len: dataset.len(),
+        describe: &|| dataset.describe(),
+        get: &|i| dataset.get(i),
+    };
+    read_or_skip_from(&source, index, policy, skipped)
+}
+
+/// A dataset of any sample type, seen as its length, its description and a reader.
+pub struct Source<'a, S> {
+    pub len: usize,
+    pub describe: &'a dyn Fn() -> String,
+    pub get: &'a dyn Fn(usize) -> Result<S, DataError>,
+}
+
+/// [`read_or_skip`] for any sample type (the fine-tuning tasks' annotated samples too).
+pub fn read_or_skip_from<S>(
+    source: &Source<'_, S>,
+    index: usize,
+    policy: BadImagePolicy,
+    skipped: &mut Vec<String>,
+) -> Result<S, DataError> {
+    let len = source.len;
     let mut candidate = index;
     loop {
-        match dataset.get(candidate) {
+        match (source.get)(candidate) {
             Ok(sample) => return Ok(sample),
             Err(err @ DataError::OutOfRange { .. }) => return Err(err),
             Err(err) if policy == BadImagePolicy::Fail => return Err(err),
@@ -191,7 +213,7 @@ pub fn read_or_skip(
                 candidate = (candidate + 1) % len;
                 if candidate == index {
                     return Err(DataError::Empty {
-                        what: dataset.describe(),
+                        what: (source.describe)(),
                         hint: "no sample could be read".into(),
                     });
                 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
 use common::{TINY, losses, run, stderr, stdout, train};
-use exemplar_train::card::load_backbone;
+use exemplar_models::card::load_backbone;
 
 fn backbone_params(run: &Path) -> Vec<f32> {
     #[derive(Default)]

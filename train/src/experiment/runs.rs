@@ -18,11 +18,7 @@ use crate::data::{self, DataSource, Split, SyntheticOptions};
 use crate::eval::features::{ExtractOptions, train_and_val_features};
 use crate::eval::knn::knn_classify;
 use crate::eval::linear::{LinearProbeOptions, linear_probe};
-use crate::finetune::classification::ClassificationTask;
-use crate::finetune::config::{FinetuneConfig, TaskKind};
-use crate::finetune::detection::DetectionTask;
-use crate::finetune::landmarks::LandmarkTask;
-use crate::finetune::segmentation::SegmentationTask;
+use crate::finetune::config::FinetuneConfig;
 
 /// The file each finished run records its result in.
 const RESULT_FILE: &str = "study-result.json";
@@ -222,7 +218,8 @@ pub fn score_run(
 ) -> Result<(f64, f64), ExperimentError> {
     let fail = eval_error(dir);
     let device = crate::device::select(&options.device).map_err(|e| fail(e.into()))?;
-    let (backbone, card) = crate::card::load_backbone(dir, &device).map_err(|e| fail(e.into()))?;
+    let (backbone, card) =
+        exemplar_models::card::load_backbone(dir, &device).map_err(|e| fail(e.into()))?;
     let backbone = burn::module::Module::valid(&backbone);
     let view = View {
         image_size: card.image_size,
@@ -238,11 +235,11 @@ struct View {
     normalization: Normalization,
 }
 
+/// A probe's fitting and scoring images.
+type ProbeSets = (Arc<dyn data::Dataset>, Arc<dyn data::Dataset>);
+
 /// The probe's fitting and scoring images.
-fn probe_sets(
-    probe: &Probe,
-    image_size: usize,
-) -> Result<(Arc<dyn data::Dataset>, Arc<dyn data::Dataset>), BoxError> {
+fn probe_sets(probe: &Probe, image_size: usize) -> Result<ProbeSets, BoxError> {
     let open = |split: Split| -> Result<Arc<dyn data::Dataset>, BoxError> {
         data::open(probe.source, split, probe.synthetic, image_size)?
             .ok_or_else(|| format!("{} has no {split:?} split", probe.source).into())
@@ -313,18 +310,11 @@ pub fn transfer_run(
     fresh_dir(dir)?;
     let (task, seed) = (config.task, config.seed);
     let started = Instant::now();
-    let summary = match task {
-        TaskKind::Detection => crate::finetune::finetune::<DetectionTask>(config, dir, false),
-        TaskKind::Segmentation => crate::finetune::finetune::<SegmentationTask>(config, dir, false),
-        TaskKind::Landmarks => crate::finetune::finetune::<LandmarkTask>(config, dir, false),
-        TaskKind::Classification => {
-            crate::finetune::finetune::<ClassificationTask>(config, dir, false)
-        }
-    }
-    .map_err(|source| ExperimentError::Finetune {
-        run: dir.to_path_buf(),
-        source,
-    })?;
+    let summary = crate::with_task!(task, T => crate::finetune::finetune::<T>(config, dir, false))
+        .map_err(|source| ExperimentError::Finetune {
+            run: dir.to_path_buf(),
+            source,
+        })?;
     let (metric, value) = summary
         .after
         .ok_or_else(|| eval_error(dir)("the run ended without its final evaluation".into()))?;

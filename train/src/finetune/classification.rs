@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
-use exemplar_models::{Classifier, ClassifierConfig, ResNet};
+use exemplar_models::{Classifier, ClassifierConfig, NetworkConfig, ResNet};
 
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
@@ -62,6 +62,10 @@ impl Task for ClassificationTask {
 
     fn build(&self, backbone: ResNet, device: &Device) -> Classifier {
         self.model.with_backbone(backbone, device)
+    }
+
+    fn network(&self) -> NetworkConfig {
+        NetworkConfig::Classification(self.model)
     }
 
     fn backbone(model: &Classifier) -> &ResNet {

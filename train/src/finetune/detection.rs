@@ -8,7 +8,7 @@ use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
 use exemplar_inference::detection::{self as decode, BOX_CHANNELS, DetectionDecoding};
-use exemplar_models::{Detector, DetectorConfig, ResNet};
+use exemplar_models::{Detector, DetectorConfig, NetworkConfig, ResNet};
 
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
@@ -89,6 +89,10 @@ impl Task for DetectionTask {
 
     fn build(&self, backbone: ResNet, device: &Device) -> Detector {
         self.model.with_backbone(backbone, device)
+    }
+
+    fn network(&self) -> NetworkConfig {
+        NetworkConfig::Detection(self.model)
     }
 
     fn backbone(model: &Detector) -> &ResNet {

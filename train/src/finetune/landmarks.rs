@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
 use exemplar_inference::landmarks::{denormalize, normalize};
-use exemplar_models::{LandmarkRegressor, LandmarkRegressorConfig, ResNet};
+use exemplar_models::{LandmarkRegressor, LandmarkRegressorConfig, NetworkConfig, ResNet};
 
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
@@ -67,6 +67,10 @@ impl Task for LandmarkTask {
 
     fn build(&self, backbone: ResNet, device: &Device) -> LandmarkRegressor {
         self.model.with_backbone(backbone, device)
+    }
+
+    fn network(&self) -> NetworkConfig {
+        NetworkConfig::Landmarks(self.model)
     }
 
     fn backbone(model: &LandmarkRegressor) -> &ResNet {

@@ -7,7 +7,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
 use exemplar_inference::segmentation::{argmax, resize_nearest};
-use exemplar_models::{ResNet, Segmenter, SegmenterConfig};
+use exemplar_models::{NetworkConfig, ResNet, Segmenter, SegmenterConfig};
 
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
@@ -66,6 +66,10 @@ impl Task for SegmentationTask {
 
     fn build(&self, backbone: ResNet, device: &Device) -> Segmenter {
         self.model.with_backbone(backbone, device)
+    }
+
+    fn network(&self) -> NetworkConfig {
+        NetworkConfig::Segmentation(self.model)
     }
 
     fn backbone(model: &Segmenter) -> &ResNet {

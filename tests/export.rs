@@ -1,16 +1,21 @@
 //! Every kind of model `train` produces exports to ONNX, and ONNX Runtime reproduces burn's
-//! output (the parity check inside `export`). Needs the ONNX Runtime library:
+//! output (the parity check inside `export`); backbones export to torchvision-named SafeTensors
+//! and come back identical through `--init`. Needs the ONNX Runtime library:
 //! `scripts/install-onnxruntime.sh` (the README's test command runs it first).
 
 use std::path::Path;
-use std::process::Command;
 
+use burn::tensor::{Device, Distribution, Tensor};
 use exemplar_inference::TaskSpec;
-use exemplar_models::{Depth, Stem};
+use exemplar_models::card::load_backbone;
+use exemplar_models::{Depth, Network, ResNet, Stem};
+use exemplar_tests::binary;
 use exemplar_train::config::{Method, PretrainConfig};
 use exemplar_train::finetune::classification::ClassificationTask;
 use exemplar_train::finetune::config::FinetuneConfig;
+use exemplar_train::finetune::config::Init;
 use exemplar_train::finetune::detection::DetectionTask;
+use exemplar_train::finetune::init::initial_backbone;
 use exemplar_train::finetune::landmarks::LandmarkTask;
 use exemplar_train::finetune::segmentation::SegmentationTask;
 use exemplar_train::finetune::{self, TaskKind};
@@ -109,7 +114,7 @@ fn every_model_kind_exports_and_matches_onnx_runtime() {
 #[test]
 fn bad_sources_and_a_missing_runtime_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let export = || Command::new(env!("CARGO_BIN_EXE_export"));
+    let export = || binary("export");
     let output = export()
         .args(["--checkpoint"])
         .arg(dir.path())
@@ -145,4 +150,81 @@ fn bad_sources_and_a_missing_runtime_are_clear_errors() {
 
     let output = export().args(["--checkpoint"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// The pooled features of `backbone` on a fixed random batch.
+fn features(backbone: &ResNet, device: &Device) -> Vec<f32> {
+    device.seed(7);
+    let x = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), device);
+    backbone.forward(x).into_data().iter::<f32>().collect()
+}
+
+/// Exports the backbone of `source` with `export --format torchvision` and reads it back through
+/// fine-tuning's `--init FILE` path, configured from the card beside it.
+fn through_torchvision(source: &Path, out: &Path, task: TaskKind, device: &Device) -> ResNet {
+    let output = binary("export")
+        .args(["--format", "torchvision", "--checkpoint"])
+        .arg(source)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("torchvision key names"), "{stdout}");
+    let card: exemplar_models::card::BackboneCard =
+        serde_json::from_slice(&std::fs::read(out.join("backbone.json")).unwrap()).unwrap();
+    let mut config = FinetuneConfig::defaults(task);
+    config.arch = card.backbone.depth;
+    config.width = card.backbone.width;
+    config.stem = card.backbone.stem;
+    config.init = Init::PyTorch(out.join("backbone.safetensors"));
+    initial_backbone(&mut config, device).unwrap()
+}
+
+#[test]
+fn backbones_round_trip_through_torchvision_safetensors() {
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    // A pretraining run's backbone.
+    let run = dir.path().join("pretrain");
+    pretrained(&run);
+    let (original, _) = load_backbone(&run, &device).unwrap();
+    let out = dir.path().join("torchvision-pretrain");
+    let imported = through_torchvision(&run, &out, TaskKind::Classification, &device);
+    let names = String::from_utf8_lossy(&std::fs::read(out.join("backbone.safetensors")).unwrap())
+        .into_owned();
+    assert!(
+        names.contains("\"layer2.0.downsample.1.running_var\""),
+        "torchvision names"
+    );
+    assert_eq!(features(&original, &device), features(&imported, &device));
+
+    // A fine-tuned model's backbone (here a trained detector's).
+    let run = dir.path().join("detection");
+    finetuned(TaskKind::Detection, &run);
+    let (network, _) = Network::load(&run, &device).unwrap();
+    let Network::Detector(detector) = network else {
+        panic!("a detection run holds a detector")
+    };
+    let out = dir.path().join("torchvision-detection");
+    let imported = through_torchvision(&run, &out, TaskKind::Detection, &device);
+    assert_eq!(
+        features(&detector.backbone, &device),
+        features(&imported, &device)
+    );
+
+    // Not a run: a clear error, nothing written.
+    let output = binary("export")
+        .args(["--format", "torchvision", "--checkpoint"])
+        .arg(dir.path())
+        .arg("--out")
+        .arg(dir.path().join("nothing"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("neither a fine-tuning run"), "{stderr}");
+    assert!(!dir.path().join("nothing/backbone.safetensors").exists());
 }

@@ -1,0 +1,329 @@
+//! The pretraining loop for every method: Exemplar-v2/v1 and MoCo v2/v1 (query encoder trained
+//! by SGD, key encoder by momentum, a queue of negatives) and the supervised cross-entropy
+//! baseline.
+//!
+//! A run lives in one directory:
+//! ```text
+//! RUN/config.toml          the resolved configuration
+//! RUN/metrics.jsonl        step, loss, lr, images/s, … (and kNN results)
+//! RUN/checkpoints/         step-NNNNNNNN/ {query,key,model,optimizer}.bpk, queue.bin, state.json
+//! RUN/backbone.bpk         the trained backbone …
+//! RUN/backbone.json        … and its card (architecture, input, provenance)
+//! RUN/eval/knn.json        the final kNN monitor result
+//! ```
+
+mod learner;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Device;
+use exemplar_models::card::{BackboneCard, CARD_FORMAT, CardError, save_backbone};
+use exemplar_models::store::StoreError;
+use exemplar_models::{EncoderConfig, ResNetConfig};
+use serde::Serialize;
+use serde_json::json;
+use thiserror::Error;
+
+use crate::checkpoint::atomic_write;
+use crate::config::{PretrainConfig, Schedule};
+use crate::data::{self, DataError, Dataset, Split};
+use crate::device::DeviceError;
+use crate::eval::features::{ExtractOptions, train_and_val_features};
+use crate::eval::knn::{KnnResult, knn_classify};
+use crate::eval::{default_result_path, write_result};
+use crate::progress::{MetricsLog, Progress};
+use crate::run::{self, Window};
+
+use self::learner::fresh;
+use self::state::{restore, save_checkpoint};
+
+pub use self::learner::{Learner, train_step};
+
+#[derive(Debug, Error)]
+pub enum PretrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    Card(#[from] CardError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot resume from {path}: {reason}")]
+    Resume { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PretrainError + '_ {
+    move |source| PretrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a finished (or stopped) run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct PretrainSummary {
+    pub run_dir: PathBuf,
+    pub steps: usize,
+    pub total_steps: usize,
+    /// Mean loss of the first and of the last log interval of this invocation.
+    pub first_loss: Option<f64>,
+    pub last_loss: Option<f64>,
+    pub knn: Option<KnnResult>,
+    pub images_per_second: f64,
+    pub skipped_images: usize,
+}
+
+/// Runs (or resumes) pretraining in `run_dir`.
+pub fn pretrain(
+    config: &PretrainConfig,
+    run_dir: &Path,
+    resume: bool,
+) -> Result<PretrainSummary, PretrainError> {
+    let device = crate::device::select(&config.device)?;
+    device.seed(config.seed);
+    let train_device = device.clone().autodiff();
+
+    let train_set = data::open(
+        &config.data,
+        Split::Train,
+        config.synthetic,
+        config.image_size,
+    )?
+    .ok_or_else(|| PretrainError::Setup(format!("{} has no training split", config.data)))?;
+    let train_set: Arc<dyn data::Dataset> = match config.train_subset {
+        Some(limit) => Arc::new(data::subset::Subset::sample(train_set, limit)),
+        None => train_set,
+    };
+    let val_set = data::open(
+        &config.data,
+        Split::Val,
+        config.synthetic,
+        config.image_size,
+    )?;
+    let num_classes = train_set.class_names().len();
+    let plan = config.batch_plan();
+    let steps_per_epoch = plan.steps_per_epoch(train_set.len());
+    if steps_per_epoch == 0 {
+        return Err(PretrainError::Setup(format!(
+            "the training set has {} images, fewer than one batch of {}",
+            train_set.len(),
+            config.batch_size
+        )));
+    }
+    let total_steps = steps_per_epoch * config.epochs;
+    let end = config.max_steps.map_or(total_steps, |m| m.min(total_steps));
+
+    std::fs::create_dir_all(run_dir).map_err(io_error(run_dir))?;
+    let encoder_config = encoder_config(config, num_classes);
+    let mut optim = optimizer(config);
+    let (mut learner, start) = if resume {
+        restore(config, run_dir, &encoder_config, &train_device, &mut optim)?
+    } else {
+        (fresh(config, &encoder_config, &train_device), 0)
+    };
+    let config_path = run_dir.join("config.toml");
+    atomic_write(&config_path, config.to_toml().as_bytes()).map_err(io_error(&config_path))?;
+    let metrics_path = run_dir.join("metrics.jsonl");
+    // A fresh run starts a fresh log (a run directory whose first attempt died before its first
+    // checkpoint may hold one); a resumed run keeps the entries up to its checkpoint.
+    let mut metrics = MetricsLog::open(&metrics_path, resume.then_some(start))
+        .map_err(io_error(&metrics_path))?;
+
+    let mut progress = Progress::new(start, end, config.log_every);
+    progress.println(&format!(
+        "{} on {}: {} ({} steps/epoch, {} epochs, steps {}..{}, lr {:.4})",
+        config.method,
+        config.device,
+        train_set.describe(),
+        steps_per_epoch,
+        config.epochs,
+        start,
+        end,
+        config.lr()
+    ));
+
+    let mut summary = PretrainSummary {
+        run_dir: run_dir.to_path_buf(),
+        steps: start,
+        total_steps,
+        first_loss: None,
+        last_loss: None,
+        knn: None,
+        images_per_second: 0.0,
+        skipped_images: 0,
+    };
+    let monitor = KnnMonitor {
+        config,
+        train_set: &train_set,
+        val_set: val_set.as_ref(),
+        device: &device,
+    };
+    if start == 0 && config.knn_every > 0 {
+        // The untrained network's score: the baseline every later kNN result is read against.
+        monitor.record(&learner, 0, " (initialisation)", &progress, &mut metrics)?;
+    }
+    let loader = plan.spawn(Arc::clone(&train_set), start, end, config.workers);
+    let started = Instant::now();
+    let mut window = Window::new();
+    for batch in loader {
+        let batch = batch?;
+        for reason in &batch.skipped {
+            progress.println(&format!("warning: skipped {reason}"));
+        }
+        summary.skipped_images += batch.skipped.len();
+        let step = batch.step;
+        let lr = learning_rate(config, step, total_steps);
+        let (loss, accuracy);
+        (learner, loss, accuracy) =
+            train_step(learner, &mut optim, batch, config, lr, &train_device);
+        let done = step + 1;
+        summary.steps = done;
+
+        window.add(loss, accuracy, config.batch_size);
+        let ips = window.images_per_second();
+        progress.step(done, &format!("loss {loss:.4} lr {lr:.4} {ips:.1} img/s"));
+        if done.is_multiple_of(config.log_every) || done == end {
+            let entry = json!({
+                "step": done,
+                "epoch": done as f64 / steps_per_epoch as f64,
+                "loss": window.mean_loss(),
+                "accuracy": window.mean_accuracy(),
+                "lr": lr,
+                "images_per_second": ips,
+            });
+            metrics.write(&entry).map_err(io_error(metrics.path()))?;
+            summary.first_loss.get_or_insert(window.mean_loss());
+            summary.last_loss = Some(window.mean_loss());
+            window = Window::new();
+        }
+        if config.knn_every > 0 && done.is_multiple_of(config.knn_every) && done != end {
+            monitor.record(&learner, done, "", &progress, &mut metrics)?;
+        }
+        if done.is_multiple_of(config.checkpoint_every) || done == end {
+            save_checkpoint(run_dir, done, &learner, &optim, config)?;
+        }
+    }
+    progress.finish();
+    let trained = summary.steps - start;
+    summary.images_per_second =
+        (trained * config.batch_size) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+
+    let card = BackboneCard {
+        format: CARD_FORMAT.to_string(),
+        backbone: encoder_config.backbone,
+        out_features: encoder_config.backbone.out_features(),
+        image_size: config.image_size,
+        normalization: config.normalization,
+        method: config.method.name().to_string(),
+        steps: summary.steps,
+        data: train_set.describe(),
+        class_names: train_set.class_names().to_vec(),
+    };
+    save_backbone(run_dir, learner.backbone(), &card)?;
+
+    summary.knn = monitor.record(&learner, summary.steps, " (final)", &progress, &mut metrics)?;
+    if let Some(knn) = &summary.knn {
+        let path = default_result_path(run_dir, "knn");
+        let data = train_set.describe();
+        write_result(&path, "knn", run_dir, config.method.name(), &data, knn)
+            .map_err(io_error(&path))?;
+    }
+    Ok(summary)
+}
+
+pub(crate) fn encoder_config(config: &PretrainConfig, num_classes: usize) -> EncoderConfig {
+    EncoderConfig {
+        backbone: ResNetConfig::new(config.arch)
+            .with_width(config.width)
+            .with_stem(config.stem),
+        head: config.method.head(),
+        out_features: if config.method.is_contrastive() {
+            config.embed_dim
+        } else {
+            num_classes
+        },
+    }
+}
+
+/// SGD as MoCo configures it (`crate::run::sgd`).
+pub fn optimizer(config: &PretrainConfig) -> ModuleOptimizer {
+    run::sgd(config.sgd_momentum, config.weight_decay)
+}
+
+/// The rate for `step`: linear scaling with batch size, then the schedule (evaluated per step,
+/// a smooth version of MoCo's per-epoch cosine).
+pub fn learning_rate(config: &PretrainConfig, step: usize, total_steps: usize) -> f64 {
+    match config.schedule {
+        Schedule::Constant => config.lr(),
+        Schedule::Cosine => run::cosine(config.lr(), step, total_steps),
+    }
+}
+
+/// The kNN monitor: scores the current backbone on the validation split (when there is one),
+/// prints the result and logs it.
+struct KnnMonitor<'a> {
+    config: &'a PretrainConfig,
+    train_set: &'a Arc<dyn Dataset>,
+    val_set: Option<&'a Arc<dyn Dataset>>,
+    device: &'a Device,
+}
+
+impl KnnMonitor<'_> {
+    fn record(
+        &self,
+        learner: &Learner,
+        step: usize,
+        note: &str,
+        progress: &Progress,
+        metrics: &mut MetricsLog,
+    ) -> Result<Option<KnnResult>, PretrainError> {
+        let Some(val_set) = self.val_set.filter(|_| self.config.knn_bank_size > 0) else {
+            return Ok(None);
+        };
+        let config = self.config;
+        let backbone = learner.backbone().valid();
+        let options = ExtractOptions {
+            image_size: config.image_size,
+            normalization: config.normalization,
+            batch_size: config.batch_size.max(64),
+            workers: config.workers,
+            on_bad_image: config.on_bad_image,
+        };
+        let (bank, queries) = train_and_val_features(
+            &backbone,
+            self.train_set,
+            val_set,
+            config.knn_bank_size,
+            options,
+            self.device,
+        )?;
+        let knn = knn_classify(
+            &bank,
+            &queries,
+            self.train_set.class_names().len(),
+            config.knn_k,
+            config.knn_temperature,
+            self.device,
+        );
+        progress.println(&format!(
+            "step {step}: kNN top-1 {:.2}%{note}",
+            knn.top1 * 100.0
+        ));
+        let entry = json!({"step": step, "knn_top1": knn.top1});
+        metrics.write(&entry).map_err(io_error(metrics.path()))?;
+        Ok(Some(knn))
+    }
+}

@@ -1,0 +1,10 @@
+//! What pretraining and fine-tuning runs share: the run directory rules, the optimizer, the
+//! learning-rate schedules and the log window. Checkpoints are in `crate::checkpoint`, the progress line and `metrics.jsonl` in
+//! `crate::progress`, and reading samples with the bad-image policy in `crate::loader`.
+
+pub mod dir;
+pub mod optim;
+pub mod window;
+
+pub use optim::{cosine, sgd, warmup_cosine};
+pub use window::Window;
