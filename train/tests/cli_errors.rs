@@ -144,7 +144,7 @@ fn runs_are_never_overwritten_and_resume_keeps_its_config() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let output = run(train().args(["pretrain", "--resume", "--out"]).arg(&out));
-    assert_clean_failure(&output, "not a run directory");
+    assert_clean_failure(&output, "not a pretraining run directory");
 
     let output = run(train()
         .args(["pretrain", "--max-steps", "2", "--checkpoint-every", "1"])

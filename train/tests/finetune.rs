@@ -5,6 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use exemplar_train::finetune::TaskKind;
+use exemplar_train::finetune::config::{FinetuneConfig, FinetuneFlags};
+
 use common::{TINY, assert_clean_failure, run, stderr, stdout, train};
 
 /// A tiny fine-tuning: a sixteenth-width ResNet-18 on 32 px images, 4 steps of 16.
@@ -307,4 +310,62 @@ fn bad_input_is_a_clear_error() {
     assert_clean_failure(&output, "fewer than one batch of 64");
     let output = run(train().args(["eval", "detection", "--run"]).arg(dir.path()));
     assert_clean_failure(&output, "not a fine-tuning run directory");
+}
+
+#[test]
+fn a_config_file_sits_between_the_defaults_and_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("landmarks.toml");
+    std::fs::write(
+        &path,
+        "task = \"landmarks\"\nepochs = 3\nbatch_size = 8\n[synthetic]\ntrain_size = 40\n",
+    )
+    .unwrap();
+    let flags = FinetuneFlags {
+        epochs: Some(5),
+        ..Default::default()
+    };
+    let config = flags.resolve(Some(&path)).unwrap();
+    assert_eq!(config.task, TaskKind::Landmarks);
+    assert_eq!((config.epochs, config.batch_size), (5, 8));
+    assert_eq!(config.synthetic.train_size, 40);
+    let defaults = FinetuneConfig::defaults(TaskKind::Landmarks);
+    assert_eq!(config.synthetic.val_size, defaults.synthetic.val_size);
+    // The flag's task wins over the file's.
+    let flags = FinetuneFlags {
+        task: Some(TaskKind::Detection),
+        ..Default::default()
+    };
+    assert_eq!(
+        flags.resolve(Some(&path)).unwrap().task,
+        TaskKind::Detection
+    );
+    // The saved form reads back.
+    let saved = dir.path().join("config.toml");
+    std::fs::write(&saved, config.to_toml()).unwrap();
+    assert_eq!(FinetuneConfig::load(&saved).unwrap().epochs, 5);
+}
+
+#[test]
+fn config_file_mistakes_name_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "task = \"detection\"\nepoch = 3\n").unwrap();
+    let err = FinetuneFlags::default()
+        .resolve(Some(&path))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.toml") && err.contains("epoch"), "{err}");
+    std::fs::write(&path, "task = \"captioning\"\n").unwrap();
+    let err = FinetuneFlags::default()
+        .resolve(Some(&path))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("task"), "{err}");
+    std::fs::write(&path, "epochs = 3\n").unwrap();
+    let err = FinetuneFlags::default()
+        .resolve(Some(&path))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--task is required"), "{err}");
 }

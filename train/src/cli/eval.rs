@@ -286,7 +286,7 @@ pub fn run_linear(args: LinearArgs) -> Result<()> {
 
 fn task_eval<T: Task + FromConfig + OpenSplit>(args: TaskEvalArgs, kind: TaskKind) -> Result<()> {
     let saved = dir::saved_config(&args.run, "fine-tuning")?;
-    let mut config = FinetuneConfig::load(&saved).map_err(anyhow::Error::msg)?;
+    let mut config = FinetuneConfig::load(&saved)?;
     if config.task != kind {
         bail!(
             "{} is a {} run: use `train eval {}`",

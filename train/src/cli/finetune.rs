@@ -10,6 +10,9 @@ use exemplar_train::run::dir;
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
+    /// TOML file with any of the settings below, `task` included (flags override it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Run directory: config, metrics, checkpoints, the model and its card go here.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -29,12 +32,12 @@ pub fn run(args: FinetuneArgs) -> Result<()> {
             .into_iter()
             .map(String::from)
             .collect();
-        let saved = dir::resume_config(&out, "fine-tuning", false, given)?;
-        let mut config = FinetuneConfig::load(&saved).map_err(anyhow::Error::msg)?;
+        let saved = dir::resume_config(&out, "fine-tuning", args.config.is_some(), given)?;
+        let mut config = FinetuneConfig::load(&saved)?;
         args.flags.apply_runtime(&mut config);
         (config, out)
     } else {
-        let config = args.flags.resolve().map_err(anyhow::Error::msg)?;
+        let config = args.flags.resolve(args.config.as_deref())?;
         let out = args
             .out
             .unwrap_or_else(|| dir::default_run_dir(config.task.name()));

@@ -1,6 +1,6 @@
-//! The fine-tuning configuration: task, backbone initialisation, data and optimisation. The
-//! resolved configuration is saved as `RUN/config.toml`; `--resume` and `train eval` rebuild
-//! the model from it.
+//! The fine-tuning configuration: task, backbone initialisation, data and optimisation, resolved
+//! as pretraining's is (task defaults ← `--config` file ← flags, `crate::config::layers`). The
+//! resolved configuration is saved as `RUN/config.toml`; `--resume` and `train eval` read it.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -8,7 +8,8 @@ use std::str::FromStr;
 use exemplar_models::{Depth, Stem};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{BadImagePolicy, Normalization};
+use crate::config::layers::{overlay, read_saved, read_table, value};
+use crate::config::{BadImagePolicy, ConfigError, Normalization};
 use crate::data::{DataSource, SyntheticOptions};
 
 /// The downstream task.
@@ -241,9 +242,8 @@ impl FinetuneConfig {
     }
 
     /// Reads a saved `config.toml`.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        read_saved(path)
     }
 
     pub fn to_toml(&self) -> String {
@@ -366,10 +366,24 @@ pub struct FinetuneFlags {
 }
 
 impl FinetuneFlags {
-    /// The task's defaults with the given flags applied.
-    pub fn resolve(&self) -> Result<FinetuneConfig, String> {
-        let task = self.task.ok_or("--task is required")?;
+    /// The task's defaults ← the config `file` ← the given flags, validated.
+    pub fn resolve(&self, file: Option<&Path>) -> Result<FinetuneConfig, ConfigError> {
+        let table = file
+            .map(|path| read_table(path).map(|t| (path, t)))
+            .transpose()?;
+        // The task picks the defaults, so it is settled first: flag, then file.
+        let from_file = match &table {
+            Some((path, table)) => value::<TaskKind>(path, table, "task")?,
+            None => None,
+        };
+        let task = self.task.or(from_file).ok_or_else(|| {
+            ConfigError::Invalid("--task is required (or `task` in the --config file)".into())
+        })?;
         let mut config = FinetuneConfig::defaults(task);
+        if let Some((path, mut table)) = table {
+            table.insert("task".into(), toml::Value::String(task.name().into()));
+            config = overlay(&config, path, table)?;
+        }
         if let Some(init) = &self.init {
             config.init = init.clone();
         }
@@ -384,11 +398,11 @@ impl FinetuneFlags {
             .map(|(n, _)| *n)
             .collect();
             if !given.is_empty() {
-                return Err(format!(
+                return Err(ConfigError::Invalid(format!(
                     "{} conflict with --init {}: the pretraining run's card fixes the architecture",
                     given.join(", "),
                     config.init
-                ));
+                )));
             }
         }
         macro_rules! set {
@@ -417,7 +431,7 @@ impl FinetuneFlags {
             config.synthetic.val_size = v;
         }
         config.freeze_bn |= self.freeze_bn;
-        config.validate()?;
+        config.validate().map_err(ConfigError::Invalid)?;
         Ok(config)
     }
 

@@ -1,16 +1,22 @@
 //! The pretraining configuration: defaults per method (the MoCo v2 recipe), a TOML file, and
-//! command-line flags, resolved in that order. The resolved configuration is saved with the run
+//! command-line flags, resolved in that order (`layers`, shared with fine-tuning). The resolved configuration is saved with the run
 //! and is what `--resume` continues with.
 
 use std::path::Path;
 
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use exemplar_models::{Depth, ProjectionKind, Stem};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::augment::{AugmentPreset, Augmentation};
 use crate::data::{DataSource, SyntheticOptions};
+
+mod flags;
+pub mod layers;
+
+pub use self::flags::PretrainFlags;
+pub use self::layers::resolve;
 
 /// The pretraining method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -314,204 +320,16 @@ impl PretrainConfig {
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("config file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid configuration: {0}")]
     Invalid(String),
-}
-
-/// Command-line flags of `train pretrain`. Each one, when given, overrides the config file and
-/// the method's defaults.
-#[derive(Debug, Clone, Default, Args)]
-pub struct PretrainFlags {
-    /// Pretraining method [default: exemplar-v2]
-    #[arg(long, value_enum)]
-    pub method: Option<Method>,
-    /// Backbone: resnet18, resnet34 or resnet50 [default: resnet50]
-    #[arg(long)]
-    pub arch: Option<Depth>,
-    /// Channel width multiplier [default: 1]
-    #[arg(long)]
-    pub width: Option<f32>,
-    /// Network stem: imagenet (7×7/2 + max-pool) or small (3×3/1) [default: imagenet]
-    #[arg(long)]
-    pub stem: Option<Stem>,
-    /// Input size in pixels [default: 224]
-    #[arg(long)]
-    pub image_size: Option<usize>,
-    /// Contrastive embedding size [default: 128]
-    #[arg(long)]
-    pub embed_dim: Option<usize>,
-    /// Queue length K [default: 65536]
-    #[arg(long)]
-    pub queue_size: Option<usize>,
-    /// Key encoder momentum m [default: 0.999]
-    #[arg(long)]
-    pub key_momentum: Option<f64>,
-    /// Temperature τ [default: 0.2 (v2), 0.07 (v1)]
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Training epochs [default: 200]
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Stop after this many steps (the schedule still spans all epochs)
-    #[arg(long)]
-    pub max_steps: Option<usize>,
-    /// Batch size [default: 256]
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Learning rate at batch size 256, scaled linearly [default: 0.03 (contrastive), 0.1 (supervised)]
-    #[arg(long = "lr")]
-    pub base_lr: Option<f64>,
-    /// SGD momentum [default: 0.9]
-    #[arg(long)]
-    pub sgd_momentum: Option<f64>,
-    /// Weight decay [default: 1e-4]
-    #[arg(long)]
-    pub weight_decay: Option<f64>,
-    /// Learning-rate schedule [default: cosine]
-    #[arg(long, value_enum)]
-    pub schedule: Option<Schedule>,
-    /// Split the key batch into this many BatchNorm groups (shuffle-BN on one device) [default: 1]
-    #[arg(long)]
-    pub bn_splits: Option<usize>,
-    /// Seed for initialisation, sampling and augmentation [default: 0]
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Data: synthetic, synthetic-faces, image-folder:PATH or idx:PATH [default: synthetic]
-    #[arg(long)]
-    pub data: Option<DataSource>,
-    /// Train on this many images of the training split, a fixed random subset [default: all]
-    #[arg(long)]
-    pub train_subset: Option<usize>,
-    /// Training images of the built-in dataset [default: 5000]
-    #[arg(long)]
-    pub synthetic_train_size: Option<usize>,
-    /// Validation images of the built-in dataset [default: 1000]
-    #[arg(long)]
-    pub synthetic_val_size: Option<usize>,
-    /// Augmentation preset: aug-plus, v1, supervised, or an ablation step (flip, crop, color, grayscale)
-    #[arg(long)]
-    pub augment: Option<AugmentPreset>,
-    /// Undecodable images: skip (report and use the next one) or fail [default: skip]
-    #[arg(long, value_enum)]
-    pub on_bad_image: Option<BadImagePolicy>,
-    /// Checkpoint every N steps [default: 100]
-    #[arg(long)]
-    pub checkpoint_every: Option<usize>,
-    /// Checkpoints to keep [default: 2]
-    #[arg(long)]
-    pub keep_checkpoints: Option<usize>,
-    /// kNN monitor every N steps, 0 = at the end only [default: 0]
-    #[arg(long)]
-    pub knn_every: Option<usize>,
-    /// Neighbours of the kNN monitor [default: 200]
-    #[arg(long)]
-    pub knn_k: Option<usize>,
-    /// Temperature of the kNN monitor's weighted vote [default: 0.1]
-    #[arg(long)]
-    pub knn_temperature: Option<f32>,
-    /// Largest kNN memory bank, in training images; 0 turns the monitor off [default: 10000]
-    #[arg(long)]
-    pub knn_bank_size: Option<usize>,
-    /// Data-loading threads [default: number of cores]
-    #[arg(long)]
-    pub workers: Option<usize>,
-    /// Compute device: cpu, vulkan or cuda:N [default: cpu]
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Log line interval in steps when not on a terminal [default: 20]
-    #[arg(long)]
-    pub log_every: Option<usize>,
-}
-
-impl PretrainFlags {
-    /// Names of the flags that change what is trained (as opposed to how it runs), for refusing
-    /// them on `--resume`.
-    pub fn training_flags_given(&self) -> Vec<&'static str> {
-        let mut given = Vec::new();
-        macro_rules! check {
-            ($($field:ident => $flag:literal),* $(,)?) => {
-                $(if self.$field.is_some() { given.push($flag); })*
-            };
-        }
-        check!(
-            method => "--method", arch => "--arch", width => "--width", stem => "--stem",
-            image_size => "--image-size", embed_dim => "--embed-dim", queue_size => "--queue-size",
-            key_momentum => "--key-momentum", temperature => "--temperature", epochs => "--epochs",
-            batch_size => "--batch-size", base_lr => "--lr", sgd_momentum => "--sgd-momentum",
-            weight_decay => "--weight-decay", schedule => "--schedule", bn_splits => "--bn-splits",
-            seed => "--seed", data => "--data", train_subset => "--train-subset",
-            synthetic_train_size => "--synthetic-train-size",
-            synthetic_val_size => "--synthetic-val-size", augment => "--augment",
-        );
-        given
-    }
-
-    /// Applies the flags that may change on `--resume` (how the run executes, not what it trains).
-    pub fn apply_runtime(&self, config: &mut PretrainConfig) {
-        macro_rules! set {
-            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
-        }
-        set!(
-            on_bad_image,
-            checkpoint_every,
-            keep_checkpoints,
-            knn_every,
-            knn_k,
-            knn_temperature,
-            knn_bank_size,
-            workers,
-            device,
-            log_every
-        );
-        if let Some(v) = self.max_steps {
-            config.max_steps = Some(v);
-        }
-    }
-
-    fn apply(&self, config: &mut PretrainConfig) {
-        if let Some(v) = self.train_subset {
-            config.train_subset = Some(v);
-        }
-        macro_rules! set {
-            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
-        }
-        set!(
-            arch,
-            width,
-            stem,
-            image_size,
-            embed_dim,
-            queue_size,
-            key_momentum,
-            temperature,
-            epochs,
-            batch_size,
-            base_lr,
-            sgd_momentum,
-            weight_decay,
-            schedule,
-            bn_splits,
-            seed,
-            data
-        );
-        if let Some(v) = self.synthetic_train_size {
-            config.synthetic.train_size = v;
-        }
-        if let Some(v) = self.synthetic_val_size {
-            config.synthetic.val_size = v;
-        }
-        if let Some(preset) = self.augment {
-            config.augment = preset.pipeline();
-        }
-        self.apply_runtime(config);
-    }
 }
 
 /// One loader thread per core, at least two.
@@ -521,81 +339,9 @@ fn default_workers() -> usize {
         .max(2)
 }
 
-/// Resolves defaults ← config file ← flags, and validates the result.
-pub fn resolve(file: Option<&Path>, flags: &PretrainFlags) -> Result<PretrainConfig, ConfigError> {
-    let table = match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let table: toml::Table =
-                text.parse()
-                    .map_err(|e: toml::de::Error| ConfigError::Parse {
-                        path: path.display().to_string(),
-                        message: e.to_string(),
-                    })?;
-            Some((path, table))
-        }
-        None => None,
-    };
-    let parse_error = |path: &Path, message: String| ConfigError::Parse {
-        path: path.display().to_string(),
-        message,
-    };
-    // The method picks the defaults, so it is settled first: flag, then file.
-    let method = match (
-        flags.method,
-        table.as_ref().and_then(|(_, t)| t.get("method")),
-    ) {
-        (Some(method), _) => method,
-        (None, Some(value)) => {
-            let (path, _) = table.as_ref().expect("value came from the table");
-            value
-                .clone()
-                .try_into()
-                .map_err(|e: toml::de::Error| parse_error(path, format!("method: {e}")))?
-        }
-        (None, None) => Method::ExemplarV2,
-    };
-    let mut config = PretrainConfig::defaults(method);
-    if let Some((path, file_table)) = table {
-        let mut merged = toml::Table::try_from(&config).expect("configuration serialises");
-        merge(&mut merged, file_table);
-        merged.insert("method".into(), toml::Value::String(method.name().into()));
-        config = toml::Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| parse_error(path, e.to_string()))?;
-    }
-    flags.apply(&mut config);
-    config.validate()?;
-    Ok(config)
-}
-
-/// Overlays `over` onto `base`, merging nested tables key by key.
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (key, value) in over {
-        match (base.get_mut(&key), value) {
-            (Some(toml::Value::Table(inner)), toml::Value::Table(over_inner)) => {
-                merge(inner, over_inner)
-            }
-            (_, value) => {
-                base.insert(key, value);
-            }
-        }
-    }
-}
-
 /// Reads a configuration saved with a run.
 pub fn load_saved(path: &Path) -> Result<PretrainConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })
+    layers::read_saved(path)
 }
 
 #[cfg(test)]
