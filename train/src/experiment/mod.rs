@@ -62,13 +62,13 @@ pub enum ExperimentError {
     Pretrain {
         run: PathBuf,
         #[source]
-        source: crate::pretrain::PretrainError,
+        source: crate::run::RunError,
     },
     #[error("fine-tuning {run}")]
     Finetune {
         run: PathBuf,
         #[source]
-        source: crate::finetune::FinetuneError,
+        source: crate::run::RunError,
     },
     #[error("evaluating {run}")]
     Eval {

@@ -4,23 +4,15 @@
 
 use burn::tensor::Device;
 use exemplar_models::ResNet;
-use exemplar_models::card::{CardError, load_backbone};
-use exemplar_models::torchvision::{self, TorchvisionError};
-use thiserror::Error;
+use exemplar_models::card::load_backbone;
+use exemplar_models::torchvision;
 
 use super::config::{FinetuneConfig, Init};
-
-#[derive(Debug, Error)]
-pub enum InitError {
-    #[error(transparent)]
-    Card(#[from] CardError),
-    #[error(transparent)]
-    Torchvision(#[from] TorchvisionError),
-}
+use crate::run::RunError;
 
 /// The initial backbone, with the configuration updated to what the source dictates
 /// (architecture, input normalisation and size of a pretraining run).
-pub fn initial_backbone(config: &mut FinetuneConfig, device: &Device) -> Result<ResNet, InitError> {
+pub fn initial_backbone(config: &mut FinetuneConfig, device: &Device) -> Result<ResNet, RunError> {
     match config.init.clone() {
         Init::Random => Ok(config.backbone_config().init(device)),
         Init::Run(dir) => {

@@ -34,10 +34,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
 use exemplar_models::ResNet;
 use exemplar_models::network::NetworkConfig;
-use exemplar_models::store::StoreError;
 use serde::Serialize;
 use serde_json::json;
-use thiserror::Error;
 
 use self::augment::TaskAugmentation;
 use self::batches::spawn_batches;
@@ -46,10 +44,9 @@ use self::saved::{restore, save_checkpoint, save_model};
 use crate::checkpoint::atomic_write;
 use crate::data::annotated::{Annotated, TaskDataset};
 use crate::data::{DataError, Split};
-use crate::device::DeviceError;
 use crate::eval::{default_result_path, write_result};
 use crate::progress::{MetricsLog, Progress};
-use crate::run;
+use crate::run::{self, RunError, io_error};
 
 pub use self::batches::{EvalInput, for_each_batch};
 
@@ -89,36 +86,6 @@ pub use self::saved::{evaluate_run, load_run, model_card};
 /// File names of a fine-tuned model inside its run directory.
 pub use exemplar_models::network::NETWORK_WEIGHTS as MODEL_WEIGHTS;
 pub const MODEL_CARD: &str = "model.json";
-
-#[derive(Debug, Error)]
-pub enum FinetuneError {
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error(transparent)]
-    Device(#[from] DeviceError),
-    #[error(transparent)]
-    Init(#[from] init::InitError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot resume from {path}: {reason}")]
-    Resume { path: PathBuf, reason: String },
-    #[error("{path}: {reason}")]
-    Model { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Setup(String),
-}
-
-pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FinetuneError + '_ {
-    move |source| FinetuneError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// A task's evaluation: one headline number, a line for humans and the full JSON result.
 #[derive(Debug, Clone)]
@@ -205,7 +172,7 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
     mut config: FinetuneConfig,
     run_dir: &Path,
     resume: bool,
-) -> Result<FinetuneSummary, FinetuneError> {
+) -> Result<FinetuneSummary, RunError> {
     let plain = crate::device::select(&config.device)?;
     let device = plain.clone().autodiff();
     // Heads are initialised from the device's generator: seeded, a run is repeatable.
@@ -217,11 +184,11 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
     } else {
         init::initial_backbone(&mut config, &device)?
     };
-    config.validate().map_err(FinetuneError::Setup)?;
+    config.validate().map_err(RunError::Setup)?;
     let train = T::open(&config, Split::Train)?;
     let val = T::open(&config, Split::Val)?;
     if val.class_names() != train.class_names() {
-        return Err(FinetuneError::Setup(format!(
+        return Err(RunError::Setup(format!(
             "the splits disagree on the classes: {} has {:?}, {} has {:?}",
             train.describe(),
             train.class_names(),
@@ -232,7 +199,7 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
     let task = Arc::new(T::from_config(&config, train.class_names().to_vec()));
     let steps_per_epoch = train.len() / config.batch_size;
     if steps_per_epoch == 0 {
-        return Err(FinetuneError::Setup(format!(
+        return Err(RunError::Setup(format!(
             "{} has {} images, fewer than one batch of {}",
             train.describe(),
             train.len(),
@@ -289,7 +256,7 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         let loss = task.loss(&model, input_images, batch.targets);
         let value = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
-            return Err(FinetuneError::Setup(format!(
+            return Err(RunError::Setup(format!(
                 "the loss became {value} at step {step}: lower --lr"
             )));
         }
@@ -359,7 +326,7 @@ fn log_eval(
     step: usize,
     when: &str,
     eval: &Evaluation,
-) -> Result<(), FinetuneError> {
+) -> Result<(), RunError> {
     let path = metrics.path().to_path_buf();
     metrics
         .write(&json!({"step": step, "eval": when, eval.metric: eval.value}))
@@ -369,10 +336,10 @@ fn log_eval(
 /// Applies the configuration's freezing: the whole backbone (`backbone_lr_scale` 0) or its
 /// BatchNorm layers (`freeze_bn`). Frozen BatchNorm uses its running statistics even on the
 /// training device (burn's `freeze` turns the layer's training flag off).
-fn prepare<M: Module>(model: M, config: &FinetuneConfig) -> Result<M, FinetuneError> {
+fn prepare<M: Module>(model: M, config: &FinetuneConfig) -> Result<M, RunError> {
     let group = |pattern: &str| {
         ParamGroup::from_regex(pattern)
-            .map_err(|e| FinetuneError::Setup(format!("parameter group {pattern}: {e:?}")))
+            .map_err(|e| RunError::Setup(format!("parameter group {pattern}: {e:?}")))
     };
     if config.backbone_lr_scale == 0.0 {
         return Ok(model.freeze_group(group(r"^backbone\.")?));

@@ -10,16 +10,16 @@ use burn::tensor::{Bytes, Device};
 use exemplar_inference::ModelCard;
 use exemplar_inference::card::{CARD_FORMAT, InputSpec, Provenance};
 use exemplar_models::network::NETWORK_CONFIG;
-use exemplar_models::store::record_bytes;
+use exemplar_models::store::{load_module, record_bytes};
 use serde::{Deserialize, Serialize};
 
 use super::config::{FinetuneConfig, Init};
 use super::{
-    EvalInput, Evaluation, FinetuneError, FromConfig, MODEL_CARD, MODEL_WEIGHTS, OpenSplit, Task,
-    TaskKind, io_error,
+    EvalInput, Evaluation, FromConfig, MODEL_CARD, MODEL_WEIGHTS, OpenSplit, Task, TaskKind,
 };
 use crate::checkpoint::{atomic_write, latest_checkpoint, write_checkpoint};
 use crate::data::Split;
+use crate::run::{RunError, io_error};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoopState {
@@ -64,7 +64,7 @@ pub(super) fn save_model<M: Module>(
     model: &M,
     card: &ModelCard,
     network: &str,
-) -> Result<(), FinetuneError> {
+) -> Result<(), RunError> {
     let weights = run_dir.join(MODEL_WEIGHTS);
     atomic_write(&weights, &record_bytes(model, "the model")?).map_err(io_error(&weights))?;
     let network_path = run_dir.join(NETWORK_CONFIG);
@@ -81,10 +81,10 @@ pub(super) fn save_checkpoint<M: Module>(
     config: &FinetuneConfig,
     card: &ModelCard,
     network: &str,
-) -> Result<(), FinetuneError> {
+) -> Result<(), RunError> {
     let optimizer = optim
         .into_bytes()
-        .map_err(|e| FinetuneError::Setup(format!("cannot serialise the optimizer: {e}")))?
+        .map_err(|e| RunError::Setup(format!("cannot serialise the optimizer: {e}")))?
         .to_vec();
     let state = serde_json::to_vec(&LoopState {
         step,
@@ -110,14 +110,14 @@ pub(super) fn restore<T: Task>(
     config: &FinetuneConfig,
     run_dir: &Path,
     device: &Device,
-) -> Result<(usize, T::Model, burn::optim::OptimizerRecord), FinetuneError> {
+) -> Result<(usize, T::Model, burn::optim::OptimizerRecord), RunError> {
     let Some((step, dir)) = latest_checkpoint(run_dir).map_err(io_error(run_dir))? else {
-        return Err(FinetuneError::Resume {
+        return Err(RunError::Resume {
             path: run_dir.to_path_buf(),
             reason: "no checkpoint found (was the run started with this directory?)".into(),
         });
     };
-    let fail = |reason: String| FinetuneError::Resume {
+    let fail = |reason: String| RunError::Resume {
         path: dir.clone(),
         reason,
     };
@@ -147,20 +147,19 @@ pub fn load_run<T: Task + FromConfig + OpenSplit>(
     config: &FinetuneConfig,
     class_names: Vec<String>,
     device: &Device,
-) -> Result<(T, T::Model), FinetuneError> {
+) -> Result<(T, T::Model), RunError> {
     let task = T::from_config(config, class_names);
     let weights = run_dir.join(MODEL_WEIGHTS);
-    let bytes = std::fs::read(&weights).map_err(io_error(&weights))?;
-    let model_error = |reason: String| FinetuneError::Model {
-        path: weights.clone(),
-        reason,
-    };
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| model_error(e.to_string()))?;
-    let model = task
-        .build(config.backbone_config().init(device), device)
-        .try_load_record(record)
-        .map_err(|e| model_error(format!("does not fit the run's configuration: {e}")))?;
+    let what = format!(
+        "the run's configuration ({} on {})",
+        config.task,
+        config.backbone_config().describe()
+    );
+    let model = load_module(
+        &weights,
+        task.build(config.backbone_config().init(device), device),
+        &what,
+    )?;
     Ok((task, model.valid()))
 }
 
@@ -170,11 +169,11 @@ pub fn evaluate_run<T: Task + FromConfig + OpenSplit>(
     config: &FinetuneConfig,
     card: &ModelCard,
     device: &Device,
-) -> Result<(Evaluation, String), FinetuneError> {
+) -> Result<(Evaluation, String), RunError> {
     let val = T::open(config, Split::Val)?;
     let (task, model) = load_run::<T>(run_dir, config, card.class_names.clone(), device)?;
     if val.class_names() != card.class_names.as_slice() {
-        return Err(FinetuneError::Setup(format!(
+        return Err(RunError::Setup(format!(
             "{} has classes {:?}, the model was trained on {:?}",
             val.describe(),
             val.class_names(),

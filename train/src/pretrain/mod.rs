@@ -22,55 +22,24 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
-use exemplar_models::card::{BackboneCard, CARD_FORMAT, CardError, save_backbone};
-use exemplar_models::store::StoreError;
+use exemplar_models::card::{BackboneCard, CARD_FORMAT, save_backbone};
 use exemplar_models::{EncoderConfig, ResNetConfig};
 use serde::Serialize;
 use serde_json::json;
-use thiserror::Error;
 
 use crate::checkpoint::atomic_write;
 use crate::config::{PretrainConfig, Schedule};
-use crate::data::{self, DataError, Dataset, Split};
-use crate::device::DeviceError;
+use crate::data::{self, Dataset, Split};
 use crate::eval::features::{ExtractOptions, train_and_val_features};
 use crate::eval::knn::{KnnResult, knn_classify};
 use crate::eval::{default_result_path, write_result};
 use crate::progress::{MetricsLog, Progress};
-use crate::run::{self, Window};
+use crate::run::{self, RunError, Window, io_error};
 
 use self::learner::fresh;
 use self::state::{restore, save_checkpoint};
 
 pub use self::learner::{Learner, train_step};
-
-#[derive(Debug, Error)]
-pub enum PretrainError {
-    #[error(transparent)]
-    Data(#[from] DataError),
-    #[error(transparent)]
-    Device(#[from] DeviceError),
-    #[error(transparent)]
-    Card(#[from] CardError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("cannot resume from {path}: {reason}")]
-    Resume { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Setup(String),
-}
-
-pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PretrainError + '_ {
-    move |source| PretrainError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// What a finished (or stopped) run reports.
 #[derive(Debug, Clone, Serialize)]
@@ -91,7 +60,7 @@ pub fn pretrain(
     config: &PretrainConfig,
     run_dir: &Path,
     resume: bool,
-) -> Result<PretrainSummary, PretrainError> {
+) -> Result<PretrainSummary, RunError> {
     let device = crate::device::select(&config.device)?;
     device.seed(config.seed);
     let train_device = device.clone().autodiff();
@@ -102,7 +71,7 @@ pub fn pretrain(
         config.synthetic,
         config.image_size,
     )?
-    .ok_or_else(|| PretrainError::Setup(format!("{} has no training split", config.data)))?;
+    .ok_or_else(|| RunError::Setup(format!("{} has no training split", config.data)))?;
     let train_set: Arc<dyn data::Dataset> = match config.train_subset {
         Some(limit) => Arc::new(data::subset::Subset::sample(train_set, limit)),
         None => train_set,
@@ -117,7 +86,7 @@ pub fn pretrain(
     let plan = config.batch_plan();
     let steps_per_epoch = plan.steps_per_epoch(train_set.len());
     if steps_per_epoch == 0 {
-        return Err(PretrainError::Setup(format!(
+        return Err(RunError::Setup(format!(
             "the training set has {} images, fewer than one batch of {}",
             train_set.len(),
             config.batch_size
@@ -289,7 +258,7 @@ impl KnnMonitor<'_> {
         note: &str,
         progress: &Progress,
         metrics: &mut MetricsLog,
-    ) -> Result<Option<KnnResult>, PretrainError> {
+    ) -> Result<Option<KnnResult>, RunError> {
         let Some(val_set) = self.val_set.filter(|_| self.config.knn_bank_size > 0) else {
             return Ok(None);
         };

@@ -12,9 +12,10 @@ use exemplar_models::store::record_bytes;
 use exemplar_models::{Encoder, EncoderConfig, KeyQueue};
 use serde::{Deserialize, Serialize};
 
-use super::{Learner, PretrainError, io_error};
+use super::Learner;
 use crate::checkpoint::{latest_checkpoint, write_checkpoint};
 use crate::config::PretrainConfig;
+use crate::run::{RunError, io_error};
 
 /// Loop state saved in each checkpoint beside the tensors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,14 +33,14 @@ pub(super) fn restore(
     encoder: &EncoderConfig,
     device: &Device,
     optim: &mut ModuleOptimizer,
-) -> Result<(Learner, usize), PretrainError> {
+) -> Result<(Learner, usize), RunError> {
     let Some((step, dir)) = latest_checkpoint(run_dir).map_err(io_error(run_dir))? else {
-        return Err(PretrainError::Resume {
+        return Err(RunError::Resume {
             path: run_dir.to_path_buf(),
             reason: "no checkpoint found (was the run started with this directory?)".into(),
         });
     };
-    let fail = |reason: String| PretrainError::Resume {
+    let fail = |reason: String| RunError::Resume {
         path: dir.clone(),
         reason,
     };
@@ -52,7 +53,7 @@ pub(super) fn restore(
             state.step, state.method, config.method
         )));
     }
-    let load = |name: &str| -> Result<Encoder, PretrainError> {
+    let load = |name: &str| -> Result<Encoder, RunError> {
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(name)?))
             .map_err(|e| fail(format!("{name}: {e}")))?;
         encoder
@@ -103,9 +104,9 @@ pub(super) fn save_checkpoint(
     learner: &Learner,
     optim: &ModuleOptimizer,
     config: &PretrainConfig,
-) -> Result<(), PretrainError> {
+) -> Result<(), RunError> {
     let record_error = |what: &str, e: burn::store::RecordError| {
-        PretrainError::Setup(format!("cannot serialise {what}: {e}"))
+        RunError::Setup(format!("cannot serialise {what}: {e}"))
     };
     let optimizer = optim
         .into_bytes()

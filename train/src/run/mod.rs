@@ -3,8 +3,10 @@
 //! `crate::progress`, and reading samples with the bad-image policy in `crate::loader`.
 
 pub mod dir;
+pub mod error;
 pub mod optim;
 pub mod window;
 
+pub use error::{RunError, io_error};
 pub use optim::{cosine, sgd, warmup_cosine};
 pub use window::Window;
