@@ -3,6 +3,7 @@
 use clap::Args;
 use exemplar_models::{Depth, Stem};
 
+use super::layers::{flags_given, set_given};
 use super::{BadImagePolicy, Method, PretrainConfig, Schedule};
 use crate::augment::AugmentPreset;
 use crate::data::DataSource;
@@ -117,12 +118,7 @@ impl PretrainFlags {
     /// them on `--resume`.
     pub fn training_flags_given(&self) -> Vec<&'static str> {
         let mut given = Vec::new();
-        macro_rules! check {
-            ($($field:ident => $flag:literal),* $(,)?) => {
-                $(if self.$field.is_some() { given.push($flag); })*
-            };
-        }
-        check!(
+        flags_given!(self => given;
             method => "--method", arch => "--arch", width => "--width", stem => "--stem",
             image_size => "--image-size", embed_dim => "--embed-dim", queue_size => "--queue-size",
             key_momentum => "--key-momentum", temperature => "--temperature", epochs => "--epochs",
@@ -137,10 +133,7 @@ impl PretrainFlags {
 
     /// Applies the flags that may change on `--resume` (how the run executes, not what it trains).
     pub fn apply_runtime(&self, config: &mut PretrainConfig) {
-        macro_rules! set {
-            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
-        }
-        set!(
+        set_given!(self => config;
             on_bad_image,
             checkpoint_every,
             keep_checkpoints,
@@ -161,10 +154,7 @@ impl PretrainFlags {
         if let Some(v) = self.train_subset {
             config.train_subset = Some(v);
         }
-        macro_rules! set {
-            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
-        }
-        set!(
+        set_given!(self => config;
             arch,
             width,
             stem,

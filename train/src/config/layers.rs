@@ -10,6 +10,22 @@ use serde::de::DeserializeOwned;
 
 use super::{ConfigError, Method, PretrainConfig, PretrainFlags};
 
+/// Copies each flag of `$flags` that was given (`Some`) into the same field of `$config`.
+macro_rules! set_given {
+    ($flags:expr => $config:expr; $($field:ident),* $(,)?) => {
+        $(if let Some(v) = &$flags.$field { $config.$field = v.clone(); })*
+    };
+}
+
+/// Pushes the name of each flag of `$flags` that was given onto `$given`.
+macro_rules! flags_given {
+    ($flags:expr => $given:expr; $($field:ident => $flag:literal),* $(,)?) => {
+        $(if $flags.$field.is_some() { $given.push($flag); })*
+    };
+}
+
+pub(crate) use {flags_given, set_given};
+
 /// Reads a TOML configuration file as a table.
 pub fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

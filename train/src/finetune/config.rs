@@ -8,7 +8,7 @@ use std::str::FromStr;
 use exemplar_models::{Depth, Stem};
 use serde::{Deserialize, Serialize};
 
-use crate::config::layers::{overlay, read_saved, read_table, value};
+use crate::config::layers::{flags_given, overlay, read_saved, read_table, set_given, value};
 use crate::config::{BadImagePolicy, ConfigError, Normalization};
 use crate::data::{DataSource, SyntheticOptions};
 
@@ -405,10 +405,7 @@ impl FinetuneFlags {
                 )));
             }
         }
-        macro_rules! set {
-            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
-        }
-        set!(
+        set_given!(self => config;
             data,
             arch,
             width,
@@ -438,12 +435,7 @@ impl FinetuneFlags {
     /// Flags that would change what a resumed run trains.
     pub fn training_flags_given(&self) -> Vec<&'static str> {
         let mut given = Vec::new();
-        macro_rules! check {
-            ($($field:ident => $flag:literal),* $(,)?) => {
-                $(if self.$field.is_some() { given.push($flag); })*
-            };
-        }
-        check!(
+        flags_given!(self => given;
             task => "--task", init => "--init", data => "--data", arch => "--arch", width => "--width",
             stem => "--stem", image_size => "--image-size", head_channels => "--head-channels",
             epochs => "--epochs", batch_size => "--batch-size", lr => "--lr",
@@ -459,10 +451,7 @@ impl FinetuneFlags {
 
     /// Flags that may change on `--resume` (how the run executes, not what it trains).
     pub fn apply_runtime(&self, config: &mut FinetuneConfig) {
-        macro_rules! set {
-            ($($field:ident),*) => { $(if let Some(v) = &self.$field { config.$field = v.clone(); })* };
-        }
-        set!(
+        set_given!(self => config;
             workers,
             device,
             checkpoint_every,
