@@ -11,13 +11,9 @@ use exemplar_models::card::load_backbone;
 use exemplar_models::{Depth, Network, ResNet, Stem};
 use exemplar_tests::binary;
 use exemplar_train::config::{Method, PretrainConfig};
-use exemplar_train::finetune::classification::ClassificationTask;
 use exemplar_train::finetune::config::FinetuneConfig;
 use exemplar_train::finetune::config::Init;
-use exemplar_train::finetune::detection::DetectionTask;
 use exemplar_train::finetune::init::initial_backbone;
-use exemplar_train::finetune::landmarks::LandmarkTask;
-use exemplar_train::finetune::segmentation::SegmentationTask;
 use exemplar_train::finetune::{self, TaskKind};
 
 /// A tiny fine-tuning run of `task` in `dir`.
@@ -36,12 +32,7 @@ fn finetuned_with_stem(task: TaskKind, stem: Stem, dir: &Path) {
     config.epochs = 1;
     config.synthetic.train_size = 32;
     config.synthetic.val_size = 16;
-    let result = match task {
-        TaskKind::Detection => finetune::finetune::<DetectionTask>(config, dir, false),
-        TaskKind::Segmentation => finetune::finetune::<SegmentationTask>(config, dir, false),
-        TaskKind::Landmarks => finetune::finetune::<LandmarkTask>(config, dir, false),
-        TaskKind::Classification => finetune::finetune::<ClassificationTask>(config, dir, false),
-    };
+    let result = exemplar_train::with_task!(task, T => finetune::finetune::<T>(config, dir, false));
     result.unwrap_or_else(|e| panic!("{task}: {e}"));
 }
 
