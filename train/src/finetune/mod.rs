@@ -185,32 +185,13 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         init::initial_backbone(&mut config, &device)?
     };
     config.validate().map_err(RunError::Setup)?;
-    let train = T::open(&config, Split::Train)?;
-    let val = T::open(&config, Split::Val)?;
-    if val.class_names() != train.class_names() {
-        return Err(RunError::Setup(format!(
-            "the splits disagree on the classes: {} has {:?}, {} has {:?}",
-            train.describe(),
-            train.class_names(),
-            val.describe(),
-            val.class_names()
-        )));
-    }
+    let (train, val) = open_splits::<T>(&config)?;
     let task = Arc::new(T::from_config(&config, train.class_names().to_vec()));
-    let steps_per_epoch = train.len() / config.batch_size;
-    if steps_per_epoch == 0 {
-        return Err(RunError::Setup(format!(
-            "{} has {} images, fewer than one batch of {}",
-            train.describe(),
-            train.len(),
-            config.batch_size
-        )));
-    }
-    let total = steps_per_epoch * config.epochs;
+    let total = total_steps(train.as_ref(), &config)?;
     let end = config.max_steps.map_or(total, |m| m.min(total));
 
     std::fs::create_dir_all(run_dir).map_err(io_error(run_dir))?;
-    let config_path = run_dir.join("config.toml");
+    let config_path = run_dir.join(run::dir::CONFIG_FILE);
     if !resume {
         atomic_write(&config_path, config.to_toml().as_bytes()).map_err(io_error(&config_path))?;
     }
@@ -319,6 +300,39 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         summary: eval.summary,
         images_per_second: images as f64 / started.elapsed().as_secs_f64().max(1e-9),
     })
+}
+
+/// A task's training and validation splits.
+type Splits<S> = (Arc<dyn TaskDataset<S>>, Arc<dyn TaskDataset<S>>);
+
+/// Opens the [`Splits`] of the configured data; they must agree on the classes.
+fn open_splits<T: OpenSplit>(config: &FinetuneConfig) -> Result<Splits<T::Sample>, RunError> {
+    let train = T::open(config, Split::Train)?;
+    let val = T::open(config, Split::Val)?;
+    if val.class_names() != train.class_names() {
+        return Err(RunError::Setup(format!(
+            "the splits disagree on the classes: {} has {:?}, {} has {:?}",
+            train.describe(),
+            train.class_names(),
+            val.describe(),
+            val.class_names()
+        )));
+    }
+    Ok((train, val))
+}
+
+/// Steps of the whole run: whole batches per epoch times the epochs.
+fn total_steps<S>(train: &dyn TaskDataset<S>, config: &FinetuneConfig) -> Result<usize, RunError> {
+    let steps_per_epoch = train.len() / config.batch_size;
+    if steps_per_epoch == 0 {
+        return Err(RunError::Setup(format!(
+            "{} has {} images, fewer than one batch of {}",
+            train.describe(),
+            train.len(),
+            config.batch_size
+        )));
+    }
+    Ok(steps_per_epoch * config.epochs)
 }
 
 fn log_eval(

@@ -65,23 +65,7 @@ pub fn pretrain(
     device.seed(config.seed);
     let train_device = device.clone().autodiff();
 
-    let train_set = data::open(
-        &config.data,
-        Split::Train,
-        config.synthetic,
-        config.image_size,
-    )?
-    .ok_or_else(|| RunError::Setup(format!("{} has no training split", config.data)))?;
-    let train_set: Arc<dyn data::Dataset> = match config.train_subset {
-        Some(limit) => Arc::new(data::subset::Subset::sample(train_set, limit)),
-        None => train_set,
-    };
-    let val_set = data::open(
-        &config.data,
-        Split::Val,
-        config.synthetic,
-        config.image_size,
-    )?;
+    let (train_set, val_set) = open_splits(config)?;
     let num_classes = train_set.class_names().len();
     let plan = config.batch_plan();
     let steps_per_epoch = plan.steps_per_epoch(train_set.len());
@@ -103,7 +87,7 @@ pub fn pretrain(
     } else {
         (fresh(config, &encoder_config, &train_device), 0)
     };
-    let config_path = run_dir.join("config.toml");
+    let config_path = run_dir.join(run::dir::CONFIG_FILE);
     atomic_write(&config_path, config.to_toml().as_bytes()).map_err(io_error(&config_path))?;
     let metrics_path = run_dir.join("metrics.jsonl");
     // A fresh run starts a fresh log (a run directory whose first attempt died before its first
@@ -211,6 +195,21 @@ pub fn pretrain(
             .map_err(io_error(&path))?;
     }
     Ok(summary)
+}
+
+/// The training split (or its `train_subset`) and the validation split, when the data has one.
+type Splits = (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>);
+
+/// Opens the [`Splits`] of the configured data.
+fn open_splits(config: &PretrainConfig) -> Result<Splits, RunError> {
+    let open = |split| data::open(&config.data, split, config.synthetic, config.image_size);
+    let train_set = open(Split::Train)?
+        .ok_or_else(|| RunError::Setup(format!("{} has no training split", config.data)))?;
+    let train_set: Arc<dyn Dataset> = match config.train_subset {
+        Some(limit) => Arc::new(data::subset::Subset::sample(train_set, limit)),
+        None => train_set,
+    };
+    Ok((train_set, open(Split::Val)?))
 }
 
 pub(crate) fn encoder_config(config: &PretrainConfig, num_classes: usize) -> EncoderConfig {
