@@ -94,7 +94,7 @@ def main():
                + ("; burn-before: the `--baseline` binary" if has_before else "")
                + f"; PyTorch: {versions.get('pytorch', '?')} (CPU, its default threads)")
     out.append("- the same training step on both sides (scripts/gpu-bench/reference.py mirrors "
-               "train/src/pretrain.rs): query and key encoders, MLP head, labelled key queue, "
+               "train/src/pretrain/learner.rs): query and key encoders, MLP head, labelled key queue, "
                "InfoNCE at τ = 0.2 with same-class keys masked (exemplar-v2), or cross-entropy "
                "(supervised); SGD momentum 0.9, weight decay 1e-4; one warm-up step, then the "
                "measured ones; two batches made beforehand and cycled")

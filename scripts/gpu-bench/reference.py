@@ -10,7 +10,7 @@ Each measurement is one JSON object on stdout (what scripts/gpu-bench/report.py 
 
 The networks are written out here rather than taken from torchvision (which the GPU machine may
 not have): torchvision's ResNet v1.5, as models/src/backbone/resnet.rs builds it. A training step
-is what train/src/pretrain.rs does: query and momentum key encoders, a 2-layer MLP head, a key
+is what train/src/pretrain/learner.rs does: query and momentum key encoders, a 2-layer MLP head, a key
 queue with labels, shuffled-batch keys, InfoNCE at tau = 0.2 with same-class queue entries masked
 out (Exemplar-v2) or not (MoCo-v2); or cross-entropy with a linear classifier (supervised). SGD
 with momentum 0.9 and weight decay 1e-4 in both.
