@@ -17,8 +17,9 @@ use super::config::{FinetuneConfig, Init};
 use super::{
     EvalInput, Evaluation, FromConfig, MODEL_CARD, MODEL_WEIGHTS, OpenSplit, Task, TaskKind,
 };
-use crate::checkpoint::{atomic_write, latest_checkpoint, write_checkpoint};
+use crate::checkpoint::{atomic_write, write_checkpoint};
 use crate::data::Split;
+use crate::run::resume::{Resumed, STATE_FILE};
 use crate::run::{RunError, io_error};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,7 +97,7 @@ pub(super) fn save_checkpoint<M: Module>(
     let files: [(&str, &[u8]); 5] = [
         (MODEL_WEIGHTS, &model),
         ("optimizer.bpk", &optimizer),
-        ("state.json", &state),
+        (STATE_FILE, &state),
         (NETWORK_CONFIG, network.as_bytes()),
         (MODEL_CARD, &card),
     ];
@@ -111,19 +112,11 @@ pub(super) fn restore<T: Task>(
     run_dir: &Path,
     device: &Device,
 ) -> Result<(usize, T::Model, burn::optim::OptimizerRecord), RunError> {
-    let Some((step, dir)) = latest_checkpoint(run_dir).map_err(io_error(run_dir))? else {
-        return Err(RunError::Resume {
-            path: run_dir.to_path_buf(),
-            reason: "no checkpoint found (was the run started with this directory?)".into(),
-        });
-    };
-    let fail = |reason: String| RunError::Resume {
-        path: dir.clone(),
-        reason,
-    };
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| fail(format!("{name}: {e}")));
-    let state: LoopState = serde_json::from_slice(&read("state.json")?)
-        .map_err(|e| fail(format!("state.json: {e}")))?;
+    let checkpoint = Resumed::latest(run_dir)?;
+    let step = checkpoint.step;
+    let fail = |reason: String| checkpoint.fail(reason);
+    let read = |name: &str| checkpoint.read(name);
+    let state: LoopState = checkpoint.state()?;
     if state.step != step || state.task != config.task {
         return Err(fail(format!(
             "checkpoint is step {} of {}, expected step {step} of {}",

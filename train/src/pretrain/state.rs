@@ -13,8 +13,9 @@ use exemplar_models::{Encoder, EncoderConfig, KeyQueue};
 use serde::{Deserialize, Serialize};
 
 use super::Learner;
-use crate::checkpoint::{latest_checkpoint, write_checkpoint};
+use crate::checkpoint::write_checkpoint;
 use crate::config::PretrainConfig;
+use crate::run::resume::{Resumed, STATE_FILE};
 use crate::run::{RunError, io_error};
 
 /// Loop state saved in each checkpoint beside the tensors.
@@ -34,19 +35,11 @@ pub(super) fn restore(
     device: &Device,
     optim: &mut ModuleOptimizer,
 ) -> Result<(Learner, usize), RunError> {
-    let Some((step, dir)) = latest_checkpoint(run_dir).map_err(io_error(run_dir))? else {
-        return Err(RunError::Resume {
-            path: run_dir.to_path_buf(),
-            reason: "no checkpoint found (was the run started with this directory?)".into(),
-        });
-    };
-    let fail = |reason: String| RunError::Resume {
-        path: dir.clone(),
-        reason,
-    };
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| fail(format!("{name}: {e}")));
-    let state: LoopState = serde_json::from_slice(&read("state.json")?)
-        .map_err(|e| fail(format!("state.json: {e}")))?;
+    let checkpoint = Resumed::latest(run_dir)?;
+    let step = checkpoint.step;
+    let fail = |reason: String| checkpoint.fail(reason);
+    let read = |name: &str| checkpoint.read(name);
+    let state: LoopState = checkpoint.state()?;
     if state.step != step || state.method != config.method.name() {
         return Err(fail(format!(
             "checkpoint is step {} of {}, expected step {step} of {}",
@@ -140,7 +133,7 @@ pub(super) fn save_checkpoint(
         }
     }
     files.push((
-        "state.json",
+        STATE_FILE,
         serde_json::to_vec(&state).expect("serialisable"),
     ));
     let borrowed: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();

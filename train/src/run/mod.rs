@@ -5,6 +5,7 @@
 pub mod dir;
 pub mod error;
 pub mod optim;
+pub mod resume;
 pub mod window;
 
 pub use error::{RunError, io_error};
