@@ -222,15 +222,55 @@ pub fn read_or_skip_from<S>(
     }
 }
 
-/// An evaluation batch: the centre view of consecutive samples.
-pub struct EvalBatch {
+/// An evaluation batch: the pixels of `samples.len()` images in CHW order, the samples, and the
+/// samples that could not be read.
+pub struct ViewBatch<S> {
     pub images: Vec<f32>,
-    pub labels: Vec<i64>,
-    pub count: usize,
+    pub samples: Vec<S>,
     pub skipped: Vec<String>,
 }
 
-/// Centre views of the samples `indices`, in batches of `batch_size`, built in the background.
+/// The one evaluation loader: the samples `indices` in order, `batch_size` at a time, read and
+/// turned into pixels by `view` on `workers` background threads. Under [`BadImagePolicy::Skip`]
+/// an unreadable sample is left out and reported, never replaced, so no sample is scored twice.
+pub fn view_batches<S, R, V>(
+    indices: Arc<Vec<usize>>,
+    batch_size: usize,
+    workers: usize,
+    policy: BadImagePolicy,
+    read: R,
+    view: V,
+) -> Prefetch<Result<ViewBatch<S>, DataError>>
+where
+    S: Send + 'static,
+    R: Fn(usize) -> Result<S, DataError> + Send + Sync + 'static,
+    V: Fn(&S, &mut Vec<f32>) + Send + Sync + 'static,
+{
+    let batch_size = batch_size.max(1);
+    let batches = indices.len().div_ceil(batch_size);
+    Prefetch::new(0, batches, workers, 2, move |b| {
+        let chunk = &indices[b * batch_size..((b + 1) * batch_size).min(indices.len())];
+        let mut batch = ViewBatch {
+            images: Vec::new(),
+            samples: Vec::with_capacity(chunk.len()),
+            skipped: Vec::new(),
+        };
+        for &index in chunk {
+            match read(index) {
+                Ok(sample) => {
+                    view(&sample, &mut batch.images);
+                    batch.samples.push(sample);
+                }
+                Err(err) if policy == BadImagePolicy::Fail => return Err(err),
+                Err(err) => batch.skipped.push(err.to_string()),
+            }
+        }
+        Ok(batch)
+    })
+}
+
+/// Centre views (the linear-evaluation protocol's resize and centre crop) of the samples
+/// `indices` with their labels: what kNN and the linear probe score.
 pub fn eval_batches(
     dataset: Arc<dyn Dataset>,
     indices: Arc<Vec<usize>>,
@@ -239,31 +279,52 @@ pub fn eval_batches(
     batch_size: usize,
     workers: usize,
     on_bad_image: BadImagePolicy,
-) -> Prefetch<Result<EvalBatch, DataError>> {
-    let batches = indices.len().div_ceil(batch_size);
-    Prefetch::new(0, batches, workers, 2, move |b| {
-        let chunk = &indices[b * batch_size..((b + 1) * batch_size).min(indices.len())];
-        let mut images = Vec::with_capacity(chunk.len() * 3 * image_size * image_size);
-        let mut labels = Vec::with_capacity(chunk.len());
-        let mut skipped = Vec::new();
-        for &index in chunk {
-            let (image, label) = read_or_skip(dataset.as_ref(), index, on_bad_image, &mut skipped)?;
-            let Normalization { mean, std } = normalization;
-            center_view(&image, image_size).write_chw_normalized(mean, std, &mut images);
-            labels.push(label);
-        }
-        Ok(EvalBatch {
-            images,
-            labels,
-            count: chunk.len(),
-            skipped,
-        })
-    })
+) -> Prefetch<Result<ViewBatch<(Image, i64)>, DataError>> {
+    let Normalization { mean, std } = normalization;
+    view_batches(
+        indices,
+        batch_size,
+        workers,
+        on_bad_image,
+        move |index| dataset.get(index),
+        move |(image, _), pixels| {
+            center_view(image, image_size).write_chw_normalized(mean, std, pixels)
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evaluation_leaves_unreadable_samples_out_or_stops() {
+        let read = |index: usize| {
+            if index == 2 {
+                Err(DataError::Empty {
+                    what: "sample 2".into(),
+                    hint: "unreadable".into(),
+                })
+            } else {
+                Ok(index)
+            }
+        };
+        let view = |sample: &usize, pixels: &mut Vec<f32>| pixels.push(*sample as f32);
+        let indices = Arc::new(vec![0, 1, 2, 3, 4]);
+        let batches: Vec<ViewBatch<usize>> =
+            view_batches(Arc::clone(&indices), 2, 2, BadImagePolicy::Skip, read, view)
+                .map(|b| b.unwrap())
+                .collect();
+        let samples: Vec<usize> = batches.iter().flat_map(|b| b.samples.clone()).collect();
+        let pixels: Vec<f32> = batches.iter().flat_map(|b| b.images.clone()).collect();
+        assert_eq!(samples, [0, 1, 3, 4], "left out, not replaced");
+        assert_eq!(pixels, [0.0, 1.0, 3.0, 4.0]);
+        assert_eq!(batches[1].skipped.len(), 1);
+        assert!(batches[1].skipped[0].contains("sample 2"));
+        let failed =
+            view_batches(indices, 2, 2, BadImagePolicy::Fail, read, view).any(|b| b.is_err());
+        assert!(failed);
+    }
     use crate::augment::AugmentPreset;
     use crate::data::synthetic::{Stream, SyntheticObjects};
 

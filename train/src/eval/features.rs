@@ -69,14 +69,21 @@ pub fn extract(
     );
     for batch in batches {
         let batch = batch?;
+        for reason in &batch.skipped {
+            eprintln!("warning: skipped in evaluation: {reason}");
+        }
+        let count = batch.samples.len();
+        if count == 0 {
+            continue;
+        }
         let images = Tensor::<4>::from_data(
-            TensorData::new(batch.images, [batch.count, 3, size, size]),
+            TensorData::new(batch.images, [count, 3, size, size]),
             device,
         );
         let features = backbone.forward(images);
         dim = features.dims()[1];
         values.extend(features.into_data().iter::<f32>());
-        labels.extend(batch.labels);
+        labels.extend(batch.samples.iter().map(|(_, label)| *label));
     }
     Ok(Features {
         values,

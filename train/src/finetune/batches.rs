@@ -12,7 +12,7 @@ use crate::config::BadImagePolicy;
 use crate::data::DataError;
 use crate::data::annotated::{Annotated, TaskDataset};
 use crate::data::synthetic::rng_for;
-use crate::loader::{Prefetch, Source, read_or_skip_from};
+use crate::loader::{Prefetch, Source, read_or_skip_from, view_batches};
 
 /// How evaluation feeds images to the network.
 #[derive(Debug, Clone)]
@@ -44,49 +44,39 @@ pub fn for_each_batch<S: Annotated>(
     device: &Device,
     mut score: impl FnMut(Tensor<4>, Vec<S>),
 ) -> Result<usize, DataError> {
-    let len = dataset.len();
-    let batch = input.batch_size.max(1);
-    let batches = len.div_ceil(batch);
     let size = input.image_size;
     let normalization = input.normalization;
-    let policy = input.on_bad_image;
     let shared = Arc::clone(dataset);
-    let loader = Prefetch::new(0, batches, input.workers, 2, move |b| {
-        let mut pixels = Vec::new();
-        let mut samples = Vec::new();
-        let mut skipped = 0usize;
-        for index in b * batch..((b + 1) * batch).min(len) {
-            match shared.get(index) {
-                Ok(sample) => {
-                    exemplar_inference::image::preprocess(
-                        sample.image(),
-                        [size, size],
-                        &normalization,
-                        &mut pixels,
-                    );
-                    samples.push(sample);
-                }
-                Err(err) if policy == BadImagePolicy::Fail => return Err(err),
-                Err(err) => {
-                    eprintln!("warning: skipped in evaluation: {err}");
-                    skipped += 1;
-                }
-            }
-        }
-        Ok((pixels, samples, skipped))
-    });
+    let loader = view_batches(
+        Arc::new((0..dataset.len()).collect()),
+        input.batch_size,
+        input.workers,
+        input.on_bad_image,
+        move |index| shared.get(index),
+        move |sample: &S, pixels| {
+            exemplar_inference::image::preprocess(
+                sample.image(),
+                [size, size],
+                &normalization,
+                pixels,
+            )
+        },
+    );
     let mut skipped = 0;
-    for item in loader {
-        let (pixels, samples, missed) = item?;
-        skipped += missed;
-        if samples.is_empty() {
+    for batch in loader {
+        let batch = batch?;
+        for reason in &batch.skipped {
+            eprintln!("warning: skipped in evaluation: {reason}");
+        }
+        skipped += batch.skipped.len();
+        if batch.samples.is_empty() {
             continue;
         }
         let images = Tensor::<4>::from_data(
-            TensorData::new(pixels, [samples.len(), 3, size, size]),
+            TensorData::new(batch.images, [batch.samples.len(), 3, size, size]),
             device,
         );
-        score(images, samples);
+        score(images, batch.samples);
     }
     Ok(skipped)
 }
