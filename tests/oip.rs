@@ -1,5 +1,6 @@
-//! The Open Inference Protocol's versioned model routes (`/v2/models/{m}/versions/{v}/…`): every
-//! model has version 1, which answers as the unversioned route does; any other version is 404.
+//! The Open Inference Protocol: Triton's own client (`tests/oip-client/check.py`) against every
+//! model, and the versioned model routes (`/v2/models/{m}/versions/{v}/…`): every model has
+//! version 1, which answers as the unversioned route does; any other version is 404.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -10,6 +11,120 @@ use serde_json::{Value, json};
 fn models() -> &'static Path {
     static MODELS: OnceLock<PathBuf> = OnceLock::new();
     MODELS.get_or_init(|| tiny_models(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("oip-e2e")))
+}
+
+/// The Python of the client's virtual environment (`scripts/install-oip-client.sh`).
+fn client_python() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".runtime/oip-client/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-oip-client.sh (Triton's client from PyPI)",
+        python.display()
+    );
+    python
+}
+
+#[test]
+fn tritons_client_speaks_json_and_binary_to_every_model() {
+    let python = client_python();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oip-client/check.py");
+    let server = Server::start(models(), &[]);
+    for model in [
+        "classification",
+        "detection",
+        "segmentation",
+        "landmarks",
+        "backbone",
+    ] {
+        let output = std::process::Command::new(&python)
+            .arg(&script)
+            .args(["--url", &server.addr, "--model", model])
+            .output()
+            .expect("python runs");
+        assert!(
+            output.status.success(),
+            "{model}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn binary_bodies_that_do_not_add_up_are_400() {
+    let server = Server::start(models(), &[]);
+    let meta = server.get("/v2/models/classification").json();
+    let input = &meta["inputs"][0];
+    let shape = [1usize, 3, 32, 32];
+    assert_eq!(input["shape"], json!([-1, 3, 32, 32]));
+    let values = vec![0.5f32; shape.iter().product()];
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let post = |header: &Value, binary: &[u8], length: Option<String>| {
+        let json = serde_json::to_vec(header).unwrap();
+        let length = length.unwrap_or_else(|| json.len().to_string());
+        let mut body = json;
+        body.extend_from_slice(binary);
+        server.request_with(
+            "POST",
+            "/v2/models/classification/infer",
+            "application/octet-stream",
+            &[("Inference-Header-Content-Length", &length)],
+            &body,
+        )
+    };
+    let request = |size: usize| {
+        json!({"inputs": [{"name": input["name"], "shape": shape, "datatype": "FP32",
+                           "parameters": {"binary_data_size": size}}],
+               "parameters": {"binary_data_output": true}})
+    };
+    let good = post(&request(bytes.len()), &bytes, None);
+    assert_eq!(good.status, 200, "{}", String::from_utf8_lossy(&good.body));
+    assert_eq!(good.content_type, "application/octet-stream");
+    let json_length: usize = good
+        .header("inference-header-content-length")
+        .expect("binary answers name their JSON length")
+        .parse()
+        .unwrap();
+    let header: Value = serde_json::from_slice(&good.body[..json_length]).unwrap();
+    let size = header["outputs"][0]["parameters"]["binary_data_size"]
+        .as_u64()
+        .unwrap() as usize;
+    assert_eq!(good.body.len(), json_length + size);
+
+    for (answer, reason) in [
+        (
+            post(&request(bytes.len()), &bytes[..100], None),
+            "only 100 follow",
+        ),
+        (
+            post(&request(100), &bytes[..100], None),
+            "the shape [1, 3, 32, 32] needs 12288",
+        ),
+        (
+            post(
+                &request(bytes.len()),
+                &[bytes.as_slice(), &[0; 8]].concat(),
+                None,
+            ),
+            "8 bytes follow the JSON header",
+        ),
+        (
+            post(&request(bytes.len()), &bytes, Some("999999999".into())),
+            "Inference-Header-Content-Length must be",
+        ),
+        (
+            post(&request(bytes.len()), &bytes, Some("twelve".into())),
+            "Inference-Header-Content-Length must be",
+        ),
+    ] {
+        assert_eq!(answer.status, 400, "{reason}");
+        let error = answer.json()["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(error.contains(reason), "{error}");
+    }
 }
 
 #[test]

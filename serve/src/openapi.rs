@@ -64,8 +64,22 @@ pub async fn openapi(State(registry): State<AppState>) -> Json<Value> {
     ));
     let infer = json!({"post": {
         "summary": "Open Inference Protocol inference on FP32 tensors (no pre- or post-processing)",
-        "requestBody": {"required": true, "content": {"application/json": {}}},
-        "responses": {"200": {"description": "output tensors"}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}},
+        "description": "JSON, or with the binary tensor data extension: a JSON header of Inference-Header-Content-Length bytes followed by the tensors' little-endian bytes",
+        "parameters": [
+            {"name": "Inference-Header-Content-Length", "in": "header", "required": false, "schema": {"type": "integer", "minimum": 0},
+             "description": "bytes of the JSON header when binary tensor data follows it"},
+        ],
+        "requestBody": {"required": true, "content": {
+            "application/json": {},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        }},
+        "responses": {
+            "200": {"description": "output tensors: JSON, or a JSON header (its length in Inference-Header-Content-Length) and binary data",
+                    "content": {"application/json": {}, "application/octet-stream": {}}},
+            "400": {"$ref": "#/components/responses/Error"},
+            "404": {"$ref": "#/components/responses/Error"},
+            "415": {"$ref": "#/components/responses/Error"},
+        },
     }});
     let page = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "an HTML page", "content": {"text/html": {}}}}}});
     let get = |summary: &str| json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}});

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Triton's Open Inference Protocol client (the `tritonclient` PyPI package) for the protocol
+# tests (tests/oip.rs runs tests/oip-client/check.py with it). It goes into a virtual environment
+# under .runtime/ (created once), as docker/lint.sh installs its tools.
+#
+#   scripts/install-oip-client.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv=.runtime/oip-client
+if "$venv/bin/python" -c "import tritonclient.http" 2>/dev/null; then
+  exit 0
+fi
+echo "installing tritonclient[http] into $venv (for the protocol tests)" >&2
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet "tritonclient[http]==2.73.0" numpy==2.4.6

@@ -1,0 +1,347 @@
+//! Open Inference Protocol inference bodies, as JSON and with the binary tensor data extension.
+//!
+//! With the extension, a body is a JSON header of `Inference-Header-Content-Length` bytes
+//! followed by raw tensor bytes: each tensor whose `parameters` name a `binary_data_size` takes
+//! that many bytes, in the order the tensors are listed, little-endian and row-major. Requests
+//! may mix JSON and binary inputs; outputs are binary when the request asks for it, per output
+//! (`outputs[i].parameters.binary_data`) or for all (`parameters.binary_data_output`), as
+//! Triton's clients do by default.
+
+use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+
+/// The extension's name in server metadata.
+pub const BINARY_TENSOR_DATA: &str = "binary_tensor_data";
+/// The header giving the JSON part's length in bytes.
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+#[derive(Debug, Deserialize)]
+pub struct InferRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub parameters: RequestParameters,
+    pub inputs: Vec<InputTensor>,
+    /// The outputs to return, and how; all of them when absent.
+    #[serde(default)]
+    pub outputs: Option<Vec<RequestedOutput>>,
+}
+
+/// The request-wide parameters this server reads; others are ignored, as the protocol allows.
+#[derive(Debug, Default, Deserialize)]
+pub struct RequestParameters {
+    #[serde(default)]
+    pub binary_data_output: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InputTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub datatype: String,
+    /// Flat or nested numbers, in row-major order; absent when the data is binary.
+    #[serde(default)]
+    pub data: Option<Value>,
+    #[serde(default)]
+    pub parameters: TensorParameters,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TensorParameters {
+    /// Bytes of this tensor in the binary part of the body.
+    #[serde(default)]
+    pub binary_data_size: Option<usize>,
+    /// The shared-memory extensions, which this server does not speak.
+    #[serde(default)]
+    pub shared_memory_region: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestedOutput {
+    pub name: String,
+    #[serde(default)]
+    pub parameters: OutputParameters,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct OutputParameters {
+    #[serde(default)]
+    pub binary_data: Option<bool>,
+    #[serde(default)]
+    pub shared_memory_region: Option<String>,
+}
+
+/// A request's JSON header and its binary part (empty without the extension).
+pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<(InferRequest, Vec<u8>), ApiError> {
+    if let Some(encoding) = headers.get(CONTENT_ENCODING)
+        && encoding.as_bytes() != b"identity"
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Encoding {} is not supported: send the body uncompressed",
+                String::from_utf8_lossy(encoding.as_bytes())
+            ),
+        ));
+    }
+    let json_length = match headers.get(HEADER_LENGTH) {
+        None => body.len(),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok())
+            .filter(|&length| length <= body.len())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "Inference-Header-Content-Length must be a byte count within the body's {} bytes, got {:?}",
+                    body.len(),
+                    String::from_utf8_lossy(value.as_bytes())
+                ))
+            })?,
+    };
+    let (json_part, binary) = body.split_at(json_length);
+    let request: InferRequest = serde_json::from_slice(json_part)
+        .map_err(|e| ApiError::bad_request(format!("not an inference request: {e}")))?;
+    let shared_memory = request
+        .inputs
+        .iter()
+        .any(|input| input.parameters.shared_memory_region.is_some())
+        || request
+            .outputs
+            .iter()
+            .flatten()
+            .any(|output| output.parameters.shared_memory_region.is_some());
+    if shared_memory {
+        return Err(ApiError::bad_request(
+            "shared-memory tensors are not supported: send the data in the body",
+        ));
+    }
+    Ok((request, binary.to_vec()))
+}
+
+/// Each input's FP32 values, from its JSON `data` or its slice of the binary part. Every value
+/// count must match the input's shape and every binary byte must belong to an input.
+pub fn input_values(request: &InferRequest, binary: &[u8]) -> Result<Vec<Vec<f32>>, ApiError> {
+    let mut rest = binary;
+    let mut inputs = Vec::with_capacity(request.inputs.len());
+    for input in &request.inputs {
+        if input.datatype != "FP32" {
+            return Err(ApiError::bad_request(format!(
+                "input '{}': datatype {} is not supported (the models take FP32)",
+                input.name, input.datatype
+            )));
+        }
+        let count = input.shape.iter().product::<usize>();
+        let values = match (input.parameters.binary_data_size, &input.data) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::bad_request(format!(
+                    "input '{}' has both data and binary_data_size",
+                    input.name
+                )));
+            }
+            (None, None) => {
+                return Err(ApiError::bad_request(format!(
+                    "input '{}' has neither data nor binary_data_size",
+                    input.name
+                )));
+            }
+            (Some(size), None) => {
+                if size > rest.len() {
+                    return Err(ApiError::bad_request(format!(
+                        "input '{}' names {size} binary bytes, but only {} follow the JSON header",
+                        input.name,
+                        rest.len()
+                    )));
+                }
+                let (bytes, after) = rest.split_at(size);
+                rest = after;
+                if size != count * 4 {
+                    return Err(ApiError::bad_request(format!(
+                        "input '{}': {size} binary bytes, the shape {:?} needs {} (FP32)",
+                        input.name,
+                        input.shape,
+                        count * 4
+                    )));
+                }
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            }
+            (None, Some(data)) => {
+                let mut values = Vec::with_capacity(count);
+                flatten(data, &mut values)?;
+                if values.len() != count {
+                    return Err(ApiError::bad_request(format!(
+                        "input '{}': data holds {} numbers, the shape {:?} needs {count}",
+                        input.name,
+                        values.len(),
+                        input.shape
+                    )));
+                }
+                values
+            }
+        };
+        inputs.push(values);
+    }
+    if !rest.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{} bytes follow the JSON header that no input's binary_data_size accounts for",
+            rest.len()
+        )));
+    }
+    Ok(inputs)
+}
+
+/// Row-major numbers of an OIP `data` field, flat or nested.
+fn flatten(data: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
+    match data {
+        Value::Number(n) => {
+            out.push(
+                n.as_f64()
+                    .ok_or_else(|| ApiError::bad_request("data holds a number out of range"))?
+                    as f32,
+            );
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|item| flatten(item, out)),
+        other => Err(ApiError::bad_request(format!(
+            "data must hold numbers, found {other}"
+        ))),
+    }
+}
+
+/// One output tensor of an answer.
+pub struct OutputTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Which of the model's outputs (`names`) the request asks for, by index, each with whether it
+/// goes binary. Naming an output the model does not have is an error.
+pub fn requested_outputs(
+    request: &InferRequest,
+    names: &[&str],
+) -> Result<Vec<(usize, bool)>, ApiError> {
+    let all_binary = request.parameters.binary_data_output;
+    let Some(requested) = &request.outputs else {
+        return Ok((0..names.len()).map(|i| (i, all_binary)).collect());
+    };
+    requested
+        .iter()
+        .map(|wanted| {
+            let index = names
+                .iter()
+                .position(|name| *name == wanted.name)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "unknown output '{}' (the model's outputs are {names:?})",
+                        wanted.name
+                    ))
+                })?;
+            Ok((index, wanted.parameters.binary_data.unwrap_or(all_binary)))
+        })
+        .collect()
+}
+
+/// The answer body: plain JSON, or a JSON header followed by the binary outputs' bytes.
+pub fn answer(model: &str, id: Option<&str>, outputs: Vec<(OutputTensor, bool)>) -> Response {
+    let any_binary = outputs.iter().any(|(_, as_binary)| *as_binary);
+    let mut binary = Vec::new();
+    let tensors: Vec<Value> = outputs
+        .into_iter()
+        .map(|(output, as_binary)| {
+            let mut tensor =
+                json!({"name": output.name, "datatype": "FP32", "shape": output.shape});
+            if as_binary {
+                let start = binary.len();
+                binary.extend(output.values.iter().flat_map(|v| v.to_le_bytes()));
+                tensor["parameters"] = json!({"binary_data_size": binary.len() - start});
+            } else {
+                tensor["data"] = json!(output.values);
+            }
+            tensor
+        })
+        .collect();
+    let mut header = json!({"model_name": model, "model_version": "1", "outputs": tensors});
+    if let Some(id) = id {
+        header["id"] = json!(id);
+    }
+    let header = serde_json::to_vec(&header).unwrap_or_default();
+    if !any_binary {
+        return (
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            header,
+        )
+            .into_response();
+    }
+    let length = HeaderValue::from(header.len());
+    let mut body = header;
+    body.extend(binary);
+    (
+        [
+            (
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (axum::http::HeaderName::from_static(HEADER_LENGTH), length),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: Value) -> InferRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn an_output_s_own_setting_wins_over_the_request_s() {
+        let names = ["logits", "embedding"];
+        let all = request(json!({"inputs": [], "parameters": {"binary_data_output": true}}));
+        assert_eq!(
+            requested_outputs(&all, &names).unwrap(),
+            [(0, true), (1, true)]
+        );
+        let one = request(
+            json!({"inputs": [], "parameters": {"binary_data_output": true},
+            "outputs": [{"name": "embedding", "parameters": {"binary_data": false}}]}),
+        );
+        assert_eq!(requested_outputs(&one, &names).unwrap(), [(1, false)]);
+        let unknown = request(json!({"inputs": [], "outputs": [{"name": "boxes"}]}));
+        let error = requested_outputs(&unknown, &names).unwrap_err();
+        assert!(
+            error.message.contains("unknown output 'boxes'"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn json_and_binary_inputs_mix_in_one_body() {
+        let binary: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mixed = request(json!({"inputs": [
+            {"name": "a", "shape": [2], "datatype": "FP32", "data": [[3.0], [4.0]]},
+            {"name": "b", "shape": [1, 2], "datatype": "FP32", "parameters": {"binary_data_size": 8}},
+        ]}));
+        assert_eq!(
+            input_values(&mixed, &binary).unwrap(),
+            [vec![3.0, 4.0], vec![1.5, -2.0]]
+        );
+        let error = input_values(&mixed, &binary[..4]).unwrap_err();
+        assert!(error.message.contains("only 4 follow"), "{}", error.message);
+    }
+}

@@ -1,0 +1,118 @@
+"""Drives a running `serve` with Triton's Open Inference Protocol client, as a user of Triton
+or KServe would: health, metadata, inference with JSON and with binary tensor data, versioned
+routes and the error cases. tests/oip.rs starts the server and runs this script with the
+client from scripts/install-oip-client.sh; it exits non-zero, saying what failed, on any
+mismatch.
+
+    python check.py --url 127.0.0.1:8080 --model classification
+"""
+
+import argparse
+import sys
+
+import numpy as np
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+
+def expect_error(call, fragment):
+    """`call` must fail with a message holding `fragment`."""
+    try:
+        call()
+    except InferenceServerException as error:
+        message = error.message()
+        assert fragment in message, f"expected an error holding {fragment!r}, got {message!r}"
+        return message
+    raise AssertionError(f"expected an error holding {fragment!r}, but the call succeeded")
+
+
+def infer(client, model, names, images, *, binary_in, binary_out, version=""):
+    """`images` through `model`; `names` are its input and output tensor names. Without a list
+    of outputs the client asks for all of them in binary, so JSON outputs are asked for by name."""
+    name, output = names
+    tensor = httpclient.InferInput(name, list(images.shape), "FP32")
+    tensor.set_data_from_numpy(images, binary_data=binary_in)
+    outputs = None if binary_out else [httpclient.InferRequestedOutput(output, binary_data=False)]
+    return client.infer(model, [tensor], model_version=version, outputs=outputs)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--model", required=True)
+    args = parser.parse_args()
+    client = httpclient.InferenceServerClient(args.url)
+
+    assert client.is_server_live(), "not live"
+    assert client.is_server_ready(), "not ready"
+    server = client.get_server_metadata()
+    assert "binary_tensor_data" in server["extensions"], server
+    assert args.model in server["models"], server
+    assert client.is_model_ready(args.model), "model not ready"
+    assert client.is_model_ready(args.model, "1"), "version 1 not ready"
+    assert not client.is_model_ready(args.model, "2"), "version 2 ready"
+
+    meta = client.get_model_metadata(args.model)
+    assert client.get_model_metadata(args.model, "1") == meta
+    [input_meta] = meta["inputs"]
+    [output_meta] = meta["outputs"]
+    assert input_meta["datatype"] == "FP32", input_meta
+    shape = [3 if d == -1 else d for d in input_meta["shape"]]
+    images = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    name, output = input_meta["name"], output_meta["name"]
+    names = (name, output)
+
+    # Binary in and out: the client's default.
+    binary = infer(client, args.model, names, images, binary_in=True, binary_out=True)
+    values = binary.as_numpy(output)
+    assert values is not None and values.dtype == np.float32, binary.get_response()
+    assert binary.get_output(output)["parameters"]["binary_data_size"] == values.nbytes
+    assert values.shape[0] == shape[0], values.shape
+    expected = [shape[0]] + [d for d in output_meta["shape"][1:]]
+    assert [d for d in values.shape] == expected, (values.shape, expected)
+    assert np.isfinite(values).all()
+
+    # JSON in and out, and the two mixed, on the plain and the versioned route.
+    plain = infer(client, args.model, names, images, binary_in=False, binary_out=False)
+    assert "data" in plain.get_output(output), plain.get_response()
+    for answer in [
+        plain,
+        infer(client, args.model, names, images, binary_in=True, binary_out=False),
+        infer(client, args.model, names, images, binary_in=False, binary_out=True, version="1"),
+    ]:
+        got = answer.as_numpy(output)
+        assert np.allclose(got, values, rtol=1e-4, atol=1e-5), np.abs(got - values).max()
+    # Each image of a batch gets the answer it gets alone.
+    alone = infer(client, args.model, names, images[1:2], binary_in=True, binary_out=True)
+    assert np.allclose(alone.as_numpy(output), values[1:2], rtol=1e-4, atol=1e-5)
+
+    # Errors come back as the protocol's {"error": ...} with a 4xx.
+    expect_error(lambda: client.get_model_metadata("no-such-model"), "no model named")
+    expect_error(lambda: client.get_model_metadata(args.model, "2"), "no version '2'")
+    wrong = images[:, :, :-1, :]
+    expect_error(
+        lambda: infer(client, args.model, names, np.ascontiguousarray(wrong), binary_in=True, binary_out=True),
+        "does not fit the model's input",
+    )
+    expect_error(
+        lambda: infer(client, args.model, ("pixels", output), images, binary_in=True, binary_out=True),
+        "unknown input 'pixels'",
+    )
+    as_double = httpclient.InferInput(name, shape, "FP64")
+    as_double.set_data_from_numpy(images.astype(np.float64))
+    expect_error(lambda: client.infer(args.model, [as_double]), "datatype FP64 is not supported")
+    unknown = httpclient.InferRequestedOutput("nope")
+    tensor = httpclient.InferInput(name, shape, "FP32")
+    tensor.set_data_from_numpy(images)
+    expect_error(lambda: client.infer(args.model, [tensor], outputs=[unknown]), "unknown output 'nope'")
+    # The server still answers after the errors.
+    assert client.is_server_live()
+    print(f"{args.model}: health, metadata, JSON and binary inference and errors all as expected")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as failure:
+        print(f"check failed: {failure}", file=sys.stderr)
+        raise
