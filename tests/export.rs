@@ -92,7 +92,15 @@ fn every_model_kind_exports_and_matches_onnx_runtime() {
         assert_eq!(bytes.len(), report.bytes);
         let card = exemplar_export::read_card(&out).unwrap();
         assert_eq!(card.task.name(), task);
-        // The card names the graph's tensors, and says the batch axis is free.
+        // The graph's tensors carry the card's meaningful names, and the batch axis is free.
+        assert_eq!(report.parity.input_name, "images");
+        let output = match card.task {
+            TaskSpec::Embedding { .. } => "embedding",
+            TaskSpec::Classification | TaskSpec::Segmentation { .. } => "logits",
+            TaskSpec::Detection(_) => "maps",
+            TaskSpec::Landmarks { .. } => "points",
+        };
+        assert_eq!(report.parity.output_name, output);
         assert_eq!(card.input.name, report.parity.input_name);
         assert_eq!(card.outputs[0].name, report.parity.output_name);
         assert_eq!(card.outputs[0].shape[0], "batch");

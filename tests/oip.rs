@@ -178,3 +178,54 @@ fn version_1_answers_as_the_unversioned_routes_and_others_are_404() {
             .clone();
     assert!(listed["post"].is_object(), "{listed}");
 }
+
+#[test]
+fn exports_from_before_the_tensor_names_still_serve() {
+    // Exports used to keep burn-onnx's capture-order names (`tensor_120` → `tensor_201`), which
+    // their cards named.
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("classification");
+    std::fs::create_dir_all(&old).unwrap();
+    let new = models().join("classification");
+    let onnx = std::fs::read(new.join("model.onnx")).unwrap();
+    let onnx = exemplar_export::names::rename_io(&onnx, "input.1", "output.1").unwrap();
+    std::fs::write(old.join("model.onnx"), onnx).unwrap();
+    let card = std::fs::read_to_string(new.join("model.json")).unwrap();
+    assert!(card.contains(r#""name": "images""#) && card.contains(r#""name": "logits""#));
+    let card = card
+        .replace(r#""name": "images""#, r#""name": "input.1""#)
+        .replace(r#""name": "logits""#, r#""name": "output.1""#);
+    std::fs::write(old.join("model.json"), card).unwrap();
+
+    let server = Server::start(dir.path(), &[]);
+    let meta = server.get("/v2/models/classification").json();
+    assert_eq!(meta["inputs"][0]["name"], "input.1");
+    assert_eq!(meta["outputs"][0]["name"], "output.1");
+    let mut photo = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 90]))
+        .write_to(&mut photo, image::ImageFormat::Png)
+        .unwrap();
+    let photo = photo.into_inner();
+    let answer = server.request("POST", "/v1/classify", "image/png", &photo);
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let data = vec![0.25f32; 3 * 32 * 32];
+    let request = json!({"inputs": [{"name": "input.1", "shape": [1, 3, 32, 32], "datatype": "FP32", "data": data}]});
+    let infer = server.request(
+        "POST",
+        "/v2/models/classification/infer",
+        "application/json",
+        &serde_json::to_vec(&request).unwrap(),
+    );
+    assert_eq!(
+        infer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&infer.body)
+    );
+    assert_eq!(infer.json()["outputs"][0]["name"], "output.1");
+}

@@ -3,6 +3,7 @@
 //!
 //! - [`model`]: loads a fine-tuning run (or one of its checkpoints) or a pretraining run.
 //! - [`onnx`]: the burn-onnx export with a symbolic batch axis.
+//! - [`names`]: the graph's input and output renamed to the card's names.
 //! - [`parity`]: ONNX Runtime's output against burn's on a random batch.
 //! - [`torchvision`]: the backbone as SafeTensors with torchvision's names (`--format torchvision`).
 //!
@@ -12,6 +13,7 @@
 //! The ONNX Runtime library is located by `exemplar_inference::runtime`, shared with `serve`.
 
 pub mod model;
+pub mod names;
 pub mod onnx;
 pub mod parity;
 pub mod torchvision;
@@ -79,15 +81,24 @@ pub struct ExportReport {
 /// reproduced burn's output on a random batch of `batch` images.
 pub fn export(source: &Path, out: &Path, batch: usize) -> Result<ExportReport, ExportError> {
     let device = Device::flex();
-    let (model, mut card) = model::load(source, &device)?;
+    let (model, card) = model::load(source, &device)?;
     let size = [card.input.height, card.input.width];
     let reference = parity::reference(&model, size, batch.max(1), &device);
     let onnx = onnx::to_onnx(&model, size, &device)?.into_bytes();
+    let [output] = card.outputs.as_slice() else {
+        return Err(ExportError::InvalidCard(format!(
+            "a model card names one output, this one {}",
+            card.outputs.len()
+        )));
+    };
+    let onnx = names::rename_io(&onnx, &card.input.name, &output.name)?;
     let parity = parity::check(&onnx, &reference)?;
-    // The card names the tensors as they are in the graph, so a server can feed and read them.
-    card.input.name = parity.input_name.clone();
-    if let Some(output) = card.outputs.first_mut() {
-        output.name = parity.output_name.clone();
+    // The graph must carry the card's names, which a server feeds and reads by.
+    if parity.input_name != card.input.name || parity.output_name != output.name {
+        return Err(ExportError::InvalidCard(format!(
+            "the graph names its tensors {} → {}, the card {} → {}",
+            parity.input_name, parity.output_name, card.input.name, output.name
+        )));
     }
     card.validate().map_err(ExportError::InvalidCard)?;
     let io = |path: &Path| {
