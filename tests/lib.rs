@@ -96,7 +96,7 @@ impl Answer {
 
 impl Server {
     /// Starts `serve --models DIR --addr 127.0.0.1:0 EXTRA...` and waits for its first line,
-    /// which names the address it bound.
+    /// which names the address it bound (`http://` or, with TLS, `https://`).
     ///
     /// # Panics
     /// If the server exits or prints something else first.
@@ -127,7 +127,11 @@ impl Server {
             .expect("serve prints its address");
         let addr = line
             .trim()
-            .strip_prefix("serve: listening on http://")
+            .strip_prefix("serve: listening on ")
+            .and_then(|url| {
+                url.strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"))
+            })
             .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
             .to_string();
         Self { child, addr }

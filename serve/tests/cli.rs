@@ -77,3 +77,29 @@ fn settings_come_from_the_environment_and_flags_win() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn bad_access_control_flags_are_clear_errors() {
+    for (args, named) in [
+        (&["--rate-limit", "0"][..], "--rate-limit"),
+        (&["--rate-burst", "5"][..], "--rate-limit"),
+        (&["--tls-cert", "cert.pem"][..], "--tls-key"),
+        (
+            &["--cors-origin", "https://a\nb.example"][..],
+            "not a header value",
+        ),
+        (&["--api-key", ""][..], "--api-key is empty"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_serve"))
+            .arg("--models")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

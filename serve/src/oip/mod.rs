@@ -6,6 +6,7 @@ mod infer;
 mod tensor;
 
 pub use infer::infer;
+pub use tensor::HEADER_LENGTH;
 
 use axum::Json;
 use axum::extract::{Path, State};
