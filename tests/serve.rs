@@ -281,7 +281,10 @@ fn every_endpoint_answers_with_the_models_own_output() {
     for needle in [
         "exemplar_requests_total{endpoint=\"/v1/detect\",status=\"200\"} 1",
         "exemplar_batch_size_count{model=\"classification\"}",
+        "exemplar_inference_success_total{model=\"classification\"}",
+        "exemplar_inference_exec_count_total{model=\"detection\"}",
         "exemplar_queue_seconds_bucket",
+        "exemplar_compute_seconds_bucket{model=\"landmarks\"",
         "exemplar_request_seconds_bucket",
     ] {
         assert!(text.contains(needle), "{needle} missing from\n{text}");

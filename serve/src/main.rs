@@ -78,6 +78,14 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     instances.inter_op_threads = cli.inter_op_threads.max(1);
     instances.spin = cli.spin;
     let registry = Arc::new(Registry::load(models, options, cli.device, instances)?);
+    let upkept = Arc::clone(&registry);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkept.metrics.upkeep();
+        }
+    });
     for model in registry.models.values() {
         tracing::info!(
             model = model.name,

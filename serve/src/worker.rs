@@ -26,7 +26,7 @@ use ort::session::{IoBinding, Session};
 use ort::value::Tensor as OrtTensor;
 use tokio::sync::oneshot;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Execution, Failure, Metrics};
 
 /// How requests are grouped.
 #[derive(Debug, Clone, Copy)]
@@ -79,6 +79,8 @@ pub enum SubmitError {
 
 pub struct Worker {
     sender: Sender<Job>,
+    name: String,
+    metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -120,12 +122,19 @@ impl Worker {
             std::thread::Builder::new()
                 .name(format!("model-{name}-{instance}"))
                 .spawn(move || {
-                    run(runner, options, receiver, |waits| {
-                        metrics.batch(&model, waits)
+                    run(runner, options, receiver, |report| match report {
+                        Report::Ran(execution) => metrics.execution(&model, &execution),
+                        Report::Canceled(images) => {
+                            metrics.failure(&model, Failure::Canceled, images)
+                        }
                     })
                 })?;
         }
-        Ok(Self { sender })
+        Ok(Self {
+            sender,
+            name: name.to_string(),
+            metrics,
+        })
     }
 
     /// Queues one image (CHW floats); the receiver yields its output.
@@ -139,7 +148,10 @@ impl Worker {
                 queued,
             })
             .map_err(|e| match e {
-                TrySendError::Full(_) => SubmitError::Full,
+                TrySendError::Full(_) => {
+                    self.metrics.failure(&self.name, Failure::Rejected, 1);
+                    SubmitError::Full
+                }
                 TrySendError::Disconnected(_) => SubmitError::Stopped,
             })?;
         Ok(Pending(answer))
@@ -160,11 +172,19 @@ impl Pending {
     }
 }
 
+/// What a worker reports after each batch it took from the queue.
+enum Report<'a> {
+    /// It ran the batch's images.
+    Ran(Execution<'a>),
+    /// This many images of it were dropped, their clients gone.
+    Canceled(u64),
+}
+
 fn run(
     mut runner: Runner,
     options: BatchOptions,
     receiver: Receiver<Job>,
-    record: impl Fn(&[Duration]),
+    record: impl Fn(Report),
 ) {
     // Ends when every sender is gone (the server shut down).
     while let Ok(first) = receiver.recv() {
@@ -178,20 +198,29 @@ fn run(
         }
         // A client that went away (closed connection, timed out) no longer waits for its
         // answer: its image is not computed, so it cannot hold up the clients still waiting.
+        let taken = jobs.len();
         jobs.retain(|job| !job.reply.is_closed());
+        if jobs.len() < taken {
+            record(Report::Canceled((taken - jobs.len()) as u64));
+        }
         if jobs.is_empty() {
             continue;
         }
         let started = Instant::now();
         let waits: Vec<Duration> = jobs.iter().map(|j| started - j.queued).collect();
-        record(&waits);
         let mut inputs = Vec::with_capacity(jobs.len());
         let mut replies = Vec::with_capacity(jobs.len());
         for job in jobs {
             inputs.push(job.input);
             replies.push(job.reply);
         }
-        match runner.infer(&inputs) {
+        let result = runner.infer(&inputs);
+        record(Report::Ran(Execution {
+            waits: &waits,
+            compute: started.elapsed(),
+            failed: result.is_err(),
+        }));
+        match result {
             Ok(outputs) => {
                 for (output, reply) in outputs.into_iter().zip(replies) {
                     let _ = reply.send(Ok(output));
@@ -436,6 +465,18 @@ mod tests {
             .parse()
             .unwrap();
         assert!(calls <= 2, "{calls} calls for 1 waiting image: {text}");
+        let canceled: u64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("exemplar_inference_failure_total{model=\"m\",reason=\"canceled\"} ")
+            })
+            .unwrap_or_else(|| panic!("{text}"))
+            .parse()
+            .unwrap();
+        assert!(
+            canceled >= 18,
+            "{canceled} images counted as canceled: {text}"
+        );
     }
 
     /// The bound path (here in plain host memory; on CUDA in page-locked memory) pads a batch to
