@@ -16,6 +16,7 @@ prefix=$(cd "$1" && pwd)
 EXEMPLAR_MODELS=$(cd "$2" && pwd)
 export EXEMPLAR_MODELS
 export EXEMPLAR_ADDR=127.0.0.1:0
+export EXEMPLAR_GRPC_ADDR=127.0.0.1:0   # on in the images too
 export EXEMPLAR_DEVICE=${EXEMPLAR_DEVICE:-auto}
 export ORT_DYLIB_PATH=$prefix/lib/onnxruntime/libonnxruntime.so.1.31.1
 serve=$prefix/bin/serve

@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.runtime/oip-client
-if "$venv/bin/python" -c "import tritonclient.http" 2>/dev/null; then
+if "$venv/bin/python" -c "import tritonclient.http, tritonclient.grpc" 2>/dev/null; then
   exit 0
 fi
-echo "installing tritonclient[http] into $venv (for the protocol tests)" >&2
+echo "installing tritonclient[http,grpc] into $venv (for the protocol tests)" >&2
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet "tritonclient[http]==2.73.0" numpy==2.4.6
+"$venv/bin/python" -m pip install --quiet "tritonclient[http,grpc]==2.73.0" numpy==2.4.6

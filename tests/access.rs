@@ -191,3 +191,40 @@ fn https_with_a_certificate_and_a_clear_error_without_one() {
     assert!(stderr.contains("cannot use"), "{stderr}");
     assert!(stderr.contains("/nonexistent/key.pem"), "{stderr}");
 }
+
+#[test]
+fn the_api_key_guards_grpc_too() {
+    let server = Server::start(
+        models(),
+        &["--api-key", "s3cret", "--grpc-addr", "127.0.0.1:0"],
+    );
+    let grpc = server.grpc_addr.clone().expect("a gRPC address");
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.runtime/oip-client/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-oip-client.sh",
+        python.display()
+    );
+    // Triton's gRPC client, without the key and with it.
+    let script = r#"
+import sys
+import tritonclient.grpc as g
+from tritonclient.utils import InferenceServerException
+client = g.InferenceServerClient(sys.argv[1])
+try:
+    client.get_server_metadata()
+    sys.exit("answered without the key")
+except InferenceServerException as e:
+    assert "needs an API key" in e.message(), e.message()
+assert client.get_server_metadata(headers={"authorization": "Bearer s3cret"}).name == "exemplar-serve"
+"#;
+    let output = std::process::Command::new(python)
+        .args(["-c", script, &grpc])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

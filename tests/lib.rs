@@ -59,6 +59,8 @@ pub struct Server {
     child: std::process::Child,
     /// `host:port` it listens on.
     pub addr: String,
+    /// `host:port` of its gRPC service, when started with `--grpc-addr`.
+    pub grpc_addr: Option<String>,
 }
 
 /// An HTTP answer: status, `Content-Type`, the other headers and body.
@@ -122,7 +124,8 @@ impl Server {
             .expect("serve starts");
         let mut line = String::new();
         let stdout = child.stdout.take().expect("piped stdout");
-        std::io::BufReader::new(stdout)
+        let mut stdout = std::io::BufReader::new(stdout);
+        stdout
             .read_line(&mut line)
             .expect("serve prints its address");
         let addr = line
@@ -134,7 +137,21 @@ impl Server {
             })
             .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
             .to_string();
-        Self { child, addr }
+        let grpc_addr = extra.contains(&"--grpc-addr").then(|| {
+            let mut line = String::new();
+            stdout
+                .read_line(&mut line)
+                .expect("serve prints its gRPC address");
+            line.trim()
+                .strip_prefix("serve: gRPC on ")
+                .unwrap_or_else(|| panic!("unexpected second line from serve: {line:?}"))
+                .to_string()
+        });
+        Self {
+            child,
+            addr,
+            grpc_addr,
+        }
     }
 
     /// One HTTP/1.1 request with a body of `content_type` (none when empty).

@@ -1,5 +1,5 @@
-//! The Open Inference Protocol: Triton's own client (`tests/oip-client/check.py`) against every
-//! model, and the versioned model routes (`/v2/models/{m}/versions/{v}/…`): every model has
+//! The Open Inference Protocol: Triton's own clients (`tests/oip-client/check.py`) against every
+//! model over HTTP and gRPC, and the versioned model routes (`/v2/models/{m}/versions/{v}/…`): every model has
 //! version 1, which answers as the unversioned route does; any other version is 404.
 
 use std::path::{Path, PathBuf};
@@ -26,10 +26,11 @@ fn client_python() -> PathBuf {
 }
 
 #[test]
-fn tritons_client_speaks_json_and_binary_to_every_model() {
+fn tritons_clients_speak_http_and_grpc_to_every_model() {
     let python = client_python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oip-client/check.py");
-    let server = Server::start(models(), &[]);
+    let server = Server::start(models(), &["--grpc-addr", "127.0.0.1:0"]);
+    let grpc = server.grpc_addr.clone().expect("a gRPC address");
     for model in [
         "classification",
         "detection",
@@ -39,7 +40,7 @@ fn tritons_client_speaks_json_and_binary_to_every_model() {
     ] {
         let output = std::process::Command::new(&python)
             .arg(&script)
-            .args(["--url", &server.addr, "--model", model])
+            .args(["--url", &server.addr, "--model", model, "--grpc-url", &grpc])
             .output()
             .expect("python runs");
         assert!(

@@ -37,8 +37,13 @@ impl ApiKey {
     /// Whether `header` is `Bearer KEY` with this key, compared in constant time (the
     /// comparison takes as long wherever the first wrong byte is).
     fn admits(&self, header: Option<&HeaderValue>) -> bool {
+        self.admits_bytes(header.map(HeaderValue::as_bytes))
+    }
+
+    /// [`ApiKey::admits`] on the header's (or gRPC metadata's) bytes.
+    pub fn admits_bytes(&self, header: Option<&[u8]>) -> bool {
         header
-            .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+            .and_then(|value| value.strip_prefix(b"Bearer "))
             .is_some_and(|given| bool::from(given.ct_eq(&self.0)))
     }
 }

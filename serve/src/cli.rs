@@ -76,6 +76,10 @@ pub struct Cli {
     /// default `info`).
     #[arg(long, env = "EXEMPLAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Also serve the Open Inference Protocol over gRPC (KServe's GRPCInferenceService, with
+    /// grpc.health.v1) at this address, e.g. 0.0.0.0:8081; port 0 picks a free one.
+    #[arg(long, env = "EXEMPLAR_GRPC_ADDR", value_name = "ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
     /// Require `Authorization: Bearer KEY` on every route but the health checks (401 without
     /// it); the key is compared in constant time.
     #[arg(

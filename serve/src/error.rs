@@ -1,4 +1,5 @@
-//! Errors as HTTP answers: a status and `{"error": "..."}` saying what was wrong.
+//! Errors as answers, in one place: an HTTP status and `{"error": "..."}` saying what was wrong,
+//! or the gRPC status of the same meaning with the same message.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -34,5 +35,21 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response()
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(error: ApiError) -> Self {
+        let code = match error.status {
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => tonic::Code::InvalidArgument,
+            StatusCode::NOT_FOUND => tonic::Code::NotFound,
+            StatusCode::UNAUTHORIZED => tonic::Code::Unauthenticated,
+            StatusCode::TOO_MANY_REQUESTS => tonic::Code::ResourceExhausted,
+            StatusCode::SERVICE_UNAVAILABLE => tonic::Code::Unavailable,
+            StatusCode::REQUEST_TIMEOUT => tonic::Code::DeadlineExceeded,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => tonic::Code::InvalidArgument,
+            _ => tonic::Code::Internal,
+        };
+        tonic::Status::new(code, error.message)
     }
 }

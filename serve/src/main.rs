@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod cli;
 mod error;
+mod grpc;
 mod health;
 mod metrics;
 mod oip;
@@ -97,6 +98,19 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             "model loaded"
         );
     }
+    let mut grpc_bound = None;
+    if let Some(grpc_addr) = cli.grpc_addr {
+        let listener = tokio::net::TcpListener::bind(grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen on {grpc_addr} for gRPC"))?;
+        grpc_bound = Some(listener.local_addr()?);
+        let (registry, key) = (Arc::clone(&registry), access.api_key.clone());
+        tokio::spawn(async move {
+            if let Err(e) = grpc::serve(registry, listener, key, shutdown_signal()).await {
+                tracing::error!(error = %e, "the gRPC server stopped");
+            }
+        });
+    }
     let app = router(registry, &cli, access).into_make_service_with_connect_info::<SocketAddr>();
     let listener = std::net::TcpListener::bind(cli.addr)
         .with_context(|| format!("cannot listen on {}", cli.addr))?;
@@ -120,7 +134,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
                 shutdown_signal().await;
                 stopping.graceful_shutdown(Some(Duration::from_secs(cli.timeout_s.max(1))));
             });
-            listening("https", addr);
+            listening("https", addr, grpc_bound);
             axum_server::from_tcp_rustls(listener, config)?
                 .handle(handle)
                 .serve(app)
@@ -129,7 +143,7 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
         _ => {
             listener.set_nonblocking(true)?;
             let listener = tokio::net::TcpListener::from_std(listener)?;
-            listening("http", addr);
+            listening("http", addr, grpc_bound);
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
@@ -140,9 +154,14 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The first stdout line says where to connect (tests and scripts read it).
-fn listening(scheme: &str, addr: SocketAddr) {
+/// The gRPC address, if any, is on the second line.
+fn listening(scheme: &str, addr: SocketAddr, grpc: Option<SocketAddr>) {
     println!("serve: listening on {scheme}://{addr}");
     tracing::info!(%addr, "listening; the demo page is at {scheme}://{addr}/");
+    if let Some(grpc) = grpc {
+        println!("serve: gRPC on {grpc}");
+        tracing::info!(addr = %grpc, "gRPC: the Open Inference Protocol and grpc.health.v1");
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the server exits.

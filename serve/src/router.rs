@@ -22,7 +22,7 @@ use crate::{access, api, oip, openapi, page, telemetry, v1};
 
 /// The access-control layers `router` adds, checked before any model loads.
 pub struct Access {
-    api_key: Option<access::ApiKey>,
+    pub api_key: Option<access::ApiKey>,
     origins: Vec<HeaderValue>,
     rate: Option<access::RateLimit>,
 }

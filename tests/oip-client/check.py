@@ -1,16 +1,19 @@
-"""Drives a running `serve` with Triton's Open Inference Protocol client, as a user of Triton
+"""Drives a running `serve` with Triton's Open Inference Protocol clients, as a user of Triton
 or KServe would: health, metadata, inference with JSON and with binary tensor data, versioned
-routes and the error cases. tests/oip.rs starts the server and runs this script with the
+routes and the error cases over HTTP; then, given --grpc-url, the same over gRPC, whose answers
+must match the HTTP ones. tests/oip.rs starts the server and runs this script with the
 client from scripts/install-oip-client.sh; it exits non-zero, saying what failed, on any
 mismatch.
 
-    python check.py --url 127.0.0.1:8080 --model classification
+    python check.py --url 127.0.0.1:8080 --model classification [--grpc-url 127.0.0.1:8081]
 """
 
 import argparse
 import sys
 
+import grpc
 import numpy as np
+import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
@@ -40,6 +43,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--model", required=True)
+    parser.add_argument("--grpc-url")
     args = parser.parse_args()
     client = httpclient.InferenceServerClient(args.url)
 
@@ -108,6 +112,48 @@ def main():
     # The server still answers after the errors.
     assert client.is_server_live()
     print(f"{args.model}: health, metadata, JSON and binary inference and errors all as expected")
+    if args.grpc_url:
+        check_grpc(args.grpc_url, args.model, meta, images, values)
+
+
+def check_grpc(url, model, http_meta, images, expected):
+    """The same server over gRPC: what HTTP answered, gRPC answers."""
+    client = grpcclient.InferenceServerClient(url)
+    assert client.is_server_live() and client.is_server_ready()
+    server = client.get_server_metadata(as_json=True)
+    assert server["name"] == "exemplar-serve", server
+    assert client.is_model_ready(model) and client.is_model_ready(model, "1")
+    meta = client.get_model_metadata(model, as_json=True)
+    [input_meta], [output_meta] = meta["inputs"], meta["outputs"]
+    assert input_meta["name"] == http_meta["inputs"][0]["name"], meta
+    assert [int(d) for d in input_meta["shape"]] == http_meta["inputs"][0]["shape"], meta
+    name, output = input_meta["name"], output_meta["name"]
+
+    def infer(batch, version=""):
+        tensor = grpcclient.InferInput(name, list(batch.shape), "FP32")
+        tensor.set_data_from_numpy(batch)
+        return client.infer(model, [tensor], model_version=version)
+
+    got = infer(images).as_numpy(output)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5), np.abs(got - expected).max()
+    got = infer(images[:1], version="1").as_numpy(output)
+    assert np.allclose(got, expected[:1], rtol=1e-4, atol=1e-5)
+
+    # The standard gRPC health service, for the server and for the inference service: SERVING.
+    check = grpc.insecure_channel(url).unary_unary(
+        "/grpc.health.v1.Health/Check", request_serializer=bytes, response_deserializer=bytes
+    )
+    service = b"inference.GRPCInferenceService"
+    for request in [b"", b"\x0a" + bytes([len(service)]) + service]:
+        assert check(request) == b"\x08\x01", check(request)
+
+    expect_error(lambda: client.get_model_metadata("no-such-model"), "no model named")
+    expect_error(lambda: client.is_model_ready(model, "2"), "no version '2'")
+    expect_error(lambda: infer(np.ascontiguousarray(images[:, :, :-1, :])), "does not fit the model's input")
+    expect_error(lambda: client.unload_model(model), "loaded at start-up")
+    assert client.is_server_live()
+    print(f"{model}: gRPC health, metadata, inference and errors as over HTTP")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ use super::tensor::{self, OutputTensor};
 use super::{ModelPath, model};
 use crate::api::AppState;
 use crate::error::ApiError;
+use crate::registry::Model;
 use crate::telemetry::ServedBy;
 
 pub async fn infer(
@@ -22,39 +23,89 @@ pub async fn infer(
 ) -> Result<(Extension<ServedBy>, Response), ApiError> {
     let model = model(&registry, path)?;
     let (request, binary) = tensor::parse(&headers, &body)?;
-    let card = &model.card;
     let [input] = request.inputs.as_slice() else {
         return Err(ApiError::bad_request(format!(
             "expected exactly one input tensor ('{}'), got {}",
-            card.input.name,
+            model.card.input.name,
             request.inputs.len()
         )));
     };
-    if input.name != card.input.name {
+    let output_name = output_name(model);
+    let requested = tensor::requested_outputs(&request, &[output_name])?;
+    check_input(model, &input.name, &input.shape, &input.datatype)?;
+    let values = tensor::input_values(&request, &binary)?;
+    let (shape, mut data) = run_batch(model, &values[0]).await?;
+    // The models have one output tensor: it is returned unless the request lists no outputs.
+    let outputs = requested
+        .into_iter()
+        .take(1)
+        .map(|(_, as_binary)| {
+            let tensor = OutputTensor {
+                name: output_name.to_string(),
+                shape: shape.clone(),
+                values: std::mem::take(&mut data),
+            };
+            (tensor, as_binary)
+        })
+        .collect();
+    let answer = tensor::answer(&model.name, request.id.as_deref(), outputs);
+    Ok((Extension(ServedBy(model.name.clone())), answer))
+}
+
+/// The name of the model's one output tensor.
+pub fn output_name(model: &Model) -> &str {
+    model
+        .card
+        .outputs
+        .first()
+        .map_or("output", |o| o.name.as_str())
+}
+
+/// Checks a request's one input tensor against the model's: name, datatype and
+/// `[batch, 3, height, width]` shape.
+pub fn check_input(
+    model: &Model,
+    name: &str,
+    shape: &[usize],
+    datatype: &str,
+) -> Result<(), ApiError> {
+    let card = &model.card;
+    if name != card.input.name {
         return Err(ApiError::bad_request(format!(
-            "unknown input '{}' (the model's input is '{}')",
-            input.name, card.input.name
+            "unknown input '{name}' (the model's input is '{}')",
+            card.input.name
+        )));
+    }
+    if datatype != "FP32" {
+        return Err(ApiError::bad_request(format!(
+            "input '{name}': datatype {datatype} is not supported (the models take FP32)"
         )));
     }
     let image = [3, card.input.height, card.input.width];
-    if input.shape.len() != 4 || input.shape[1..] != image || input.shape[0] == 0 {
+    if shape.len() != 4 || shape[1..] != image || shape[0] == 0 {
         return Err(ApiError::bad_request(format!(
-            "shape {:?} does not fit the model's input [batch, {}, {}, {}]",
-            input.shape, image[0], image[1], image[2]
+            "shape {shape:?} does not fit the model's input [batch, {}, {}, {}]",
+            image[0], image[1], image[2]
         )));
     }
-    let output_name = card.outputs.first().map_or("output", |o| o.name.as_str());
-    let requested = tensor::requested_outputs(&request, &[output_name])?;
-    let values = tensor::input_values(&request, &binary)?;
-    let per_image = image.iter().product::<usize>();
-    let mut pending = Vec::with_capacity(input.shape[0]);
-    for chunk in values[0].chunks_exact(per_image) {
+    Ok(())
+}
+
+/// Runs a checked input's images (`[batch, 3, height, width]` values) through the model's
+/// worker one by one, so that they share batches with other requests; the output's shape (batch
+/// first) and values.
+pub async fn run_batch(model: &Model, values: &[f32]) -> Result<(Vec<usize>, Vec<f32>), ApiError> {
+    let input = &model.card.input;
+    let per_image = 3 * input.height * input.width;
+    let mut pending = Vec::with_capacity(values.len() / per_image);
+    for chunk in values.chunks_exact(per_image) {
         let submitted = model
             .worker
             .submit(chunk.to_vec())
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         pending.push(submitted);
     }
+    let mut shape = vec![pending.len()];
     let mut data = Vec::new();
     let mut item_shape = Vec::new();
     for p in pending {
@@ -71,21 +122,6 @@ pub async fn infer(
         item_shape = output.shape;
         data.extend(output.values);
     }
-    let mut shape = vec![input.shape[0]];
     shape.extend(item_shape);
-    // The models have one output tensor: it is returned unless the request lists no outputs.
-    let outputs = requested
-        .into_iter()
-        .take(1)
-        .map(|(_, as_binary)| {
-            let tensor = OutputTensor {
-                name: output_name.to_string(),
-                shape: shape.clone(),
-                values: std::mem::take(&mut data),
-            };
-            (tensor, as_binary)
-        })
-        .collect();
-    let answer = tensor::answer(&model.name, request.id.as_deref(), outputs);
-    Ok((Extension(ServedBy(model.name.clone())), answer))
+    Ok((shape, data))
 }

@@ -2,7 +2,7 @@
 //! metadata here, inference on raw FP32 tensors in [`infer`], the request and answer bodies
 //! (JSON, or JSON followed by binary tensor data) in [`tensor`].
 
-mod infer;
+pub mod infer;
 mod tensor;
 
 pub use infer::infer;
@@ -37,6 +37,10 @@ pub struct ModelPath {
 }
 
 impl ModelPath {
+    pub fn new(name: String, version: Option<String>) -> Self {
+        Self { name, version }
+    }
+
     /// The model's name, if the version named (if any) is one it has.
     fn checked(self) -> Result<String, ApiError> {
         match self.version {
@@ -50,7 +54,7 @@ impl ModelPath {
 }
 
 /// The model a route names, at a version it has.
-fn model(registry: &AppState, path: ModelPath) -> Result<&Model, ApiError> {
+pub fn model(registry: &AppState, path: ModelPath) -> Result<&Model, ApiError> {
     let name = path.checked()?;
     registry
         .models

@@ -1,0 +1,235 @@
+//! The Open Inference Protocol over gRPC (`--grpc-addr`): KServe's `GRPCInferenceService`
+//! (proto/grpc_predict_v2.proto) with the standard gRPC health service beside it. Inference
+//! shares the HTTP route's checks and its path to the model's worker (`oip::infer`); errors map
+//! to gRPC codes in `error.rs`. Tensors come as `raw_input_contents` (what Triton's clients send)
+//! or as typed `contents`; outputs go back as `raw_output_contents`, as Triton answers.
+
+use tonic::{Request, Response, Status};
+
+use crate::access::ApiKey;
+use crate::api::AppState;
+use crate::error::ApiError;
+use crate::oip::infer::{check_input, output_name, run_batch};
+use crate::oip::{EXTENSIONS, ModelPath, model};
+
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("inference");
+}
+
+use proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
+use proto::model_infer_response::InferOutputTensor;
+use proto::model_metadata_response::TensorMetadata;
+use proto::*;
+
+pub struct Service {
+    registry: AppState,
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+fn model_of(
+    registry: &AppState,
+    name: String,
+    version: String,
+) -> Result<&crate::registry::Model, Status> {
+    let version = (!version.is_empty()).then_some(version);
+    Ok(model(registry, ModelPath::new(name, version))?)
+}
+
+#[tonic::async_trait]
+impl GrpcInferenceService for Service {
+    async fn server_live(&self, _: Request<ServerLiveRequest>) -> Answer<ServerLiveResponse> {
+        Ok(Response::new(ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(&self, _: Request<ServerReadyRequest>) -> Answer<ServerReadyResponse> {
+        let ready = !self.registry.models.is_empty();
+        Ok(Response::new(ServerReadyResponse { ready }))
+    }
+
+    async fn model_ready(&self, request: Request<ModelReadyRequest>) -> Answer<ModelReadyResponse> {
+        let ModelReadyRequest { name, version } = request.into_inner();
+        model_of(&self.registry, name, version)?;
+        Ok(Response::new(ModelReadyResponse { ready: true }))
+    }
+
+    async fn server_metadata(
+        &self,
+        _: Request<ServerMetadataRequest>,
+    ) -> Answer<ServerMetadataResponse> {
+        Ok(Response::new(ServerMetadataResponse {
+            name: "exemplar-serve".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            extensions: EXTENSIONS.iter().map(|e| e.to_string()).collect(),
+        }))
+    }
+
+    async fn model_metadata(
+        &self,
+        request: Request<ModelMetadataRequest>,
+    ) -> Answer<ModelMetadataResponse> {
+        let ModelMetadataRequest { name, version } = request.into_inner();
+        let model = model_of(&self.registry, name, version)?;
+        let card = &model.card;
+        let input = TensorMetadata {
+            name: card.input.name.clone(),
+            datatype: "FP32".into(),
+            shape: vec![-1, 3, card.input.height as i64, card.input.width as i64],
+        };
+        let outputs = card
+            .outputs
+            .iter()
+            .map(|o| TensorMetadata {
+                name: o.name.clone(),
+                datatype: "FP32".into(),
+                shape: o.shape.iter().map(|d| d.parse().unwrap_or(-1)).collect(),
+            })
+            .collect();
+        Ok(Response::new(ModelMetadataResponse {
+            name: model.name.clone(),
+            versions: vec!["1".into()],
+            platform: "onnxruntime_onnx".into(),
+            inputs: vec![input],
+            outputs,
+        }))
+    }
+
+    async fn model_infer(&self, request: Request<ModelInferRequest>) -> Answer<ModelInferResponse> {
+        let request = request.into_inner();
+        let model = model_of(&self.registry, request.model_name, request.model_version)?;
+        let [input] = request.inputs.as_slice() else {
+            return Err(ApiError::bad_request(format!(
+                "expected exactly one input tensor ('{}'), got {}",
+                model.card.input.name,
+                request.inputs.len()
+            ))
+            .into());
+        };
+        let output = output_name(model);
+        if let Some(unknown) = request.outputs.iter().find(|o| o.name != output) {
+            return Err(ApiError::bad_request(format!(
+                "unknown output '{}' (the model's outputs are [\"{output}\"])",
+                unknown.name
+            ))
+            .into());
+        }
+        let shape: Vec<usize> = input
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                ApiError::bad_request(format!("shape {:?} has a negative size", input.shape))
+            })?;
+        check_input(model, &input.name, &shape, &input.datatype)?;
+        let count = shape.iter().product::<usize>();
+        let values = input_values(input, &request.raw_input_contents, count)?;
+        let (shape, values) = run_batch(model, &values).await?;
+        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Ok(Response::new(ModelInferResponse {
+            model_name: model.name.clone(),
+            model_version: "1".into(),
+            id: request.id,
+            parameters: Default::default(),
+            outputs: vec![InferOutputTensor {
+                name: output.to_string(),
+                datatype: "FP32".into(),
+                shape: shape.iter().map(|&d| d as i64).collect(),
+                parameters: Default::default(),
+                contents: None,
+            }],
+            raw_output_contents: vec![raw],
+        }))
+    }
+
+    async fn repository_model_load(
+        &self,
+        _: Request<RepositoryModelLoadRequest>,
+    ) -> Answer<RepositoryModelLoadResponse> {
+        Err(Status::unimplemented(
+            "models are loaded at start-up from --models; restart to change them",
+        ))
+    }
+
+    async fn repository_model_unload(
+        &self,
+        _: Request<RepositoryModelUnloadRequest>,
+    ) -> Answer<RepositoryModelUnloadResponse> {
+        Err(Status::unimplemented(
+            "models are loaded at start-up from --models; restart to change them",
+        ))
+    }
+}
+
+/// The input's `count` FP32 values: its raw bytes (little-endian) or its typed contents.
+fn input_values(
+    input: &model_infer_request::InferInputTensor,
+    raw: &[Vec<u8>],
+    count: usize,
+) -> Result<Vec<f32>, ApiError> {
+    let typed = input.contents.as_ref().map(|c| c.fp32_contents.as_slice());
+    match (raw, typed) {
+        ([bytes], None) => {
+            if bytes.len() != count * 4 {
+                return Err(ApiError::bad_request(format!(
+                    "input '{}': {} raw bytes, the shape needs {} (FP32)",
+                    input.name,
+                    bytes.len(),
+                    count * 4
+                )));
+            }
+            Ok(bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
+        }
+        ([], Some(values)) if values.len() == count => Ok(values.to_vec()),
+        ([], Some(values)) => Err(ApiError::bad_request(format!(
+            "input '{}': contents hold {} values, the shape needs {count}",
+            input.name,
+            values.len()
+        ))),
+        _ => Err(ApiError::bad_request(format!(
+            "input '{}' needs its data either as one raw_input_contents entry or as fp32_contents",
+            input.name
+        ))),
+    }
+}
+
+/// Serves the gRPC service and gRPC health on `listener` until `shutdown` resolves. With an API
+/// key, every call but health needs `authorization: Bearer KEY` metadata.
+pub async fn serve(
+    registry: AppState,
+    listener: tokio::net::TcpListener,
+    api_key: Option<ApiKey>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<GrpcInferenceServiceServer<Service>>()
+        .await;
+    let inference = GrpcInferenceServiceServer::with_interceptor(
+        Service { registry },
+        move |request: Request<()>| {
+            let given = request
+                .metadata()
+                .get("authorization")
+                .map(|v| v.as_bytes());
+            match &api_key {
+                Some(key) if !key.admits_bytes(given) => Err(Status::unauthenticated(
+                    "this server needs an API key: send authorization: Bearer <key>",
+                )),
+                _ => Ok(request),
+            }
+        },
+    );
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(inference)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await
+}
