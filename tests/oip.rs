@@ -1,4 +1,4 @@
-//! The Open Inference Protocol: Triton's own clients (`tests/oip-client/check.py`) against every
+//! The Open Inference Protocol and the OpenAPI document: Triton's own clients (`tests/oip-client/check.py`) against every
 //! model over HTTP and gRPC, and the versioned model routes (`/v2/models/{m}/versions/{v}/…`): every model has
 //! version 1, which answers as the unversioned route does; any other version is 404.
 
@@ -229,4 +229,59 @@ fn exports_from_before_the_tensor_names_still_serve() {
         String::from_utf8_lossy(&infer.body)
     );
     assert_eq!(infer.json()["outputs"][0]["name"], "output.1");
+}
+
+#[test]
+fn the_openapi_document_is_valid_and_describes_every_route() {
+    let validator = client_python().with_file_name("openapi-spec-validator");
+    let server = Server::start(models(), &[]);
+    let document = server.get("/openapi.json");
+    assert_eq!(document.status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, &document.body).unwrap();
+    let output = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .expect("openapi-spec-validator runs");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document = document.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    for route in [
+        "/v1/detect",
+        "/v1/segment",
+        "/v1/landmarks",
+        "/v1/embed",
+        "/v1/classify",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/{name}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}",
+        "/v2/models/{name}/versions/{version}/ready",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/metrics",
+        "/openapi.json",
+        "/",
+        "/docs",
+    ] {
+        assert!(paths.contains_key(route), "{route} is not described");
+    }
+    // The answers' schemas come from their types, and each task takes its own models.
+    let schemas = &document["components"]["schemas"];
+    assert_eq!(
+        schemas["DetectAnswer"]["required"],
+        json!(["model", "width", "height", "detections"])
+    );
+    let model = &paths["/v1/classify"]["post"]["parameters"][0];
+    assert_eq!(model["name"], "model");
+    assert_eq!(model["schema"]["enum"], json!(["classification"]));
 }

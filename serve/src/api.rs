@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::registry::{Model, Registry};
@@ -17,9 +16,9 @@ use crate::telemetry::ServedBy;
 pub type AppState = Arc<Registry>;
 
 /// A model's answer, with the model's name for the access log.
-pub type Served = (Extension<ServedBy>, Json<Value>);
+pub type Served<T> = (Extension<ServedBy>, Json<T>);
 
-pub fn served(model: &Model, answer: Value) -> Served {
+pub fn served<T>(model: &Model, answer: T) -> Served<T> {
     (Extension(ServedBy(model.name.clone())), Json(answer))
 }
 
@@ -28,6 +27,13 @@ pub async fn not_found() -> ApiError {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics, per model as Triton counts",
+    responses((status = 200, description = "the Prometheus text format", content_type = "text/plain")),
+    tag = "operations"
+)]
 pub async fn metrics(State(registry): State<AppState>) -> impl axum::response::IntoResponse {
     (
         [(

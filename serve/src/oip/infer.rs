@@ -15,6 +15,25 @@ use crate::error::ApiError;
 use crate::registry::Model;
 use crate::telemetry::ServedBy;
 
+#[utoipa::path(
+    post,
+    path = "/v2/models/{name}/infer",
+    summary = "Open Inference Protocol inference on FP32 tensors (no pre- or post-processing)",
+    description = "JSON, or with the binary tensor data extension: a JSON header of Inference-Header-Content-Length bytes followed by the tensors' little-endian bytes",
+    params(
+        ("name" = String, Path, description = "a loaded model"),
+        ("Inference-Header-Content-Length" = Option<usize>, Header, description = "bytes of the JSON header when binary tensor data follows it"),
+    ),
+    request_body(content((super::tensor::InferRequest = "application/json"), ("application/octet-stream"))),
+    responses(
+        (status = 200, description = "output tensors: JSON, or a JSON header (its length in Inference-Header-Content-Length) and binary data",
+         content((super::tensor::InferAnswer = "application/json"), ("application/octet-stream"))),
+        (status = 400, description = "a body that is not a fitting inference request", body = crate::error::ErrorBody),
+        (status = 404, description = "no such model or version", body = crate::error::ErrorBody),
+        (status = 415, description = "a compressed body", body = crate::error::ErrorBody),
+    ),
+    tag = "oip"
+)]
 pub async fn infer(
     State(registry): State<AppState>,
     Path(path): Path<ModelPath>,

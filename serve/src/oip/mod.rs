@@ -10,22 +10,74 @@ pub use tensor::HEADER_LENGTH;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::api::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::registry::Model;
 
 /// The protocol extensions this server speaks, as server metadata lists them.
 pub const EXTENSIONS: &[&str] = &[tensor::BINARY_TENSOR_DATA];
 
-pub async fn live() -> Json<Value> {
-    Json(json!({"live": true}))
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    pub live: bool,
 }
 
-pub async fn ready(State(registry): State<AppState>) -> Json<Value> {
-    Json(json!({"ready": !registry.models.is_empty()}))
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    pub ready: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelReady {
+    pub name: String,
+    pub ready: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerMetadata {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// The protocol extensions spoken: `binary_tensor_data`.
+    pub extensions: Vec<&'static str>,
+    pub models: Vec<String>,
+    /// Where the models run: `CPU` or `CUDA:N`.
+    pub device: String,
+}
+
+/// A tensor's name, datatype and shape (-1: any size).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TensorMetadata {
+    pub name: String,
+    pub datatype: &'static str,
+    pub shape: Vec<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelMetadata {
+    pub name: String,
+    pub versions: Vec<&'static str>,
+    pub platform: &'static str,
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
+    /// The model card `export` wrote (model.json): task, classes, input size and normalisation,
+    /// outputs, provenance.
+    #[schema(value_type = Object)]
+    pub card: exemplar_inference::ModelCard,
+}
+
+#[utoipa::path(get, path = "/v2/health/live", summary = "Liveness", responses((status = 200, description = "the server is live", body = Live)), tag = "oip")]
+pub async fn live() -> Json<Live> {
+    Json(Live { live: true })
+}
+
+#[utoipa::path(get, path = "/v2/health/ready", summary = "Readiness: whether models are loaded", responses((status = 200, description = "whether it can answer", body = Ready)), tag = "oip")]
+pub async fn ready(State(registry): State<AppState>) -> Json<Ready> {
+    Json(Ready {
+        ready: !registry.models.is_empty(),
+    })
 }
 
 /// `{name}` of a model route, and `{version}` on the `/versions/{version}/…` form of it. Every
@@ -62,44 +114,70 @@ pub fn model(registry: &AppState, path: ModelPath) -> Result<&Model, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no model named '{name}'")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/models/{name}",
+    summary = "Model metadata, with the model card",
+    params(("name" = String, Path, description = "a loaded model")),
+    responses((status = 200, description = "the model's tensors and card", body = ModelMetadata), (status = 404, description = "no such model or version", body = ErrorBody)),
+    tag = "oip"
+)]
 pub async fn model_metadata(
     State(registry): State<AppState>,
     Path(path): Path<ModelPath>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ModelMetadata>, ApiError> {
     let model = model(&registry, path)?;
     let card = &model.card;
-    Ok(Json(json!({
-        "name": model.name,
-        "versions": ["1"],
-        "platform": "onnxruntime_onnx",
-        "inputs": [{
-            "name": card.input.name,
-            "datatype": "FP32",
-            "shape": [-1, 3, card.input.height, card.input.width],
-        }],
-        "outputs": card.outputs.iter().map(|o| json!({
-            "name": o.name,
-            "datatype": "FP32",
-            "shape": o.shape.iter().map(|d| d.parse::<i64>().unwrap_or(-1)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "card": card,
-    })))
+    let input = TensorMetadata {
+        name: card.input.name.clone(),
+        datatype: "FP32",
+        shape: vec![-1, 3, card.input.height as i64, card.input.width as i64],
+    };
+    let outputs = card
+        .outputs
+        .iter()
+        .map(|o| TensorMetadata {
+            name: o.name.clone(),
+            datatype: "FP32",
+            shape: o.shape.iter().map(|d| d.parse().unwrap_or(-1)).collect(),
+        })
+        .collect();
+    Ok(Json(ModelMetadata {
+        name: model.name.clone(),
+        versions: vec!["1"],
+        platform: "onnxruntime_onnx",
+        inputs: vec![input],
+        outputs,
+        card: card.clone(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/models/{name}/ready",
+    summary = "Model readiness",
+    params(("name" = String, Path, description = "a loaded model")),
+    responses((status = 200, description = "the model is ready", body = ModelReady), (status = 404, description = "no such model or version", body = ErrorBody)),
+    tag = "oip"
+)]
 pub async fn model_ready(
     State(registry): State<AppState>,
     Path(path): Path<ModelPath>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ModelReady>, ApiError> {
     let model = model(&registry, path)?;
-    Ok(Json(json!({"name": model.name, "ready": true})))
+    Ok(Json(ModelReady {
+        name: model.name.clone(),
+        ready: true,
+    }))
 }
 
-pub async fn server_metadata(State(registry): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "name": "exemplar-serve",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": EXTENSIONS,
-        "models": registry.models.keys().collect::<Vec<_>>(),
-        "device": registry.device,
-    }))
+#[utoipa::path(get, path = "/v2", summary = "Open Inference Protocol server metadata", responses((status = 200, description = "the server, its extensions and models", body = ServerMetadata)), tag = "oip")]
+pub async fn server_metadata(State(registry): State<AppState>) -> Json<ServerMetadata> {
+    Json(ServerMetadata {
+        name: "exemplar-serve",
+        version: env!("CARGO_PKG_VERSION"),
+        extensions: EXTENSIONS.to_vec(),
+        models: registry.models.keys().cloned().collect(),
+        device: registry.device.clone(),
+    })
 }

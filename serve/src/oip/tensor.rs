@@ -10,8 +10,9 @@
 use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 
@@ -20,7 +21,7 @@ pub const BINARY_TENSOR_DATA: &str = "binary_tensor_data";
 /// The header giving the JSON part's length in bytes.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InferRequest {
     #[serde(default)]
     pub id: Option<String>,
@@ -33,25 +34,26 @@ pub struct InferRequest {
 }
 
 /// The request-wide parameters this server reads; others are ignored, as the protocol allows.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct RequestParameters {
     #[serde(default)]
     pub binary_data_output: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InputTensor {
     pub name: String,
     pub shape: Vec<usize>,
     pub datatype: String,
     /// Flat or nested numbers, in row-major order; absent when the data is binary.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<f32>>)]
     pub data: Option<Value>,
     #[serde(default)]
     pub parameters: TensorParameters,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct TensorParameters {
     /// Bytes of this tensor in the binary part of the body.
     #[serde(default)]
@@ -61,14 +63,14 @@ pub struct TensorParameters {
     pub shared_memory_region: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RequestedOutput {
     pub name: String,
     #[serde(default)]
     pub parameters: OutputParameters,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct OutputParameters {
     #[serde(default)]
     pub binary_data: Option<bool>,
@@ -250,29 +252,65 @@ pub fn requested_outputs(
         .collect()
 }
 
+/// An answer's output tensor: its values as `data`, or its size in the binary part.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AnswerTensor {
+    pub name: String,
+    pub datatype: &'static str,
+    pub shape: Vec<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Vec<f32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<BinarySize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BinarySize {
+    pub binary_data_size: usize,
+}
+
+/// An inference answer (its JSON part, with the binary tensor data extension).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InferAnswer {
+    pub model_name: String,
+    pub model_version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub outputs: Vec<AnswerTensor>,
+}
+
 /// The answer body: plain JSON, or a JSON header followed by the binary outputs' bytes.
 pub fn answer(model: &str, id: Option<&str>, outputs: Vec<(OutputTensor, bool)>) -> Response {
     let any_binary = outputs.iter().any(|(_, as_binary)| *as_binary);
     let mut binary = Vec::new();
-    let tensors: Vec<Value> = outputs
+    let outputs = outputs
         .into_iter()
         .map(|(output, as_binary)| {
-            let mut tensor =
-                json!({"name": output.name, "datatype": "FP32", "shape": output.shape});
+            let mut tensor = AnswerTensor {
+                name: output.name,
+                datatype: "FP32",
+                shape: output.shape,
+                data: None,
+                parameters: None,
+            };
             if as_binary {
                 let start = binary.len();
                 binary.extend(output.values.iter().flat_map(|v| v.to_le_bytes()));
-                tensor["parameters"] = json!({"binary_data_size": binary.len() - start});
+                tensor.parameters = Some(BinarySize {
+                    binary_data_size: binary.len() - start,
+                });
             } else {
-                tensor["data"] = json!(output.values);
+                tensor.data = Some(output.values);
             }
             tensor
         })
         .collect();
-    let mut header = json!({"model_name": model, "model_version": "1", "outputs": tensors});
-    if let Some(id) = id {
-        header["id"] = json!(id);
-    }
+    let header = InferAnswer {
+        model_name: model.to_string(),
+        model_version: "1",
+        id: id.map(str::to_string),
+        outputs,
+    };
     let header = serde_json::to_vec(&header).unwrap_or_default();
     if !any_binary {
         return (
@@ -300,6 +338,7 @@ pub fn answer(model: &str, id: Option<&str>, outputs: Vec<(OutputTensor, bool)>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn request(json: Value) -> InferRequest {
         serde_json::from_value(json).unwrap()

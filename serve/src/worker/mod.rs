@@ -21,12 +21,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
-use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
-use ort::session::{IoBinding, Session};
-use ort::value::Tensor as OrtTensor;
+use ort::session::Session;
 use tokio::sync::oneshot;
 
 use crate::metrics::{Execution, Failure, Metrics};
+
+mod runner;
+
+use runner::Runner;
+pub use runner::buckets;
 
 /// How requests are grouped.
 #[derive(Debug, Clone, Copy)]
@@ -235,162 +238,13 @@ fn run(
     }
 }
 
-/// The batch sizes a CUDA worker runs: powers of two below `max_batch`, and `max_batch`.
-pub fn buckets(max_batch: usize) -> Vec<usize> {
-    let max_batch = max_batch.max(1);
-    let mut sizes: Vec<usize> = (0..)
-        .map(|p| 1usize << p)
-        .take_while(|&n| n < max_batch)
-        .collect();
-    sizes.push(max_batch);
-    sizes
-}
-
-/// One bucket's page-locked input tensor, bound with the output to the session.
-struct Bound {
-    size: usize,
-    staging: OrtTensor<f32>,
-    binding: IoBinding,
-}
-
-/// A model's session and the way batches reach it.
-struct Runner {
-    session: Session,
-    input_name: String,
-    /// `[channels, height, width]`.
-    dims: [usize; 3],
-    /// Empty: plain calls with tensors of the batch's own size.
-    bound: Vec<Bound>,
-}
-
-impl Runner {
-    fn new(session: Session, input_name: String, dims: [usize; 3]) -> Self {
-        Self {
-            session,
-            input_name,
-            dims,
-            bound: Vec::new(),
-        }
-    }
-
-    /// Switches to padded, I/O-bound batches of `sizes` in memory of `memory(kind)`, and runs
-    /// each size once. Leaves the plain path in place on any error.
-    fn bind_with(
-        &mut self,
-        sizes: &[usize],
-        memory: impl Fn(MemoryType) -> ort::Result<MemoryInfo<'static>>,
-    ) -> Result<(), String> {
-        let e = |e: ort::Error| e.to_string();
-        let output = self
-            .session
-            .outputs()
-            .first()
-            .map(|o| o.name().to_string())
-            .ok_or("the model has no outputs")?;
-        let allocator =
-            Allocator::new(&self.session, memory(MemoryType::CPUInput).map_err(e)?).map_err(e)?;
-        let output_memory = memory(MemoryType::CPUOutput).map_err(e)?;
-        let [c, h, w] = self.dims;
-        let mut bound = Vec::with_capacity(sizes.len());
-        for &size in sizes {
-            let staging = OrtTensor::<f32>::new(&allocator, [size, c, h, w]).map_err(e)?;
-            let mut binding = self.session.create_binding().map_err(e)?;
-            binding
-                .bind_output_to_device(&output, &output_memory)
-                .map_err(e)?;
-            bound.push(Bound {
-                size,
-                staging,
-                binding,
-            });
-        }
-        self.bound = bound;
-        let image = vec![0.0; c * h * w];
-        for &size in sizes {
-            if let Err(message) = self.infer(&vec![image.clone(); size]) {
-                self.bound.clear();
-                return Err(message);
-            }
-        }
-        Ok(())
-    }
-
-    /// Page-locked memory of CUDA device `device`.
-    fn bind(&mut self, device: i32, sizes: &[usize]) -> Result<(), String> {
-        self.bind_with(sizes, |kind| {
-            MemoryInfo::new(
-                AllocationDevice::CUDA_PINNED,
-                device,
-                AllocatorType::Device,
-                kind,
-            )
-        })
-    }
-
-    /// Runs `inputs` (CHW images) as one batch; one output per input.
-    fn infer(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Output>, String> {
-        let n = inputs.len();
-        let e = |e: ort::Error| e.to_string();
-        let Some(bound) = self.bound.iter_mut().find(|b| b.size >= n) else {
-            return self.infer_plain(inputs);
-        };
-        let (_, staging) = bound.staging.extract_tensor_mut();
-        let image = staging.len() / bound.size;
-        for (slot, input) in staging.chunks_exact_mut(image).zip(inputs) {
-            if input.len() != image {
-                return Err(format!(
-                    "an input has {} values, expected {image}",
-                    input.len()
-                ));
-            }
-            slot.copy_from_slice(input);
-        }
-        // Padding: whatever the previous batch left there; its outputs are dropped.
-        bound
-            .binding
-            .bind_input(self.input_name.as_str(), &bound.staging)
-            .map_err(e)?;
-        let outputs = self.session.run_binding(&bound.binding).map_err(e)?;
-        let (shape, values) = outputs[0].try_extract_tensor::<f32>().map_err(e)?;
-        Ok(split(values, shape, n))
-    }
-
-    fn infer_plain(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Output>, String> {
-        let n = inputs.len();
-        let [c, h, w] = self.dims;
-        let batch: Vec<f32> = inputs.concat();
-        let tensor = OrtTensor::from_array(([n, c, h, w], batch)).map_err(|e| e.to_string())?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.input_name.as_str() => tensor])
-            .map_err(|e| e.to_string())?;
-        let (shape, values) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| e.to_string())?;
-        Ok(split(values, shape, n))
-    }
-}
-
-/// The first `n` images' outputs of a batch output of `shape`.
-fn split(values: &[f32], shape: &[i64], n: usize) -> Vec<Output> {
-    let per_image = values.len() / (shape.first().copied().unwrap_or(1).max(1) as usize);
-    let shape: Vec<usize> = shape[1..].iter().map(|&d| d as usize).collect();
-    values
-        .chunks_exact(per_image.max(1))
-        .take(n)
-        .map(|chunk| Output {
-            values: chunk.to_vec(),
-            shape: shape.clone(),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use exemplar_train::finetune::classification::ClassificationTask;
     use exemplar_train::finetune::config::FinetuneConfig;
     use exemplar_train::finetune::{self, TaskKind};
+    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 
     #[test]
     fn buckets_are_powers_of_two_then_the_largest_batch() {
