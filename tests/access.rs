@@ -177,6 +177,27 @@ fn https_with_a_certificate_and_a_clear_error_without_one() {
     let _ = plain.read_to_end(&mut answer);
     assert!(!answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
 
+    // The container health check speaks TLS when the server is configured for it.
+    let health = |tls: bool| {
+        let mut command = exemplar_tests::binary("serve");
+        command.args(["--health-check", "--addr", &server.addr]);
+        if tls {
+            command
+                .arg("--tls-cert")
+                .arg(&cert)
+                .arg("--tls-key")
+                .arg(&key);
+        }
+        command.output().unwrap()
+    };
+    let healthy = health(true);
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    assert_eq!(health(false).status.code(), Some(1));
+
     // A missing key file is a clear start-up error.
     let output = exemplar_tests::binary("serve")
         .arg("--models")

@@ -35,7 +35,8 @@ use crate::worker::BatchOptions;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.health_check {
-        return match health::check(cli.addr, Duration::from_secs(cli.timeout_s.min(10))) {
+        let timeout = Duration::from_secs(cli.timeout_s.min(10));
+        return match health::check(cli.addr, timeout, cli.tls_cert.is_some()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(reason) => {
                 eprintln!("unhealthy: {reason}");
