@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::access::ApiKey;
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::oip::infer::{check_input, output_name, run_batch};
+use crate::oip::infer::{check_input, one_input, output_name, run_batch};
 use crate::oip::{EXTENSIONS, ModelPath, model};
 
 #[allow(clippy::all, missing_docs)]
@@ -98,14 +98,7 @@ impl GrpcInferenceService for Service {
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Answer<ModelInferResponse> {
         let request = request.into_inner();
         let model = model_of(&self.registry, request.model_name, request.model_version)?;
-        let [input] = request.inputs.as_slice() else {
-            return Err(ApiError::bad_request(format!(
-                "expected exactly one input tensor ('{}'), got {}",
-                model.card.input.name,
-                request.inputs.len()
-            ))
-            .into());
-        };
+        let input = one_input(model, &request.inputs)?;
         let output = output_name(model);
         if let Some(unknown) = request.outputs.iter().find(|o| o.name != output) {
             return Err(ApiError::bad_request(format!(

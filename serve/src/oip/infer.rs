@@ -42,13 +42,7 @@ pub async fn infer(
 ) -> Result<(Extension<ServedBy>, Response), ApiError> {
     let model = model(&registry, path)?;
     let (request, binary) = tensor::parse(&headers, &body)?;
-    let [input] = request.inputs.as_slice() else {
-        return Err(ApiError::bad_request(format!(
-            "expected exactly one input tensor ('{}'), got {}",
-            model.card.input.name,
-            request.inputs.len()
-        )));
-    };
+    let input = one_input(model, &request.inputs)?;
     let output_name = output_name(model);
     let requested = tensor::requested_outputs(&request, &[output_name])?;
     check_input(model, &input.name, &input.shape, &input.datatype)?;
@@ -78,6 +72,18 @@ pub fn output_name(model: &Model) -> &str {
         .outputs
         .first()
         .map_or("output", |o| o.name.as_str())
+}
+
+/// The request's one input tensor: the models take exactly one.
+pub fn one_input<'a, T>(model: &Model, inputs: &'a [T]) -> Result<&'a T, ApiError> {
+    match inputs {
+        [input] => Ok(input),
+        _ => Err(ApiError::bad_request(format!(
+            "expected exactly one input tensor ('{}'), got {}",
+            model.card.input.name,
+            inputs.len()
+        ))),
+    }
 }
 
 /// Checks a request's one input tensor against the model's: name, datatype and

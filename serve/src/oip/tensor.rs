@@ -126,18 +126,13 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<(InferRequest, Vec<u8>)
     Ok((request, binary.to_vec()))
 }
 
-/// Each input's FP32 values, from its JSON `data` or its slice of the binary part. Every value
+/// Each input's values, from its JSON `data` or its slice of the binary part, read as FP32 (the
+/// datatype `infer::check_input` requires). Every value
 /// count must match the input's shape and every binary byte must belong to an input.
 pub fn input_values(request: &InferRequest, binary: &[u8]) -> Result<Vec<Vec<f32>>, ApiError> {
     let mut rest = binary;
     let mut inputs = Vec::with_capacity(request.inputs.len());
     for input in &request.inputs {
-        if input.datatype != "FP32" {
-            return Err(ApiError::bad_request(format!(
-                "input '{}': datatype {} is not supported (the models take FP32)",
-                input.name, input.datatype
-            )));
-        }
         let count = input.shape.iter().product::<usize>();
         let values = match (input.parameters.binary_data_size, &input.data) {
             (Some(_), Some(_)) => {

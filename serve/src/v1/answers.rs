@@ -113,3 +113,24 @@ pub struct ImageForm {
     /// The same as `?model=`.
     pub model: Option<String>,
 }
+
+/// The error answers every task endpoint can give.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum TaskErrors {
+    /// an unreadable image, a bad parameter or a model of another task
+    #[response(status = 400)]
+    BadRequest(crate::error::ErrorBody),
+    /// no such model, or none for this task
+    #[response(status = 404)]
+    NotFound(crate::error::ErrorBody),
+    /// the body is larger than --max-body-bytes
+    #[response(status = 413)]
+    TooLarge(crate::error::ErrorBody),
+    /// neither an image nor a multipart form
+    #[response(status = 415)]
+    Unsupported(crate::error::ErrorBody),
+    /// the model's queue or the server is full
+    #[response(status = 503)]
+    Unavailable(crate::error::ErrorBody),
+}

@@ -11,7 +11,7 @@ use exemplar_inference::{classification, detection, landmarks, rle, segmentation
 use serde::Deserialize;
 
 use crate::api::{AppState, Served, served};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ApiError;
 use crate::predict::{run, size_of};
 use crate::registry::{Model, Registry};
 use crate::upload::Upload;
@@ -86,14 +86,7 @@ fn pick<'a>(
         description = "the image: its bytes as the body, or a multipart form",
         content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
     ),
-    responses(
-        (status = 200, description = "the result, in the submitted image's pixels", body = DetectAnswer),
-        (status = 400, description = "an unreadable image, a bad parameter or a model of another task", body = ErrorBody),
-        (status = 404, description = "no such model, or none for this task", body = ErrorBody),
-        (status = 413, description = "the body is larger than --max-body-bytes", body = ErrorBody),
-        (status = 415, description = "neither an image nor a multipart form", body = ErrorBody),
-        (status = 503, description = "the model's queue or the server is full", body = ErrorBody),
-    ),
+    responses((status = 200, description = "the result, in the submitted image's pixels", body = DetectAnswer), TaskErrors),
     tag = "tasks"
 )]
 pub async fn detect(
@@ -160,14 +153,7 @@ pub async fn detect(
         description = "the image: its bytes as the body, or a multipart form",
         content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
     ),
-    responses(
-        (status = 200, description = "the result, in the submitted image's pixels", body = SegmentAnswer),
-        (status = 400, description = "an unreadable image, a bad parameter or a model of another task", body = ErrorBody),
-        (status = 404, description = "no such model, or none for this task", body = ErrorBody),
-        (status = 413, description = "the body is larger than --max-body-bytes", body = ErrorBody),
-        (status = 415, description = "neither an image nor a multipart form", body = ErrorBody),
-        (status = 503, description = "the model's queue or the server is full", body = ErrorBody),
-    ),
+    responses((status = 200, description = "the result, in the submitted image's pixels", body = SegmentAnswer), TaskErrors),
     tag = "tasks"
 )]
 pub async fn segment(
@@ -234,14 +220,7 @@ pub async fn segment(
         description = "the image: its bytes as the body, or a multipart form",
         content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
     ),
-    responses(
-        (status = 200, description = "the result, in the submitted image's pixels", body = LandmarksAnswer),
-        (status = 400, description = "an unreadable image, a bad parameter or a model of another task", body = ErrorBody),
-        (status = 404, description = "no such model, or none for this task", body = ErrorBody),
-        (status = 413, description = "the body is larger than --max-body-bytes", body = ErrorBody),
-        (status = 415, description = "neither an image nor a multipart form", body = ErrorBody),
-        (status = 503, description = "the model's queue or the server is full", body = ErrorBody),
-    ),
+    responses((status = 200, description = "the result, in the submitted image's pixels", body = LandmarksAnswer), TaskErrors),
     tag = "tasks"
 )]
 pub async fn landmarks(
@@ -279,14 +258,7 @@ pub async fn landmarks(
         description = "the image: its bytes as the body, or a multipart form",
         content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
     ),
-    responses(
-        (status = 200, description = "the result, in the submitted image's pixels", body = EmbedAnswer),
-        (status = 400, description = "an unreadable image, a bad parameter or a model of another task", body = ErrorBody),
-        (status = 404, description = "no such model, or none for this task", body = ErrorBody),
-        (status = 413, description = "the body is larger than --max-body-bytes", body = ErrorBody),
-        (status = 415, description = "neither an image nor a multipart form", body = ErrorBody),
-        (status = 503, description = "the model's queue or the server is full", body = ErrorBody),
-    ),
+    responses((status = 200, description = "the result, in the submitted image's pixels", body = EmbedAnswer), TaskErrors),
     tag = "tasks"
 )]
 pub async fn embed(
@@ -314,14 +286,7 @@ pub async fn embed(
         description = "the image: its bytes as the body, or a multipart form",
         content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
     ),
-    responses(
-        (status = 200, description = "the result, in the submitted image's pixels", body = ClassifyAnswer),
-        (status = 400, description = "an unreadable image, a bad parameter or a model of another task", body = ErrorBody),
-        (status = 404, description = "no such model, or none for this task", body = ErrorBody),
-        (status = 413, description = "the body is larger than --max-body-bytes", body = ErrorBody),
-        (status = 415, description = "neither an image nor a multipart form", body = ErrorBody),
-        (status = 503, description = "the model's queue or the server is full", body = ErrorBody),
-    ),
+    responses((status = 200, description = "the result, in the submitted image's pixels", body = ClassifyAnswer), TaskErrors),
     tag = "tasks"
 )]
 pub async fn classify(
