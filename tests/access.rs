@@ -220,12 +220,7 @@ fn the_api_key_guards_grpc_too() {
         &["--api-key", "s3cret", "--grpc-addr", "127.0.0.1:0"],
     );
     let grpc = server.grpc_addr.clone().expect("a gRPC address");
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.runtime/oip-client/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-oip-client.sh",
-        python.display()
-    );
+    let python = exemplar_tests::oip_client_python();
     // Triton's gRPC client, without the key and with it.
     let script = r#"
 import sys

@@ -54,6 +54,22 @@ pub fn binary_path(name: &str) -> PathBuf {
     path
 }
 
+/// The Python of the protocol clients' virtual environment (`scripts/install-oip-client.sh`:
+/// Triton's clients and an OpenAPI validator).
+///
+/// # Panics
+/// If it is not installed.
+pub fn oip_client_python() -> PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = root.join(".runtime/oip-client/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/install-oip-client.sh (Triton's client from PyPI)",
+        python.display()
+    );
+    python
+}
+
 /// A running `serve` binary on a free loopback port, killed when dropped.
 pub struct Server {
     child: std::process::Child,

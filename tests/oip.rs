@@ -5,24 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use exemplar_tests::{Server, tiny_models};
+use exemplar_tests::{Server, oip_client_python as client_python, tiny_models};
 use serde_json::{Value, json};
 
 fn models() -> &'static Path {
     static MODELS: OnceLock<PathBuf> = OnceLock::new();
     MODELS.get_or_init(|| tiny_models(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("oip-e2e")))
-}
-
-/// The Python of the client's virtual environment (`scripts/install-oip-client.sh`).
-fn client_python() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".runtime/oip-client/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-oip-client.sh (Triton's client from PyPI)",
-        python.display()
-    );
-    python
 }
 
 #[test]
