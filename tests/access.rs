@@ -244,3 +244,90 @@ assert client.get_server_metadata(headers={"authorization": "Bearer s3cret"}).na
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn grpc_speaks_tls_and_keeps_the_rate_and_size_limits() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
+    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
+    let server = Server::start(
+        models(),
+        &[
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--rate-limit",
+            "1",
+            "--rate-burst",
+            "3",
+            "--max-body-bytes",
+            "65536",
+        ],
+    );
+    let grpc = server.grpc_addr.clone().expect("a gRPC address");
+    let python = exemplar_tests::oip_client_python();
+    // Triton's gRPC client over TLS, trusting the test CA; health over the same TLS port; then a
+    // request over the size limit; and plain text to the TLS port.
+    let script = r#"
+import sys, time
+import grpc
+import numpy as np
+import tritonclient.grpc as g
+from tritonclient.utils import InferenceServerException
+url, ca = sys.argv[1], sys.argv[2]
+client = g.InferenceServerClient(url, ssl=True, root_certificates=ca)
+codes = []
+for _ in range(6):
+    try:
+        client.get_model_metadata("classification")
+        codes.append("OK")
+    except InferenceServerException as e:
+        codes.append(e.status())
+        refused = e
+assert codes[:3] == ["OK"] * 3, codes
+assert "StatusCode.RESOURCE_EXHAUSTED" in codes, codes
+assert "the limit is 1 a second" in refused.message(), refused.message()
+with open(ca, "rb") as f:
+    channel = grpc.secure_channel(url, grpc.ssl_channel_credentials(f.read()))
+health = channel.unary_unary("/grpc.health.v1.Health/Check",
+                             request_serializer=bytes, response_deserializer=bytes)
+for _ in range(5):
+    assert health(b"") == b"\x08\x01", "SERVING"
+time.sleep(3.2)
+meta = client.get_model_metadata("classification")
+name, (_, c, h, w) = meta.inputs[0].name, meta.inputs[0].shape
+big = g.InferInput(name, [8, c, h, w], "FP32")
+big.set_data_from_numpy(np.zeros((8, c, h, w), np.float32))
+try:
+    client.infer("classification", [big])
+    sys.exit("a request over --max-body-bytes was answered")
+except InferenceServerException as e:
+    assert e.status() == "StatusCode.OUT_OF_RANGE", (e.status(), e.message())
+time.sleep(1.1)
+one = g.InferInput(name, [1, c, h, w], "FP32")
+one.set_data_from_numpy(np.zeros((1, c, h, w), np.float32))
+assert client.infer("classification", [one]).as_numpy(meta.outputs[0].name).shape[0] == 1
+plain = g.InferenceServerClient(url)
+try:
+    plain.get_server_metadata(client_timeout=5)
+    sys.exit("plain text was answered on the TLS port")
+except InferenceServerException:
+    pass
+"#;
+    let output = std::process::Command::new(python)
+        .args([
+            "-c",
+            script,
+            &grpc,
+            fixtures.join("ca.pem").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -259,6 +259,21 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Stops the server as a container runtime does (SIGTERM) and waits for it to exit.
+    ///
+    /// # Panics
+    /// If the signal cannot be sent.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -TERM failed");
+        self.child.wait().expect("serve's exit status")
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -124,3 +124,87 @@ fn the_human_format_is_one_readable_line_per_event() {
     );
     assert!(lines.iter().all(|l| !l.starts_with('{')), "{lines:?}");
 }
+
+/// With `--otlp-endpoint`, every HTTP and gRPC request becomes a span sent to the collector,
+/// continuing the caller's W3C trace; the last spans are sent when the server stops on SIGTERM.
+#[test]
+fn spans_reach_an_otlp_collector_and_join_the_callers_trace() {
+    let python = exemplar_tests::oip_client_python();
+    let dir = tempfile::tempdir().unwrap();
+    let spans = dir.path().join("spans.hex");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oip-client/otlp_collector.py");
+    let mut collector = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&spans)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(collector.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", port.trim());
+
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (http_parent, grpc_parent) = ("00f067aa0ba902b7", "a3ce929d0e0e4736");
+    let server = Server::start(
+        models(),
+        &["--otlp-endpoint", &endpoint, "--grpc-addr", "127.0.0.1:0"],
+    );
+    let traceparent = format!("00-{trace}-{http_parent}-01");
+    let answer = server.request_with(
+        "GET",
+        "/v2/models/classification",
+        "",
+        &[("traceparent", &traceparent)],
+        b"",
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(server.post_image("/v1/classify", &scene()).status, 200);
+    let grpc = server.grpc_addr.clone().unwrap();
+    let call = format!(
+        "import tritonclient.grpc as g; g.InferenceServerClient('{grpc}')\
+         .get_server_metadata(headers={{'traceparent': '00-{trace}-{grpc_parent}-01'}})"
+    );
+    let called = std::process::Command::new(&python)
+        .args(["-c", &call])
+        .status()
+        .unwrap();
+    assert!(called.success());
+    assert!(server.terminate().success());
+    let _ = collector.kill();
+    let _ = collector.wait();
+
+    let exported = std::fs::read_to_string(&spans).unwrap_or_default();
+    let bytes: Vec<u8> = exported
+        .lines()
+        .flat_map(|line| {
+            (0..line.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&line[i..i + 2], 16).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let holds = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let raw = |hex: &str| -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    assert!(holds(b"exemplar-serve"), "no service name in {exported:?}");
+    assert!(holds(b"GET /v2/models/{name}"), "no HTTP span");
+    assert!(
+        holds(b"inference.GRPCInferenceService/ServerMetadata"),
+        "no gRPC span"
+    );
+    assert!(holds(b"POST /v1/classify"), "no span of the classify call");
+    assert!(holds(b"classification"), "the classify span names no model");
+    assert!(holds(&raw(trace)), "the spans left the caller's trace");
+    assert!(
+        holds(&raw(http_parent)) && holds(&raw(grpc_parent)),
+        "no parent span ids"
+    );
+}

@@ -89,6 +89,24 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Counts one request from `client`; over the rate, how many whole seconds it should wait
+    /// and what to tell it.
+    pub fn check(&self, client: IpAddr) -> Result<(), (u64, String)> {
+        self.limiter.check_key(&client).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let message = format!(
+                "too many requests from {client}: the limit is {} a second (--rate-limit)",
+                self.per_second
+            );
+            (seconds.max(1), message)
+        })
+    }
+}
+
 /// Refuses a client over its rate with 429 and `Retry-After`. Clients are told apart by their
 /// connection's address; behind a proxy that is the proxy's, so limit there instead.
 pub async fn limit_rate(
@@ -100,25 +118,13 @@ pub async fn limit_rate(
     if is_open(&request) {
         return next.run(request).await;
     }
-    match limit.limiter.check_key(&peer.ip()) {
+    match limit.check(peer.ip()) {
         Ok(()) => next.run(request).await,
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut answer = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!(
-                    "too many requests from {}: the limit is {} a second (--rate-limit)",
-                    peer.ip(),
-                    limit.per_second
-                ),
-            )
-            .into_response();
+        Err((seconds, message)) => {
+            let mut answer = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message).into_response();
             answer
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             answer
         }
     }

@@ -76,6 +76,11 @@ pub struct Cli {
     /// default `info`).
     #[arg(long, env = "EXEMPLAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+    /// Export a span per HTTP and gRPC request over OTLP/gRPC to this collector, e.g.
+    /// `http://otel-collector:4317` (OTEL_SERVICE_NAME names the service, default
+    /// exemplar-serve); a request's W3C `traceparent` header makes its span part of that trace.
+    #[arg(long, env = "EXEMPLAR_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Also serve the Open Inference Protocol over gRPC (KServe's GRPCInferenceService, with
     /// grpc.health.v1) at this address, e.g. 0.0.0.0:8081; port 0 picks a free one.
     #[arg(long, env = "EXEMPLAR_GRPC_ADDR", value_name = "ADDR")]

@@ -4,9 +4,10 @@
 //! to gRPC codes in `error.rs`. Tensors come as `raw_input_contents` (what Triton's clients send)
 //! or as typed `contents`; outputs go back as `raw_output_contents`, as Triton answers.
 
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
-use crate::access::ApiKey;
+use crate::access::{ApiKey, RateLimit};
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::oip::infer::{check_input, one_input, output_name, run_batch};
@@ -190,39 +191,63 @@ fn input_values(
     }
 }
 
-/// Serves the gRPC service and gRPC health on `listener` until `shutdown` resolves. With an API
-/// key, every call but health needs `authorization: Bearer KEY` metadata.
-pub async fn serve(
+/// Who may call the gRPC service, how often, and with how large a request: the HTTP side's
+/// API key, per-client rate (one allowance across both protocols) and body limit, and its TLS
+/// certificate.
+pub struct Guard {
+    pub api_key: Option<ApiKey>,
+    pub rate: Option<RateLimit>,
+    pub max_message_bytes: usize,
+    pub tls: Option<tonic::transport::Identity>,
+}
+
+/// The gRPC service and gRPC health, ready to serve. Health answers every caller; inference
+/// and metadata calls pass `guard` first: over the rate they get RESOURCE_EXHAUSTED with
+/// `retry-after` metadata, without the key UNAUTHENTICATED, and a request over the size limit
+/// OUT_OF_RANGE. Fails if the TLS certificate or key cannot be used.
+pub async fn router(
     registry: AppState,
-    listener: tokio::net::TcpListener,
-    api_key: Option<ApiKey>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), tonic::transport::Error> {
+    guard: Guard,
+) -> Result<tonic::transport::server::Router, tonic::transport::Error> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<GrpcInferenceServiceServer<Service>>()
         .await;
-    let inference = GrpcInferenceServiceServer::with_interceptor(
-        Service { registry },
-        move |request: Request<()>| {
-            let given = request
-                .metadata()
-                .get("authorization")
-                .map(|v| v.as_bytes());
-            match &api_key {
-                Some(key) if !key.admits_bytes(given) => Err(Status::unauthenticated(
-                    "this server needs an API key: send authorization: Bearer <key>",
-                )),
-                _ => Ok(request),
-            }
-        },
-    );
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(inference)
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener),
-            shutdown,
-        )
-        .await
+    let Guard {
+        api_key,
+        rate,
+        max_message_bytes,
+        tls,
+    } = guard;
+    let service = GrpcInferenceServiceServer::new(Service { registry })
+        .max_decoding_message_size(max_message_bytes);
+    let inference = InterceptedService::new(service, move |request: Request<()>| {
+        if let (Some(rate), Some(peer)) = (&rate, request.remote_addr())
+            && let Err((seconds, message)) = rate.check(peer.ip())
+        {
+            let mut status = Status::resource_exhausted(message);
+            status
+                .metadata_mut()
+                .insert("retry-after", seconds.to_string().parse().expect("digits"));
+            return Err(status);
+        }
+        let given = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.as_bytes());
+        match &api_key {
+            Some(key) if !key.admits_bytes(given) => Err(Status::unauthenticated(
+                "this server needs an API key: send authorization: Bearer <key>",
+            )),
+            _ => Ok(request),
+        }
+    });
+    let mut server = tonic::transport::Server::builder().trace_fn(|request| {
+        let method = request.uri().path().trim_start_matches('/');
+        crate::telemetry::server_span(method, request.headers())
+    });
+    if let Some(identity) = tls {
+        server = server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    Ok(server.add_service(health_service).add_service(inference))
 }

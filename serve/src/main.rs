@@ -44,7 +44,6 @@ fn main() -> ExitCode {
             }
         };
     }
-    telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -52,7 +51,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(cli)) {
+    // The span exporter's gRPC client runs on this runtime.
+    let tracing = match runtime
+        .block_on(async { telemetry::init(cli.log_format, cli.otlp_endpoint.as_deref()) })
+    {
+        Ok(tracing) => tracing,
+        Err(e) => {
+            eprintln!("error: cannot export spans to --otlp-endpoint: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(serve(cli));
+    tracing.shutdown();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -105,9 +116,21 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {grpc_addr} for gRPC"))?;
         grpc_bound = Some(listener.local_addr()?);
-        let (registry, key) = (Arc::clone(&registry), access.api_key.clone());
+        let guard = grpc::Guard {
+            api_key: access.api_key.clone(),
+            rate: access.rate.clone(),
+            max_message_bytes: cli.max_body_bytes,
+            tls: grpc_identity(&cli)?,
+        };
+        let grpc = grpc::router(Arc::clone(&registry), guard)
+            .await
+            .context("cannot serve gRPC with --tls-cert and --tls-key")?;
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
         tokio::spawn(async move {
-            if let Err(e) = grpc::serve(registry, listener, key, shutdown_signal()).await {
+            if let Err(e) = grpc
+                .serve_with_incoming_shutdown(incoming, shutdown_signal())
+                .await
+            {
                 tracing::error!(error = %e, "the gRPC server stopped");
             }
         });
@@ -152,6 +175,21 @@ async fn serve(cli: Cli) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The certificate and key gRPC serves TLS with: the HTTP side's, so both ports are HTTPS or
+/// neither is.
+fn grpc_identity(cli: &Cli) -> anyhow::Result<Option<tonic::transport::Identity>> {
+    let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {} for TLS", path.display()))
+    };
+    Ok(Some(tonic::transport::Identity::from_pem(
+        read(cert)?,
+        read(key)?,
+    )))
 }
 
 /// The first stdout line says where to connect (tests and scripts read it).

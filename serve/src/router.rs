@@ -24,7 +24,7 @@ use crate::{access, api, oip, openapi, page, telemetry, v1};
 pub struct Access {
     pub api_key: Option<access::ApiKey>,
     origins: Vec<HeaderValue>,
-    rate: Option<access::RateLimit>,
+    pub rate: Option<access::RateLimit>,
 }
 
 pub fn access_control(cli: &Cli) -> anyhow::Result<Access> {

@@ -89,6 +89,7 @@ fn bad_access_control_flags_are_clear_errors() {
             "not a header value",
         ),
         (&["--api-key", ""][..], "--api-key is empty"),
+        (&["--otlp-endpoint", "not a url"][..], "--otlp-endpoint"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_serve"))
