@@ -94,15 +94,16 @@ fn every_model_kind_exports_and_matches_onnx_runtime() {
         assert_eq!(card.task.name(), task);
         // The graph's tensors carry the card's meaningful names, and the batch axis is free.
         assert_eq!(report.parity.input_name, "images");
-        let output = match card.task {
-            TaskSpec::Embedding { .. } => "embedding",
-            TaskSpec::Classification | TaskSpec::Segmentation { .. } => "logits",
-            TaskSpec::Detection(_) => "maps",
-            TaskSpec::Landmarks { .. } => "points",
+        let outputs: &[&str] = match card.task {
+            TaskSpec::Embedding { .. } => &["embedding"],
+            TaskSpec::Classification | TaskSpec::Segmentation { .. } => &["logits"],
+            TaskSpec::Detection(_) => &["heatmaps", "offsets", "sizes"],
+            TaskSpec::Landmarks { .. } => &["points"],
         };
-        assert_eq!(report.parity.output_name, output);
+        assert_eq!(report.parity.output_names, outputs);
         assert_eq!(card.input.name, report.parity.input_name);
-        assert_eq!(card.outputs[0].name, report.parity.output_name);
+        let card_outputs: Vec<&str> = card.outputs.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(card_outputs, report.parity.output_names);
         assert_eq!(card.outputs[0].shape[0], "batch");
         if let TaskSpec::Embedding { dim } = card.task {
             assert_eq!(dim, 32);

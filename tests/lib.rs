@@ -323,3 +323,74 @@ pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// A JSON array of numbers, as `f32`s.
+///
+/// # Panics
+/// If it is anything else.
+pub fn floats(value: &serde_json::Value) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {value}"))
+        .iter()
+        .map(|v| v.as_f64().expect("number") as f32)
+        .collect()
+}
+
+/// What the bare network outputs for `image`, through the Open Inference Protocol: the image
+/// pre-processed as the card says, sent as a JSON tensor; several outputs come back joined along the
+/// channels.
+///
+/// # Panics
+/// If the server does not answer with the card's outputs.
+pub fn raw_output(
+    server: &Server,
+    models: &std::path::Path,
+    model: &str,
+    image: &[u8],
+) -> (exemplar_inference::ModelCard, Vec<f32>, Vec<usize>) {
+    let card = exemplar_inference::ModelCard::read(&models.join(model).join("model.json")).unwrap();
+    let decoded = exemplar_inference::image::decode_bytes(image).unwrap();
+    let size = [card.input.width, card.input.height];
+    let mut pixels = Vec::new();
+    exemplar_inference::image::preprocess(&decoded, size, &card.input.normalization, &mut pixels);
+    let request = serde_json::json!({
+        "id": "42",
+        "inputs": [{"name": card.input.name, "shape": [1, 3, size[1], size[0]], "datatype": "FP32", "data": pixels}],
+    });
+    let answer = server.request(
+        "POST",
+        &format!("/v2/models/{model}/infer"),
+        "application/json",
+        request.to_string().as_bytes(),
+    );
+    let answer_json = answer.json();
+    assert_eq!(answer.status, 200, "{answer_json}");
+    assert_eq!(answer_json["id"], "42");
+    // Several outputs (a detector's heatmaps, offsets, sizes) are joined along the channels;
+    // with one image that is their data end to end.
+    let outputs = answer_json["outputs"].as_array().unwrap();
+    let names: Vec<&str> = outputs
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    let card_names: Vec<&str> = card.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, card_names);
+    let mut shape: Vec<usize> = Vec::new();
+    let mut data = Vec::new();
+    for output in outputs {
+        assert_eq!(output["datatype"], "FP32");
+        let dims: Vec<usize> = output["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_u64().unwrap() as usize)
+            .collect();
+        match shape.is_empty() {
+            true => shape = dims,
+            false => shape[1] += dims[1],
+        }
+        data.extend(floats(&output["data"]));
+    }
+    (card, data, shape)
+}

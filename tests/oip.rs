@@ -273,3 +273,86 @@ fn the_openapi_document_is_valid_and_describes_every_route() {
     assert_eq!(model["name"], "model");
     assert_eq!(model["schema"]["enum"], json!(["classification"]));
 }
+
+#[test]
+fn a_detector_exported_with_one_maps_output_still_serves_and_answers_alike() {
+    // Detectors used to be exported with one `maps` output (heatmaps, offsets and sizes
+    // stacked); they are now split into the three. The same weights exported both ways must
+    // give the same boxes, and the old one lists its one output.
+    let root = models().parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    for file in ["model.bpk", "model.json", "network.json", "config.toml"] {
+        std::fs::copy(root.join("detection").join(file), run.join(file)).unwrap();
+    }
+    let mut card = exemplar_inference::ModelCard::read(&run.join("model.json")).unwrap();
+    let [heatmaps, offsets, sizes] = card.outputs.as_slice() else {
+        panic!("{:?}", card.outputs);
+    };
+    let channels: usize = [heatmaps, offsets, sizes]
+        .iter()
+        .map(|o| o.shape[1].parse::<usize>().unwrap())
+        .sum();
+    let mut maps = heatmaps.clone();
+    maps.name = "maps".into();
+    maps.shape[1] = channels.to_string();
+    card.outputs = vec![maps];
+    std::fs::write(run.join("model.json"), card.to_json()).unwrap();
+    let served = dir.path().join("models");
+    exemplar_export::export(&run, &served.join("detection-maps"), 2).unwrap();
+    let split = models().join("detection");
+    let copy = served.join("detection");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["model.onnx", "model.json"] {
+        std::fs::copy(split.join(file), copy.join(file)).unwrap();
+    }
+    // As tiny_models does: every peak is a detection, so there are boxes to compare.
+    let card_path = served.join("detection-maps/model.json");
+    let mut card = exemplar_inference::ModelCard::read(&card_path).unwrap();
+    let (exemplar_inference::card::TaskSpec::Detection(decoding), true) =
+        (&mut card.task, card.outputs.len() == 1)
+    else {
+        panic!("{card:?}");
+    };
+    decoding.score_threshold = 0.0;
+    std::fs::write(&card_path, card.to_json()).unwrap();
+
+    let server = Server::start(&served, &[]);
+    let names = |model: &str| -> Vec<Value> {
+        let meta = server.get(&format!("/v2/models/{model}")).json();
+        meta["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].clone())
+            .collect()
+    };
+    assert_eq!(names("detection-maps"), [json!("maps")]);
+    assert_eq!(
+        names("detection"),
+        [json!("heatmaps"), json!("offsets"), json!("sizes")]
+    );
+    let photo = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../serve/assets/samples/scene.png"),
+    )
+    .unwrap();
+    let detect = |model: &str| {
+        let answer = server.request(
+            "POST",
+            &format!("/v1/detect?model={model}"),
+            "image/png",
+            &photo,
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        answer.json()["detections"].clone()
+    };
+    let (old, new) = (detect("detection-maps"), detect("detection"));
+    assert!(!new.as_array().unwrap().is_empty(), "no boxes to compare");
+    assert_eq!(old, new);
+}

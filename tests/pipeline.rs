@@ -137,7 +137,17 @@ fn pretrain_then_finetune_a_detector_then_evaluate_it() {
     };
     assert_eq!(decoding.stride, 2);
     assert_eq!(card.class_names.len(), 10);
-    assert_eq!(card.outputs[0].shape, ["batch", "14", "16", "16"]);
+    let shapes: Vec<_> = card.outputs.iter().map(|o| (&o.name, &o.shape)).collect();
+    let cells = |c: &str| vec!["batch".to_string(), c.into(), "16".into(), "16".into()];
+    let expected = [
+        ("heatmaps".to_string(), cells("10")),
+        ("offsets".to_string(), cells("2")),
+        ("sizes".to_string(), cells("2")),
+    ];
+    assert_eq!(
+        shapes,
+        expected.iter().map(|(n, s)| (n, s)).collect::<Vec<_>>()
+    );
 
     let output = binary("train")
         .args(["eval", "detection", "--run"])

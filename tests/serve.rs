@@ -13,8 +13,8 @@ use std::sync::OnceLock;
 use base64::Engine;
 use exemplar_inference::card::TaskSpec;
 use exemplar_inference::{ModelCard, detection, landmarks, segmentation};
-use exemplar_tests::{Server, binary, binary_path, multipart, tiny_models};
-use serde_json::{Value, json};
+use exemplar_tests::{Server, binary, binary_path, floats, multipart, raw_output, tiny_models};
+use serde_json::json;
 
 /// The five exported models, trained once for every test in this file.
 fn models() -> &'static Path {
@@ -61,49 +61,8 @@ fn photo_jpeg() -> Vec<u8> {
     out
 }
 
-fn floats(value: &Value) -> Vec<f32> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not an array: {value}"))
-        .iter()
-        .map(|v| v.as_f64().expect("number") as f32)
-        .collect()
-}
-
 fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-5 * (1.0 + a.abs().max(b.abs()))
-}
-
-/// What the bare network outputs for `image`, through the Open Inference Protocol: the image
-/// pre-processed as the card says, sent as a JSON tensor.
-fn raw_output(server: &Server, model: &str, image: &[u8]) -> (ModelCard, Vec<f32>, Vec<usize>) {
-    let card = ModelCard::read(&models().join(model).join("model.json")).unwrap();
-    let decoded = exemplar_inference::image::decode_bytes(image).unwrap();
-    let size = [card.input.width, card.input.height];
-    let mut pixels = Vec::new();
-    exemplar_inference::image::preprocess(&decoded, size, &card.input.normalization, &mut pixels);
-    let request = json!({
-        "id": "42",
-        "inputs": [{"name": card.input.name, "shape": [1, 3, size[1], size[0]], "datatype": "FP32", "data": pixels}],
-    });
-    let answer = server.request(
-        "POST",
-        &format!("/v2/models/{model}/infer"),
-        "application/json",
-        request.to_string().as_bytes(),
-    );
-    let answer_json = answer.json();
-    assert_eq!(answer.status, 200, "{answer_json}");
-    assert_eq!(answer_json["id"], "42");
-    let output = &answer_json["outputs"][0];
-    assert_eq!(output["datatype"], "FP32");
-    let shape = output["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    (card, floats(&output["data"]), shape)
 }
 
 #[test]
@@ -137,7 +96,7 @@ fn every_endpoint_answers_with_the_models_own_output() {
         (detect["width"].as_u64(), detect["height"].as_u64()),
         (Some(48), Some(40))
     );
-    let (card, map, shape) = raw_output(&server, "detection", &image);
+    let (card, map, shape) = raw_output(&server, models(), "detection", &image);
     let TaskSpec::Detection(decoding) = &card.task else {
         panic!("not a detector: {card:?}");
     };
@@ -168,7 +127,7 @@ fn every_endpoint_answers_with_the_models_own_output() {
 
     // Segmentation: the PNG mask and the RLE masks are the argmax of the raw logits, resized
     // back to the submitted image.
-    let (card, logits, shape) = raw_output(&server, "segmentation", &image);
+    let (card, logits, shape) = raw_output(&server, models(), "segmentation", &image);
     let predicted = segmentation::argmax(&logits, shape[1], [shape[2], shape[3]]);
     let expected = segmentation::resize_nearest(&predicted, [shape[3], shape[2]], [48, 40]);
     let answer = server.post_image("/v1/segment", &image);
@@ -206,7 +165,7 @@ fn every_endpoint_answers_with_the_models_own_output() {
     assert!(covered.iter().all(|&c| c), "the masks cover every pixel");
 
     // Landmarks: the raw coordinates, de-normalised to the image, with the card's names.
-    let (card, coordinates, _) = raw_output(&server, "landmarks", &image);
+    let (card, coordinates, _) = raw_output(&server, models(), "landmarks", &image);
     let expected = landmarks::denormalize(&coordinates, [w, h]);
     let points = server.post_image("/v1/landmarks", &image).json();
     let points = points["points"].as_array().unwrap();
@@ -219,7 +178,7 @@ fn every_endpoint_answers_with_the_models_own_output() {
     assert_eq!(points[0]["name"], "left_eye");
 
     // Embedding: the raw output itself.
-    let (_, features, _) = raw_output(&server, "backbone", &image);
+    let (_, features, _) = raw_output(&server, models(), "backbone", &image);
     let embed = server.post_image("/v1/embed", &image).json();
     assert_eq!(embed["dim"].as_u64(), Some(features.len() as u64));
     let served = floats(&embed["embedding"]);
@@ -229,7 +188,7 @@ fn every_endpoint_answers_with_the_models_own_output() {
     );
 
     // Classification: the softmax of the raw logits, best first.
-    let (_, logits, _) = raw_output(&server, "classification", &image);
+    let (_, logits, _) = raw_output(&server, models(), "classification", &image);
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
     let classify = server.post_image("/v1/classify?top_k=3", &image).json();
@@ -305,7 +264,7 @@ fn every_endpoint_answers_with_the_models_own_output() {
 fn downscaled_photos_answer_within_tolerance_of_the_training_side() {
     let server = Server::start(models(), &[]);
     let photo = photo_jpeg();
-    let (_, logits, _) = raw_output(&server, "classification", &photo);
+    let (_, logits, _) = raw_output(&server, models(), "classification", &photo);
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
     let classify = server

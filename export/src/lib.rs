@@ -85,19 +85,14 @@ pub fn export(source: &Path, out: &Path, batch: usize) -> Result<ExportReport, E
     let size = [card.input.height, card.input.width];
     let reference = parity::reference(&model, size, batch.max(1), &device);
     let onnx = onnx::to_onnx(&model, size, &device)?.into_bytes();
-    let [output] = card.outputs.as_slice() else {
-        return Err(ExportError::InvalidCard(format!(
-            "a model card names one output, this one {}",
-            card.outputs.len()
-        )));
-    };
-    let onnx = names::rename_io(&onnx, &card.input.name, &output.name)?;
+    let onnx = name_tensors(&onnx, &card)?;
     let parity = parity::check(&onnx, &reference)?;
     // The graph must carry the card's names, which a server feeds and reads by.
-    if parity.input_name != card.input.name || parity.output_name != output.name {
+    let card_outputs: Vec<&str> = card.outputs.iter().map(|o| o.name.as_str()).collect();
+    if parity.input_name != card.input.name || parity.output_names != card_outputs {
         return Err(ExportError::InvalidCard(format!(
-            "the graph names its tensors {} → {}, the card {} → {}",
-            parity.input_name, parity.output_name, card.input.name, output.name
+            "the graph names its tensors {} → {:?}, the card {} → {card_outputs:?}",
+            parity.input_name, parity.output_names, card.input.name
         )));
     }
     card.validate().map_err(ExportError::InvalidCard)?;
@@ -117,6 +112,32 @@ pub fn export(source: &Path, out: &Path, batch: usize) -> Result<ExportReport, E
         bytes: onnx.len(),
         parity,
     })
+}
+
+/// Gives the graph's input and outputs the card's names. The network has one output; a card
+/// that lists several (detection's `heatmaps`, `offsets`, `sizes`) has it split along the
+/// channel axis by their channel counts, in order.
+fn name_tensors(onnx: &[u8], card: &ModelCard) -> Result<Vec<u8>, ExportError> {
+    let input = &card.input.name;
+    match card.outputs.as_slice() {
+        [] => Err(ExportError::InvalidCard("the card names no outputs".into())),
+        [output] => names::rename_io(onnx, input, &output.name),
+        parts => {
+            let parts = parts
+                .iter()
+                .map(|o| match o.shape.get(1).map(|c| c.parse::<usize>()) {
+                    Some(Ok(channels)) => Ok((o.name.as_str(), channels)),
+                    _ => Err(ExportError::InvalidCard(format!(
+                        "output {} has no channel count in its shape {:?}",
+                        o.name, o.shape
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let joined = "maps";
+            let onnx = names::rename_io(onnx, input, joined)?;
+            names::split_output(&onnx, joined, &parts)
+        }
+    }
 }
 
 /// Reads an exported model's card.

@@ -21,7 +21,7 @@ pub struct Parity {
     pub relative: f32,
     /// The graph's input and output names, as ONNX Runtime reports them.
     pub input_name: String,
-    pub output_name: String,
+    pub output_names: Vec<String>,
 }
 
 /// burn's answer on a random batch, taken before export: the exporter's capture moves
@@ -64,15 +64,26 @@ pub fn check(onnx: &[u8], reference: &Reference) -> Result<Parity, ExportError> 
         .commit_from_memory(onnx)
         .map_err(ort_error)?;
     let input_name = session.inputs()[0].name().to_string();
-    let output_name = session.outputs()[0].name().to_string();
+    let output_names: Vec<String> = session
+        .outputs()
+        .iter()
+        .map(|o| o.name().to_string())
+        .collect();
 
     let feed = OrtTensor::from_array((reference.input_shape, reference.input.clone()))
         .map_err(ort_error)?;
     let outputs = session
         .run(ort::inputs![input_name.as_str() => feed])
         .map_err(ort_error)?;
-    let (shape, actual) = outputs[0].try_extract_tensor::<f32>().map_err(ort_error)?;
-    let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+    let mut parts = Vec::with_capacity(output_names.len());
+    for index in 0..output_names.len() {
+        let (shape, values) = outputs[index]
+            .try_extract_tensor::<f32>()
+            .map_err(ort_error)?;
+        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        parts.push((shape, values));
+    }
+    let (shape, actual) = join_channels(&parts)?;
     if shape != reference.output_shape {
         return Err(ExportError::Parity(format!(
             "ONNX Runtime returned shape {shape:?}, burn {:?}",
@@ -102,6 +113,32 @@ pub fn check(onnx: &[u8], reference: &Reference) -> Result<Parity, ExportError> 
         max_abs_diff,
         relative,
         input_name,
-        output_name,
+        output_names,
     })
+}
+
+/// Outputs split along the channel axis (axis 1), joined back into burn's one output: shape
+/// and values.
+fn join_channels(parts: &[(Vec<usize>, &[f32])]) -> Result<(Vec<usize>, Vec<f32>), ExportError> {
+    let [(first, _), rest @ ..] = parts else {
+        return Err(ExportError::Parity("the graph has no outputs".into()));
+    };
+    let batch = first.first().copied().unwrap_or(1).max(1);
+    let mut shape = first.clone();
+    for (other, _) in rest {
+        if other.len() != first.len() || other[0] != first[0] || other.get(2..) != first.get(2..) {
+            return Err(ExportError::Parity(format!(
+                "outputs of shapes {first:?} and {other:?} do not join along the channels"
+            )));
+        }
+        shape[1] += other[1];
+    }
+    let mut joined = Vec::with_capacity(parts.iter().map(|(_, v)| v.len()).sum());
+    for image in 0..batch {
+        for (_, values) in parts {
+            let per_image = values.len() / batch;
+            joined.extend_from_slice(&values[image * per_image..(image + 1) * per_image]);
+        }
+    }
+    Ok((shape, joined))
 }

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use crate::access::{ApiKey, RateLimit};
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::oip::infer::{check_input, one_input, output_name, run_batch};
+use crate::oip::infer::{check_input, one_input, output_names, run_batch};
 use crate::oip::{EXTENSIONS, ModelPath, model};
 
 #[allow(clippy::all, missing_docs)]
@@ -100,14 +100,25 @@ impl GrpcInferenceService for Service {
         let request = request.into_inner();
         let model = model_of(&self.registry, request.model_name, request.model_version)?;
         let input = one_input(model, &request.inputs)?;
-        let output = output_name(model);
-        if let Some(unknown) = request.outputs.iter().find(|o| o.name != output) {
-            return Err(ApiError::bad_request(format!(
-                "unknown output '{}' (the model's outputs are [\"{output}\"])",
-                unknown.name
-            ))
-            .into());
-        }
+        let names = output_names(model);
+        // Every output unless the request names some, in the order it names them.
+        let wanted = request
+            .outputs
+            .iter()
+            .map(|o| {
+                names.iter().position(|n| *n == o.name).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "unknown output '{}' (the model's outputs are {names:?})",
+                        o.name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<usize>, _>>()?;
+        let wanted = if wanted.is_empty() {
+            (0..names.len()).collect()
+        } else {
+            wanted
+        };
         let shape: Vec<usize> = input
             .shape
             .iter()
@@ -119,21 +130,33 @@ impl GrpcInferenceService for Service {
         check_input(model, &input.name, &shape, &input.datatype)?;
         let count = shape.iter().product::<usize>();
         let values = input_values(input, &request.raw_input_contents, count)?;
-        let (shape, values) = run_batch(model, &values).await?;
-        let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let computed = run_batch(model, &values).await?;
+        let mut outputs = Vec::with_capacity(wanted.len());
+        let mut raw_output_contents = Vec::with_capacity(wanted.len());
+        for index in wanted {
+            let Some((shape, values)) = computed.get(index) else {
+                return Err(Status::internal(format!(
+                    "the model returned {} outputs, its card lists {}",
+                    computed.len(),
+                    names.len()
+                )));
+            };
+            outputs.push(InferOutputTensor {
+                name: names[index].to_string(),
+                datatype: "FP32".into(),
+                shape: shape.iter().map(|&d| d as i64).collect(),
+                parameters: Default::default(),
+                contents: None,
+            });
+            raw_output_contents.push(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+        }
         Ok(Response::new(ModelInferResponse {
             model_name: model.name.clone(),
             model_version: "1".into(),
             id: request.id,
             parameters: Default::default(),
-            outputs: vec![InferOutputTensor {
-                name: output.to_string(),
-                datatype: "FP32".into(),
-                shape: shape.iter().map(|&d| d as i64).collect(),
-                parameters: Default::default(),
-                contents: None,
-            }],
-            raw_output_contents: vec![raw],
+            outputs,
+            raw_output_contents,
         }))
     }
 

@@ -19,7 +19,7 @@ pub struct Size {
 }
 
 /// Decodes the body, runs the model on it and returns the picture's size with the model's
-/// output. A JPEG much larger than the network input is decoded downscaled (DCT domain) and
+/// output (its output tensors joined along the channels, as decoding reads them). A JPEG much larger than the network input is decoded downscaled (DCT domain) and
 /// resized in 8 bits: no full-size `f32` copy is made.
 pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiError> {
     let body = upload.image;
@@ -47,6 +47,7 @@ pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiErr
             SubmitError::Full => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             SubmitError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         })?
+        .and_then(Output::join)
         .map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

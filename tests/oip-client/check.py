@@ -30,13 +30,26 @@ def expect_error(call, fragment):
 
 
 def infer(client, model, names, images, *, binary_in, binary_out, version=""):
-    """`images` through `model`; `names` are its input and output tensor names. Without a list
-    of outputs the client asks for all of them in binary, so JSON outputs are asked for by name."""
-    name, output = names
+    """`images` through `model`; `names` are its input tensor's name and its output tensors'
+    names. Without a list of outputs the client asks for all of them in binary, so JSON outputs
+    are asked for by name."""
+    name, outputs = names
     tensor = httpclient.InferInput(name, list(images.shape), "FP32")
     tensor.set_data_from_numpy(images, binary_data=binary_in)
-    outputs = None if binary_out else [httpclient.InferRequestedOutput(output, binary_data=False)]
-    return client.infer(model, [tensor], model_version=version, outputs=outputs)
+    wanted = None if binary_out else [httpclient.InferRequestedOutput(o, binary_data=False) for o in outputs]
+    return client.infer(model, [tensor], model_version=version, outputs=wanted)
+
+
+def arrays(answer, outputs):
+    """The answer's tensors, by name."""
+    return {o: answer.as_numpy(o) for o in outputs}
+
+
+def all_close(got, expected):
+    assert got.keys() == expected.keys(), (got.keys(), expected.keys())
+    for o in expected:
+        assert got[o] is not None, f"no output {o}"
+        assert np.allclose(got[o], expected[o], rtol=1e-4, atol=1e-5), (o, np.abs(got[o] - expected[o]).max())
 
 
 def main():
@@ -59,36 +72,40 @@ def main():
     meta = client.get_model_metadata(args.model)
     assert client.get_model_metadata(args.model, "1") == meta
     [input_meta] = meta["inputs"]
-    [output_meta] = meta["outputs"]
     assert input_meta["datatype"] == "FP32", input_meta
     shape = [3 if d == -1 else d for d in input_meta["shape"]]
     images = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    name, output = input_meta["name"], output_meta["name"]
-    names = (name, output)
+    name, outputs = input_meta["name"], [o["name"] for o in meta["outputs"]]
+    names = (name, outputs)
 
-    # Binary in and out: the client's default.
+    # Binary in and out: the client's default. Every output the metadata lists comes back.
     binary = infer(client, args.model, names, images, binary_in=True, binary_out=True)
-    values = binary.as_numpy(output)
-    assert values is not None and values.dtype == np.float32, binary.get_response()
-    assert binary.get_output(output)["parameters"]["binary_data_size"] == values.nbytes
-    assert values.shape[0] == shape[0], values.shape
-    expected = [shape[0]] + [d for d in output_meta["shape"][1:]]
-    assert [d for d in values.shape] == expected, (values.shape, expected)
-    assert np.isfinite(values).all()
+    values = arrays(binary, outputs)
+    assert len(binary.get_response()["outputs"]) == len(outputs), binary.get_response()
+    for output_meta in meta["outputs"]:
+        got = values[output_meta["name"]]
+        assert got is not None and got.dtype == np.float32, binary.get_response()
+        assert binary.get_output(output_meta["name"])["parameters"]["binary_data_size"] == got.nbytes
+        expected = [shape[0]] + [d for d in output_meta["shape"][1:]]
+        assert list(got.shape) == expected, (output_meta["name"], got.shape, expected)
+        assert np.isfinite(got).all()
 
     # JSON in and out, and the two mixed, on the plain and the versioned route.
     plain = infer(client, args.model, names, images, binary_in=False, binary_out=False)
-    assert "data" in plain.get_output(output), plain.get_response()
+    assert all("data" in plain.get_output(o) for o in outputs), plain.get_response()
     for answer in [
         plain,
         infer(client, args.model, names, images, binary_in=True, binary_out=False),
         infer(client, args.model, names, images, binary_in=False, binary_out=True, version="1"),
     ]:
-        got = answer.as_numpy(output)
-        assert np.allclose(got, values, rtol=1e-4, atol=1e-5), np.abs(got - values).max()
+        all_close(arrays(answer, outputs), values)
     # Each image of a batch gets the answer it gets alone.
     alone = infer(client, args.model, names, images[1:2], binary_in=True, binary_out=True)
-    assert np.allclose(alone.as_numpy(output), values[1:2], rtol=1e-4, atol=1e-5)
+    all_close(arrays(alone, outputs), {o: v[1:2] for o, v in values.items()})
+    # Asking for the last output alone returns only it.
+    last = infer(client, args.model, (name, outputs[-1:]), images, binary_in=True, binary_out=False)
+    assert [o["name"] for o in last.get_response()["outputs"]] == outputs[-1:], last.get_response()
+    all_close(arrays(last, outputs[-1:]), {outputs[-1]: values[outputs[-1]]})
 
     # Errors come back as the protocol's {"error": ...} with a 4xx.
     expect_error(lambda: client.get_model_metadata("no-such-model"), "no model named")
@@ -99,7 +116,7 @@ def main():
         "does not fit the model's input",
     )
     expect_error(
-        lambda: infer(client, args.model, ("pixels", output), images, binary_in=True, binary_out=True),
+        lambda: infer(client, args.model, ("pixels", outputs), images, binary_in=True, binary_out=True),
         "unknown input 'pixels'",
     )
     as_double = httpclient.InferInput(name, shape, "FP64")
@@ -124,21 +141,25 @@ def check_grpc(url, model, http_meta, images, expected):
     assert server["name"] == "exemplar-serve", server
     assert client.is_model_ready(model) and client.is_model_ready(model, "1")
     meta = client.get_model_metadata(model, as_json=True)
-    [input_meta], [output_meta] = meta["inputs"], meta["outputs"]
+    [input_meta] = meta["inputs"]
     assert input_meta["name"] == http_meta["inputs"][0]["name"], meta
     assert [int(d) for d in input_meta["shape"]] == http_meta["inputs"][0]["shape"], meta
-    name, output = input_meta["name"], output_meta["name"]
+    name, outputs = input_meta["name"], [o["name"] for o in meta["outputs"]]
+    assert outputs == [o["name"] for o in http_meta["outputs"]], meta
 
-    def infer(batch, version=""):
+    def infer(batch, version="", wanted=None):
         tensor = grpcclient.InferInput(name, list(batch.shape), "FP32")
         tensor.set_data_from_numpy(batch)
-        return client.infer(model, [tensor], model_version=version)
+        wanted = wanted and [grpcclient.InferRequestedOutput(o) for o in wanted]
+        return client.infer(model, [tensor], model_version=version, outputs=wanted)
 
-    got = infer(images).as_numpy(output)
-    assert got.shape == expected.shape, (got.shape, expected.shape)
-    assert np.allclose(got, expected, rtol=1e-4, atol=1e-5), np.abs(got - expected).max()
-    got = infer(images[:1], version="1").as_numpy(output)
-    assert np.allclose(got, expected[:1], rtol=1e-4, atol=1e-5)
+    got = arrays(infer(images), outputs)
+    assert all(got[o].shape == expected[o].shape for o in outputs), got
+    all_close(got, expected)
+    all_close(arrays(infer(images[:1], version="1"), outputs), {o: v[:1] for o, v in expected.items()})
+    last = infer(images, wanted=outputs[-1:])
+    assert [o.name for o in last.get_response().outputs] == outputs[-1:]
+    all_close(arrays(last, outputs[-1:]), {outputs[-1]: expected[outputs[-1]]})
 
     # The standard gRPC health service, for the server and for the inference service: SERVING.
     check = grpc.insecure_channel(url).unary_unary(

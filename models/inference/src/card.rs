@@ -38,7 +38,9 @@ pub enum TaskSpec {
     Embedding { dim: usize },
     /// Class logits, `[batch, classes]`.
     Classification,
-    /// CenterNet-style dense maps, `[batch, classes + 4, h, w]` (see [`crate::detection`]).
+    /// CenterNet-style dense maps, `[batch, classes + 4, h, w]` (see [`crate::detection`]); the
+    /// card lists them as `heatmaps` `[batch, classes, h, w]`, `offsets` and `sizes` (`[batch,
+    /// 2, h, w]` each), the export's three outputs (cards from before list one `maps`).
     Detection(DetectionDecoding),
     /// Per-pixel class logits at input resolution, `[batch, classes, height, width]`.
     Segmentation {

@@ -43,35 +43,38 @@ pub async fn infer(
     let model = model(&registry, path)?;
     let (request, binary) = tensor::parse(&headers, &body)?;
     let input = one_input(model, &request.inputs)?;
-    let output_name = output_name(model);
-    let requested = tensor::requested_outputs(&request, &[output_name])?;
+    let names = output_names(model);
+    let requested = tensor::requested_outputs(&request, &names)?;
     check_input(model, &input.name, &input.shape, &input.datatype)?;
     let values = tensor::input_values(&request, &binary)?;
-    let (shape, mut data) = run_batch(model, &values[0]).await?;
-    // The models have one output tensor: it is returned unless the request lists no outputs.
+    let mut computed: Vec<Option<(Vec<usize>, Vec<f32>)>> = run_batch(model, &values[0])
+        .await?
+        .into_iter()
+        .map(Some)
+        .collect();
+    // Every output unless the request lists some; each one once.
     let outputs = requested
         .into_iter()
-        .take(1)
-        .map(|(_, as_binary)| {
-            let tensor = OutputTensor {
-                name: output_name.to_string(),
-                shape: shape.clone(),
-                values: std::mem::take(&mut data),
-            };
-            (tensor, as_binary)
+        .filter_map(|(index, as_binary)| {
+            let (shape, values) = computed.get_mut(index)?.take()?;
+            let name = names[index].to_string();
+            Some((
+                OutputTensor {
+                    name,
+                    shape,
+                    values,
+                },
+                as_binary,
+            ))
         })
         .collect();
     let answer = tensor::answer(&model.name, request.id.as_deref(), outputs);
     Ok((Extension(ServedBy(model.name.clone())), answer))
 }
 
-/// The name of the model's one output tensor.
-pub fn output_name(model: &Model) -> &str {
-    model
-        .card
-        .outputs
-        .first()
-        .map_or("output", |o| o.name.as_str())
+/// The names of the model's output tensors, in the graph's order (the card lists them so).
+pub fn output_names(model: &Model) -> Vec<&str> {
+    model.card.outputs.iter().map(|o| o.name.as_str()).collect()
 }
 
 /// The request's one input tensor: the models take exactly one.
@@ -117,9 +120,12 @@ pub fn check_input(
 }
 
 /// Runs a checked input's images (`[batch, 3, height, width]` values) through the model's
-/// worker one by one, so that they share batches with other requests; the output's shape (batch
-/// first) and values.
-pub async fn run_batch(model: &Model, values: &[f32]) -> Result<(Vec<usize>, Vec<f32>), ApiError> {
+/// worker one by one, so that they share batches with other requests; each output tensor's
+/// shape (batch first) and values, in the graph's order.
+pub async fn run_batch(
+    model: &Model,
+    values: &[f32],
+) -> Result<Vec<(Vec<usize>, Vec<f32>)>, ApiError> {
     let input = &model.card.input;
     let per_image = 3 * input.height * input.width;
     let mut pending = Vec::with_capacity(values.len() / per_image);
@@ -130,11 +136,10 @@ pub async fn run_batch(model: &Model, values: &[f32]) -> Result<(Vec<usize>, Vec
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         pending.push(submitted);
     }
-    let mut shape = vec![pending.len()];
-    let mut data = Vec::new();
-    let mut item_shape = Vec::new();
+    let batch = pending.len();
+    let mut tensors: Vec<(Vec<usize>, Vec<f32>)> = Vec::new();
     for p in pending {
-        let output = p
+        let outputs = p
             .wait()
             .await
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?
@@ -144,9 +149,19 @@ pub async fn run_batch(model: &Model, values: &[f32]) -> Result<(Vec<usize>, Vec
                     format!("inference failed: {e}"),
                 )
             })?;
-        item_shape = output.shape;
-        data.extend(output.values);
+        if tensors.is_empty() {
+            tensors = outputs
+                .iter()
+                .map(|o| {
+                    let mut shape = vec![batch];
+                    shape.extend(&o.shape);
+                    (shape, Vec::with_capacity(batch * o.values.len()))
+                })
+                .collect();
+        }
+        for ((_, data), output) in tensors.iter_mut().zip(outputs) {
+            data.extend(output.values);
+        }
     }
-    shape.extend(item_shape);
-    Ok((shape, data))
+    Ok(tensors)
 }

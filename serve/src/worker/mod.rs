@@ -58,18 +58,45 @@ impl std::fmt::Display for Placement {
     }
 }
 
-/// One image's network input and where its output goes.
+/// One image's network input and where its outputs go.
 struct Job {
     input: Vec<f32>,
-    reply: oneshot::Sender<Result<Output, String>>,
+    reply: oneshot::Sender<Result<Outputs, String>>,
     queued: Instant,
 }
 
-/// One image's output: values and shape (without the batch axis).
+/// One image's output tensor: values and shape (without the batch axis).
 #[derive(Debug, Clone)]
 pub struct Output {
     pub values: Vec<f32>,
     pub shape: Vec<usize>,
+}
+
+/// One image's output tensors, in the graph's (and the card's) order.
+pub type Outputs = Vec<Output>;
+
+impl Output {
+    /// Tensors joined along their first axis (the channels): detection's `heatmaps`, `offsets`
+    /// and `sizes` back into the `[classes + 4, h, w]` maps its decoding reads. One tensor is
+    /// returned as it is; tensors whose other axes differ cannot be joined.
+    pub fn join(mut outputs: Outputs) -> Result<Output, String> {
+        if outputs.len() == 1 {
+            return Ok(outputs.remove(0));
+        }
+        let first = outputs.first().ok_or("the model returned no outputs")?;
+        let mut shape = first.shape.clone();
+        for other in &outputs[1..] {
+            if other.shape.len() != shape.len() || other.shape.get(1..) != shape.get(1..) {
+                return Err(format!(
+                    "outputs of shapes {:?} and {:?} do not join along the channels",
+                    first.shape, other.shape
+                ));
+            }
+        }
+        shape[0] = outputs.iter().map(|o| o.shape[0]).sum();
+        let values = outputs.into_iter().flat_map(|o| o.values).collect();
+        Ok(Output { values, shape })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,8 +115,8 @@ pub struct Worker {
 
 impl Worker {
     /// Starts one thread per session of `sessions` (the model's instances), all taking images
-    /// from one queue. The model's input `input_name` takes `[batch, 3, height, width]`; its
-    /// first output is read. On CUDA the bucket sizes are run once before this returns.
+    /// from one queue. The model's input `input_name` takes `[batch, 3, height, width]`; every
+    /// output is read. On CUDA the bucket sizes are run once before this returns.
     pub fn spawn(
         name: &str,
         sessions: Vec<Session>,
@@ -160,17 +187,17 @@ impl Worker {
         Ok(Pending(answer))
     }
 
-    /// Queues one image and waits for its output.
-    pub async fn infer(&self, input: Vec<f32>) -> Result<Result<Output, String>, SubmitError> {
+    /// Queues one image and waits for its outputs.
+    pub async fn infer(&self, input: Vec<f32>) -> Result<Result<Outputs, String>, SubmitError> {
         self.submit(input)?.wait().await
     }
 }
 
 /// An image submitted to a worker, not answered yet.
-pub struct Pending(oneshot::Receiver<Result<Output, String>>);
+pub struct Pending(oneshot::Receiver<Result<Outputs, String>>);
 
 impl Pending {
-    pub async fn wait(self) -> Result<Result<Output, String>, SubmitError> {
+    pub async fn wait(self) -> Result<Result<Outputs, String>, SubmitError> {
         self.0.await.map_err(|_| SubmitError::Stopped)
     }
 }
@@ -308,7 +335,7 @@ mod tests {
             .build()
             .unwrap();
         let output = runtime.block_on(last.wait()).unwrap().unwrap();
-        assert_eq!(output.values.len(), card.class_names.len());
+        assert_eq!(output[0].values.len(), card.class_names.len());
         // Only the waiting client's image ran (the batch-size histogram counts the calls made),
         // give or take one taken in the instant between a submit and its drop.
         let text = metrics.render();
@@ -365,7 +392,7 @@ mod tests {
             let expected = plain.infer_plain(&inputs).unwrap();
             let got = bound.infer(&inputs).unwrap();
             assert_eq!(got.len(), n);
-            for (g, e) in got.iter().zip(&expected) {
+            for (g, e) in got.iter().flatten().zip(expected.iter().flatten()) {
                 assert_eq!(g.shape, e.shape);
                 for (a, b) in g.values.iter().zip(&e.values) {
                     assert!(

@@ -6,7 +6,7 @@ use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, Memory
 use ort::session::{IoBinding, Session};
 use ort::value::Tensor as OrtTensor;
 
-use super::Output;
+use super::{Output, Outputs};
 
 /// The batch sizes a CUDA worker runs: powers of two below `max_batch`, and `max_batch`.
 pub fn buckets(max_batch: usize) -> Vec<usize> {
@@ -54,12 +54,15 @@ impl Runner {
         memory: impl Fn(MemoryType) -> ort::Result<MemoryInfo<'static>>,
     ) -> Result<(), String> {
         let e = |e: ort::Error| e.to_string();
-        let output = self
+        let outputs: Vec<String> = self
             .session
             .outputs()
-            .first()
+            .iter()
             .map(|o| o.name().to_string())
-            .ok_or("the model has no outputs")?;
+            .collect();
+        if outputs.is_empty() {
+            return Err("the model has no outputs".into());
+        }
         let allocator =
             Allocator::new(&self.session, memory(MemoryType::CPUInput).map_err(e)?).map_err(e)?;
         let output_memory = memory(MemoryType::CPUOutput).map_err(e)?;
@@ -68,9 +71,11 @@ impl Runner {
         for &size in sizes {
             let staging = OrtTensor::<f32>::new(&allocator, [size, c, h, w]).map_err(e)?;
             let mut binding = self.session.create_binding().map_err(e)?;
-            binding
-                .bind_output_to_device(&output, &output_memory)
-                .map_err(e)?;
+            for output in &outputs {
+                binding
+                    .bind_output_to_device(output, &output_memory)
+                    .map_err(e)?;
+            }
             bound.push(Bound {
                 size,
                 staging,
@@ -100,8 +105,8 @@ impl Runner {
         })
     }
 
-    /// Runs `inputs` (CHW images) as one batch; one output per input.
-    pub fn infer(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Output>, String> {
+    /// Runs `inputs` (CHW images) as one batch; each input's outputs.
+    pub fn infer(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Outputs>, String> {
         let n = inputs.len();
         let e = |e: ort::Error| e.to_string();
         let Some(bound) = self.bound.iter_mut().find(|b| b.size >= n) else {
@@ -124,11 +129,10 @@ impl Runner {
             .bind_input(self.input_name.as_str(), &bound.staging)
             .map_err(e)?;
         let outputs = self.session.run_binding(&bound.binding).map_err(e)?;
-        let (shape, values) = outputs[0].try_extract_tensor::<f32>().map_err(e)?;
-        Ok(split(values, shape, n))
+        per_image(&outputs, n)
     }
 
-    pub(super) fn infer_plain(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Output>, String> {
+    pub(super) fn infer_plain(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Outputs>, String> {
         let n = inputs.len();
         let [c, h, w] = self.dims;
         let batch: Vec<f32> = inputs.concat();
@@ -137,11 +141,22 @@ impl Runner {
             .session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(|e| e.to_string())?;
-        let (shape, values) = outputs[0]
+        per_image(&outputs, n)
+    }
+}
+
+/// The first `n` images' outputs of a call, every output tensor of each image.
+fn per_image(outputs: &ort::session::SessionOutputs, n: usize) -> Result<Vec<Outputs>, String> {
+    let mut images: Vec<Outputs> = (0..n).map(|_| Vec::with_capacity(outputs.len())).collect();
+    for index in 0..outputs.len() {
+        let (shape, values) = outputs[index]
             .try_extract_tensor::<f32>()
             .map_err(|e| e.to_string())?;
-        Ok(split(values, shape, n))
+        for (image, output) in images.iter_mut().zip(split(values, shape, n)) {
+            image.push(output);
+        }
     }
+    Ok(images)
 }
 
 /// The first `n` images' outputs of a batch output of `shape`.

@@ -204,16 +204,39 @@ impl Task for DetectionTask {
         })
     }
 
+    /// The network's one output, `[batch, classes + 4, cells, cells]`, is listed as the three
+    /// tensors the export splits it into.
     fn card_task(&self, config: &FinetuneConfig) -> (TaskSpec, Vec<OutputSpec>) {
         let cells = (config.image_size / self.model.stride()).to_string();
-        let channels = (self.class_names.len() + BOX_CHANNELS).to_string();
+        let output = |name: &str, channels: usize, description: &str| OutputSpec {
+            name: name.into(),
+            shape: vec![
+                "batch".into(),
+                channels.to_string(),
+                cells.clone(),
+                cells.clone(),
+            ],
+            description: description.into(),
+        };
         (
             TaskSpec::Detection(self.decoding(SERVING_DECODING.score_threshold)),
-            vec![OutputSpec {
-                name: "maps".into(),
-                shape: vec!["batch".into(), channels, cells.clone(), cells],
-                description: "per cell: class heatmap logits, then x/y centre offset and ln(width/stride), ln(height/stride)".into(),
-            }],
+            vec![
+                output(
+                    "heatmaps",
+                    self.class_names.len(),
+                    "per cell and class: the logit of an object centre",
+                ),
+                output(
+                    "offsets",
+                    2,
+                    "per cell: the x/y centre offset within the cell",
+                ),
+                output(
+                    "sizes",
+                    BOX_CHANNELS - 2,
+                    "per cell: ln(width / stride), ln(height / stride)",
+                ),
+            ],
         )
     }
 }
