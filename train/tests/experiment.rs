@@ -160,3 +160,111 @@ fn bad_study_options_are_clear_errors() {
     }
     assert!(!out.exists(), "no report from a refused study");
 }
+
+#[test]
+fn the_plan_runs_one_run_at_a_time_and_the_report_reuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, out) = (dir.path().join("work"), dir.path().join("report"));
+    let study = ["--study", "transfer", "--seeds", "1"];
+    fn with<'a>(study: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+        [study, extra].concat()
+    }
+
+    // Three backbones (stage 1), then 3 tasks × 4 initialisations (stage 2).
+    let output = experiment(&work, &out, &with(&study, &["--plan"]));
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(lines.len(), 15, "{stdout}");
+    for (index, line) in lines.iter().enumerate() {
+        assert_eq!(line[0], index.to_string(), "{stdout}");
+        assert_eq!(line[1], if index < 3 { "1" } else { "2" }, "{stdout}");
+    }
+    assert_eq!(lines[0][2], "supervised+supervised seed 0");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("stage 2 = 3..15"));
+    assert!(!work.exists() && !out.exists(), "--plan runs nothing");
+    let index_of = |name: &str| {
+        lines
+            .iter()
+            .position(|l| l[2] == name)
+            .unwrap_or_else(|| panic!("{name} not in {stdout}"))
+            .to_string()
+    };
+
+    // A fine-tuning run before its backbone is a clear error; from random init it needs none.
+    let from_ce = index_of("detection from supervised+supervised seed 0");
+    let output = experiment(&work, &out, &with(&study, &["--only", &from_ce]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("run the plan's stage-1 runs first"),
+        "{stderr}"
+    );
+    let from_random = index_of("detection from random seed 0");
+    for only in ["0", &from_random, &from_ce] {
+        let output = experiment(&work, &out, &with(&study, &["--only", only]));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains(&format!("run {only} done")), "{stdout}");
+    }
+    assert!(!out.exists(), "--only writes no report");
+    let output = experiment(&work, &out, &with(&study, &["--only", "15"]));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the plan has 15 runs"));
+
+    // The full invocation reuses the three finished runs and writes the report.
+    let output = experiment(&work, &out, &study);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("(3 reused)"), "{stdout}");
+    assert!(out.join("report.md").exists());
+}
+
+/// The Kubernetes Indexed Jobs (docker/k8s/study-*.yaml) run the default study's plan: as many
+/// completions as each stage has runs, stage 2 offset by stage 1's.
+#[test]
+fn the_cluster_jobs_match_the_default_plan() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let output = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["experiment", "--data", "synthetic", "--plan"])
+        .arg("--settings")
+        .arg(root.join("configs/study.toml"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("plan: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    // `140 runs, stage 1 = 0..80, stage 2 = 80..140`
+    let numbers: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [total, 1, 0, one, 2, stage_two, end] = numbers[..] else {
+        panic!("{summary}");
+    };
+    assert_eq!((end, stage_two), (total, one), "{summary}");
+    let manifest =
+        |name: &str| std::fs::read_to_string(root.join("docker/k8s").join(name)).unwrap();
+    let pretrain = manifest("study-1-pretrain.yaml");
+    assert!(
+        pretrain.contains(&format!("completions: {one}\n")),
+        "{summary}"
+    );
+    assert!(pretrain.contains(r#"--only "$JOB_COMPLETION_INDEX""#));
+    let transfer = manifest("study-2-transfer.yaml");
+    assert!(
+        transfer.contains(&format!("completions: {}\n", total - one)),
+        "{summary}"
+    );
+    assert!(transfer.contains(&format!(r#"--only "$(({one} + JOB_COMPLETION_INDEX))""#)));
+    let report = manifest("study-3-report.yaml");
+    assert!(!report.contains("--only") && report.contains("train experiment"));
+    for jobs in [&pretrain, &transfer, &report] {
+        assert!(jobs.contains("claimName: exemplar-study-runs"));
+    }
+}

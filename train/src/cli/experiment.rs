@@ -39,6 +39,15 @@ pub struct ExperimentArgs {
     /// Compute device: cpu, vulkan or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// List the study's runs, one line each (index, stage, name), and exit: what
+    /// --only takes. Stage-2 runs (fine-tuning) need the stage-1 runs (pretraining) finished.
+    #[arg(long, conflicts_with = "only")]
+    plan: bool,
+    /// Run only run N of --plan (from 0, as a Kubernetes Indexed Job's completion index) and
+    /// write no report; a later invocation without --only reuses every finished run and writes
+    /// it.
+    #[arg(long, value_name = "N")]
+    only: Option<usize>,
 }
 
 pub fn run(args: ExperimentArgs) -> Result<()> {
@@ -66,6 +75,30 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
             .unwrap_or_else(|| PretrainConfig::defaults(config::Method::Supervised).workers),
         device: args.device,
     };
+    if args.plan {
+        let (budget, steps) = experiment::steps(&options)?;
+        for (index, step) in steps.iter().enumerate() {
+            println!("{index}\t{}\t{}", step.stage(), step.label(&budget));
+        }
+        let first_stage_two = steps.iter().position(|s| s.stage() == 2);
+        eprintln!(
+            "plan: {} runs, stage 1 = 0..{}, stage 2 = {}..{}",
+            steps.len(),
+            first_stage_two.unwrap_or(steps.len()),
+            first_stage_two.unwrap_or(steps.len()),
+            steps.len()
+        );
+        return Ok(());
+    }
+    if let Some(index) = args.only {
+        let results = experiment::run_only(&options, index)?;
+        println!(
+            "study: run {index} done in {:.1} min ({} reused); run without --only for the report",
+            results.seconds / 60.0,
+            results.reused
+        );
+        return Ok(());
+    }
     let results = experiment::run(&options)?;
     println!(
         "study: {} pretraining and {} transfer runs ({} reused) in {:.1} min -> {}",

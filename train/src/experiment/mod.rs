@@ -13,12 +13,14 @@
 //!
 //! Every run is identified by its full configuration: a run whose recorded configuration matches
 //! is reused, so an interrupted study resumes where it stopped and the studies share the runs
-//! they have in common. The report — tables, paired 95% intervals ([`stats`]), PNG charts, the
+//! they have in common; [`plan`] lists the runs, so that machines sharing the work directory can
+//! run them side by side (`--plan`, `--only N`). The report — tables, paired 95% intervals ([`stats`]), PNG charts, the
 //! command and the machine — is written by [`report`].
 
 mod arms;
 pub mod budget;
 mod claims;
+pub mod plan;
 pub mod plot;
 pub mod report;
 mod runs;
@@ -32,13 +34,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use self::arms::transfer_config;
 pub use self::arms::{
     ABLATED, ABLATION, Arm, Corpus, METHODS, TASKS, TRANSFERRED, arms, pretrain_config, scenes,
 };
 pub use self::budget::{Budget, BudgetError};
-use self::runs::{Probe, pretrain_run, transfer_run, untrained_run};
-use crate::config::Method;
+pub use self::plan::Step;
+pub use self::sweep::SweepResult;
 use crate::data::{self, DataSource, Split};
 
 /// The studies `train experiment` can run.
@@ -196,8 +197,8 @@ pub struct StudyResults {
     pub reused: usize,
 }
 
-/// Runs the studies (reusing finished runs) and writes the report into `options.out`.
-pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
+/// The shared settings at the study's scale, after checking the options.
+fn checked_budget(options: &StudyOptions) -> Result<Budget, ExperimentError> {
     if options.seeds == 0 {
         return Err(ExperimentError::Invalid(
             "--seeds must be at least 1".into(),
@@ -212,10 +213,19 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
     if options.studies.is_empty() {
         return Err(ExperimentError::Invalid("no study chosen".into()));
     }
-    let started = Instant::now();
-    let budget = options.settings.scaled(options.scale);
-    let arms = arms(&options.studies);
-    let mut results = StudyResults {
+    Ok(options.settings.scaled(options.scale))
+}
+
+/// The runs of the study `options` describes, in order ([`plan::plan`]), with the settings
+/// they run at.
+pub fn steps(options: &StudyOptions) -> Result<(Budget, Vec<Step>), ExperimentError> {
+    let budget = checked_budget(options)?;
+    let steps = plan::plan(options, &budget);
+    Ok((budget, steps))
+}
+
+fn empty_results(options: &StudyOptions, budget: Budget) -> StudyResults {
+    StudyResults {
         studies: options.studies.clone(),
         seeds: options.seeds,
         scale: options.scale,
@@ -228,116 +238,53 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
         sweep: Vec::new(),
         seconds: 0.0,
         reused: 0,
-    };
-    let has = |study| options.studies.contains(&study);
-    let total = (arms.len() + usize::from(has(Study::Methods))) * options.seeds
-        + if has(Study::Transfer) {
-            TASKS.len() * (TRANSFERRED.len() + 1) * options.seeds
-        } else {
-            0
-        }
-        + if has(Study::Sweep) {
-            (sweep::points(&budget).len() + 1) * options.seeds
-        } else {
-            0
-        };
-    let mut done = 0;
-    for arm in &arms {
-        let probe = Probe::for_corpus(options, &budget, arm.corpus);
-        for seed in 0..options.seeds as u64 {
-            done += 1;
-            let dir = pretrain_dir(options, &arm.slug(), seed);
-            let config = pretrain_config(options, &budget, *arm, seed);
-            let (result, reused) = pretrain_run(&config, *arm, &dir, &probe, options)?;
-            log(
-                done,
-                total,
-                &format!("{} seed {seed}", arm.slug()),
-                reused,
-                result.scores(),
-            );
-            results.reused += usize::from(reused);
-            results.pretrain.push(result);
-        }
     }
-    if has(Study::Methods) {
-        // The floor every method must clear: the same network, untrained, scored the same way.
-        let probe = Probe::for_corpus(options, &budget, Corpus::Main);
-        for seed in 0..options.seeds as u64 {
-            done += 1;
-            // Everything that shapes the network and its input is in the CE arm's config.
-            let config =
-                pretrain_config(options, &budget, Arm::default_for(Method::Supervised), seed);
-            let dir = pretrain_dir(options, UNTRAINED, seed);
-            let (result, reused) = untrained_run(options, &config, &probe, &dir, seed)?;
-            log(
-                done,
-                total,
-                &format!("untrained seed {seed}"),
-                reused,
-                result.scores(),
-            );
-            results.reused += usize::from(reused);
-            results.pretrain.push(result);
-        }
+}
+
+/// Runs the studies (reusing finished runs) and writes the report into `options.out`.
+pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
+    let started = Instant::now();
+    let (budget, steps) = steps(options)?;
+    let mut results = empty_results(options, budget);
+    for (index, step) in steps.iter().enumerate() {
+        plan::execute(
+            step,
+            options,
+            &budget,
+            &mut results,
+            (index + 1, steps.len()),
+        )?;
     }
-    if has(Study::Augmentation) {
+    if options.studies.contains(&Study::Augmentation) {
         results.views = measure_views(options, &budget)?;
-    }
-    if has(Study::Transfer) {
-        transfer_study(options, &budget, &mut results, &mut done, total)?;
-    }
-    if has(Study::Sweep) {
-        sweep::run(options, &budget, &mut results, &mut done, total)?;
     }
     results.seconds = started.elapsed().as_secs_f64();
     report::write(&results, &options.out)?;
     Ok(results)
 }
 
-fn transfer_study(
-    options: &StudyOptions,
-    budget: &Budget,
-    results: &mut StudyResults,
-    done: &mut usize,
-    total: usize,
-) -> Result<(), ExperimentError> {
-    for task in TASKS {
-        for init in std::iter::once(None).chain(TRANSFERRED.map(Some)) {
-            for seed in 0..options.seeds as u64 {
-                *done += 1;
-                let init_name = init.map_or("random".to_string(), |m| Arm::default_for(m).slug());
-                let dir = options
-                    .work
-                    .join("transfer")
-                    .join(task.name())
-                    .join(&init_name)
-                    .join(format!("seed{seed}"));
-                let backbone =
-                    init.map(|m| pretrain_dir(options, &Arm::default_for(m).slug(), seed));
-                // The backbone's own configuration is part of the run's identity: a retrained
-                // backbone means the transfer must be redone too.
-                let backbone_config = match init {
-                    Some(method) => {
-                        pretrain_config(options, budget, Arm::default_for(method), seed).to_toml()
-                    }
-                    None => String::new(),
-                };
-                let config = transfer_config(options, budget, task, backbone, seed);
-                let (result, reused) = transfer_run(config, &backbone_config, &dir, &init_name)?;
-                log(
-                    *done,
-                    total,
-                    &format!("{} from {init_name} seed {seed}", task.name()),
-                    reused,
-                    format!("{} {:.2}", result.metric, result.value),
-                );
-                results.reused += usize::from(reused);
-                results.transfer.push(result);
-            }
-        }
-    }
-    Ok(())
+/// Runs (or reuses) run `index` of the plan alone, without a report: one pod's share of the
+/// study on a cluster. A fine-tuning run needs its backbone finished first.
+pub fn run_only(options: &StudyOptions, index: usize) -> Result<StudyResults, ExperimentError> {
+    let started = Instant::now();
+    let (budget, steps) = steps(options)?;
+    let step = steps.get(index).ok_or_else(|| {
+        ExperimentError::Invalid(format!(
+            "--only {index}: the plan has {} runs, numbered 0 to {}",
+            steps.len(),
+            steps.len().saturating_sub(1)
+        ))
+    })?;
+    let mut results = empty_results(options, budget);
+    plan::execute(
+        step,
+        options,
+        &budget,
+        &mut results,
+        (index + 1, steps.len()),
+    )?;
+    results.seconds = started.elapsed().as_secs_f64();
+    Ok(results)
 }
 
 /// What each ablation step changes in the views: on the scenes the ablation runs on, and on
@@ -361,9 +308,4 @@ fn measure_views(
         );
     }
     Ok(changes)
-}
-
-fn log(done: usize, total: usize, what: &str, reused: bool, result: String) {
-    let how = if reused { " (reused)" } else { "" };
-    eprintln!("[{done}/{total}] {what}: {result}{how}");
 }

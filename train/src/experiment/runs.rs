@@ -114,6 +114,11 @@ fn eval_error(dir: &Path) -> impl Fn(BoxError) -> ExperimentError + '_ {
     }
 }
 
+/// Whether `dir` holds a finished pretraining run of `config` (a TOML configuration).
+pub fn pretrain_finished(dir: &Path, config: &str) -> bool {
+    recorded::<PretrainResult>(dir, config, |r| &r.config).is_some()
+}
+
 /// Pretrains `arm` with `config` in `dir` (or reuses the run there) and scores it.
 pub fn pretrain_run(
     config: &PretrainConfig,

@@ -6,11 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::budget::Budget;
-use super::runs::{Probe, Scoring, pretrain_run, untrained_run};
-use super::{
-    Arm, Corpus, ExperimentError, StudyOptions, StudyResults, UNTRAINED, log, pretrain_config,
-};
-use crate::config::Method;
+use super::{PretrainResult, StudyOptions};
 
 /// One point of the sweep: the frozen settings with one change.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,80 +102,26 @@ pub fn points(frozen: &Budget) -> Vec<Point> {
     points
 }
 
-/// Runs every point for every seed and adds the results to `results`.
-pub fn run(
-    options: &StudyOptions,
-    frozen: &Budget,
-    results: &mut StudyResults,
-    done: &mut usize,
-    total: usize,
-) -> Result<(), ExperimentError> {
-    let arm = Arm::default_for(Method::MocoV2);
-    // Sweeps around different settings keep their runs apart.
-    let root = options.work.join("sweep").join(format!(
+/// Where the sweep around `frozen` keeps its runs: sweeps around different settings keep
+/// their runs apart.
+pub fn root(options: &StudyOptions, frozen: &Budget) -> std::path::PathBuf {
+    options.work.join("sweep").join(format!(
         "around-{:016x}",
         fnv1a(&toml::to_string(frozen).unwrap_or_default())
-    ));
-    for (index, point) in points(frozen).into_iter().enumerate() {
-        let probe = Probe {
-            scoring: Scoring::HeldOut,
-            ..Probe::for_corpus(options, &point.budget, Corpus::Main)
-        };
-        for seed in 0..options.seeds as u64 {
-            *done += 1;
-            let dir = root
-                .join(format!("point{index}"))
-                .join(format!("seed{seed}"));
-            let config = pretrain_config(options, &point.budget, arm, seed);
-            let (result, reused) = pretrain_run(&config, arm, &dir, &probe, options)?;
-            log(
-                *done,
-                total,
-                &format!("sweep: {} seed {seed}", point.name),
-                reused,
-                format!("held-out {}", result.scores()),
-            );
-            results.reused += usize::from(reused);
-            results.sweep.push(SweepResult {
-                point: point.name.clone(),
-                seed,
-                linear_top1: result.linear_top1,
-                knn_top1: result.knn_top1,
-                seconds: result.seconds,
-            });
+    ))
+}
+
+impl SweepResult {
+    /// The sweep's record of a scored run at `point`.
+    pub fn of(point: String, run: &PretrainResult) -> Self {
+        Self {
+            point,
+            seed: run.seed,
+            linear_top1: run.linear_top1,
+            knn_top1: run.knn_top1,
+            seconds: run.seconds,
         }
     }
-    // The floor on the same held-out images: the untrained network.
-    let probe = Probe {
-        scoring: Scoring::HeldOut,
-        ..Probe::for_corpus(options, frozen, Corpus::Main)
-    };
-    for seed in 0..options.seeds as u64 {
-        *done += 1;
-        let dir = options
-            .work
-            .join("sweep")
-            .join(UNTRAINED)
-            .join(format!("seed{seed}"));
-        let config = pretrain_config(options, frozen, Arm::default_for(Method::Supervised), seed);
-        let (result, reused) = untrained_run(options, &config, &probe, &dir, seed)?;
-        log(
-            *done,
-            total,
-            &format!("sweep: untrained seed {seed}"),
-            reused,
-            format!("held-out {}", result.scores()),
-        );
-        results.reused += usize::from(reused);
-        results.sweep.push(SweepResult {
-            point: UNTRAINED_POINT.into(),
-            seed,
-            linear_top1: result.linear_top1,
-            knn_top1: result.knn_top1,
-            seconds: result.seconds,
-        });
-    }
-    Ok(())
 }
 
 /// FNV-1a, 64 bits: a stable name for a settings file's sweep directory.

@@ -1,0 +1,222 @@
+//! The study as a list of independent runs: what `train experiment --plan` prints and what
+//! `--only N` runs one of, so that several machines sharing `--work` (a Kubernetes Indexed Job,
+//! `docker/k8s/study-job.yaml`) can run the study side by side. Every run is reused by its
+//! configuration, so a final `train experiment` without `--only` finds them all done and writes
+//! the report.
+//!
+//! Runs come in two stages: stage 1 pretrains (and scores the untrained networks and the
+//! sweep's points); stage 2 fine-tunes, from the stage-1 backbones or from random
+//! initialisation. A stage-2 run refuses to start before its backbone is finished.
+
+use std::path::PathBuf;
+
+use super::arms::transfer_config;
+use super::budget::Budget;
+use super::runs::{Probe, Scoring, pretrain_finished, pretrain_run, transfer_run, untrained_run};
+use super::{
+    Arm, Corpus, ExperimentError, Study, StudyOptions, StudyResults, SweepResult, TASKS,
+    TRANSFERRED, UNTRAINED, arms, pretrain_config, pretrain_dir, sweep,
+};
+use crate::config::Method;
+use crate::finetune::TaskKind;
+
+/// One run of the study.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// A pretraining arm, scored by the probe of its corpus.
+    Pretrain { arm: Arm, seed: u64 },
+    /// The untrained network: the methods study's floor.
+    Untrained { seed: u64 },
+    /// A backbone fine-tuned on a task, or the task from random initialisation (`init: None`).
+    Transfer {
+        task: TaskKind,
+        init: Option<Method>,
+        seed: u64,
+    },
+    /// A point of the settings sweep (an index into [`sweep::points`]), scored held out.
+    SweepPoint { index: usize, seed: u64 },
+    /// The untrained network on the sweep's held-out images.
+    SweepUntrained { seed: u64 },
+}
+
+impl Step {
+    /// 1: pretraining and scoring; 2: fine-tuning (from a stage-1 backbone, or from random
+    /// initialisation, which is kept with the other transfers).
+    pub fn stage(&self) -> u8 {
+        match self {
+            Step::Transfer { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// How the log and `--plan` name it.
+    pub fn label(&self, budget: &Budget) -> String {
+        match self {
+            Step::Pretrain { arm, seed } => format!("{} seed {seed}", arm.slug()),
+            Step::Untrained { seed } => format!("untrained seed {seed}"),
+            Step::Transfer { task, init, seed } => {
+                format!("{} from {} seed {seed}", task.name(), init_name(*init))
+            }
+            Step::SweepPoint { index, seed } => {
+                let points = sweep::points(budget);
+                let name = points.get(*index).map_or("?", |p| p.name.as_str());
+                format!("sweep: {name} seed {seed}")
+            }
+            Step::SweepUntrained { seed } => format!("sweep: untrained seed {seed}"),
+        }
+    }
+}
+
+fn init_name(init: Option<Method>) -> String {
+    init.map_or("random".to_string(), |m| Arm::default_for(m).slug())
+}
+
+/// Every run the chosen studies need, in the order one invocation runs them: all of stage 1
+/// before stage 2.
+pub fn plan(options: &StudyOptions, budget: &Budget) -> Vec<Step> {
+    let seeds = 0..options.seeds as u64;
+    let has = |study| options.studies.contains(&study);
+    let mut steps = Vec::new();
+    for arm in arms(&options.studies) {
+        steps.extend(seeds.clone().map(|seed| Step::Pretrain { arm, seed }));
+    }
+    if has(Study::Methods) {
+        steps.extend(seeds.clone().map(|seed| Step::Untrained { seed }));
+    }
+    if has(Study::Sweep) {
+        for index in 0..sweep::points(budget).len() {
+            steps.extend(seeds.clone().map(|seed| Step::SweepPoint { index, seed }));
+        }
+        steps.extend(seeds.clone().map(|seed| Step::SweepUntrained { seed }));
+    }
+    if has(Study::Transfer) {
+        for task in TASKS {
+            for init in std::iter::once(None).chain(TRANSFERRED.map(Some)) {
+                steps.extend(
+                    seeds
+                        .clone()
+                        .map(|seed| Step::Transfer { task, init, seed }),
+                );
+            }
+        }
+    }
+    steps.sort_by_key(Step::stage);
+    steps
+}
+
+/// Runs `step` (or reuses its finished run), adds its result to `results` and logs it as run
+/// `number` of `total`.
+pub fn execute(
+    step: &Step,
+    options: &StudyOptions,
+    budget: &Budget,
+    results: &mut StudyResults,
+    (number, total): (usize, usize),
+) -> Result<(), ExperimentError> {
+    let label = step.label(budget);
+    let (reused, scores) = match *step {
+        Step::Pretrain { arm, seed } => {
+            let probe = Probe::for_corpus(options, budget, arm.corpus);
+            let dir = pretrain_dir(options, &arm.slug(), seed);
+            let config = pretrain_config(options, budget, arm, seed);
+            let (result, reused) = pretrain_run(&config, arm, &dir, &probe, options)?;
+            let scores = result.scores();
+            results.pretrain.push(result);
+            (reused, scores)
+        }
+        Step::Untrained { seed } => {
+            let probe = Probe::for_corpus(options, budget, Corpus::Main);
+            // Everything that shapes the network and its input is in the CE arm's config.
+            let config =
+                pretrain_config(options, budget, Arm::default_for(Method::Supervised), seed);
+            let dir = pretrain_dir(options, UNTRAINED, seed);
+            let (result, reused) = untrained_run(options, &config, &probe, &dir, seed)?;
+            let scores = result.scores();
+            results.pretrain.push(result);
+            (reused, scores)
+        }
+        Step::Transfer { task, init, seed } => {
+            let dir = options
+                .work
+                .join("transfer")
+                .join(task.name())
+                .join(init_name(init))
+                .join(format!("seed{seed}"));
+            let backbone = init
+                .map(|m| backbone(options, budget, m, seed))
+                .transpose()?;
+            // The backbone's own configuration is part of the run's identity: a retrained
+            // backbone means the transfer must be redone too.
+            let (backbone_dir, backbone_config) = backbone.unzip();
+            let config = transfer_config(options, budget, task, backbone_dir, seed);
+            let (result, reused) = transfer_run(
+                config,
+                backbone_config.as_deref().unwrap_or(""),
+                &dir,
+                &init_name(init),
+            )?;
+            let scores = format!("{} {:.2}", result.metric, result.value);
+            results.transfer.push(result);
+            (reused, scores)
+        }
+        Step::SweepPoint { index, seed } => {
+            let point = sweep::points(budget).swap_remove(index);
+            let probe = Probe {
+                scoring: Scoring::HeldOut,
+                ..Probe::for_corpus(options, &point.budget, Corpus::Main)
+            };
+            let arm = Arm::default_for(Method::MocoV2);
+            let dir = sweep::root(options, budget)
+                .join(format!("point{index}"))
+                .join(format!("seed{seed}"));
+            let config = pretrain_config(options, &point.budget, arm, seed);
+            let (result, reused) = pretrain_run(&config, arm, &dir, &probe, options)?;
+            let scores = format!("held-out {}", result.scores());
+            results.sweep.push(SweepResult::of(point.name, &result));
+            (reused, scores)
+        }
+        Step::SweepUntrained { seed } => {
+            let probe = Probe {
+                scoring: Scoring::HeldOut,
+                ..Probe::for_corpus(options, budget, Corpus::Main)
+            };
+            let dir = options
+                .work
+                .join("sweep")
+                .join(UNTRAINED)
+                .join(format!("seed{seed}"));
+            let config =
+                pretrain_config(options, budget, Arm::default_for(Method::Supervised), seed);
+            let (result, reused) = untrained_run(options, &config, &probe, &dir, seed)?;
+            let scores = format!("held-out {}", result.scores());
+            results
+                .sweep
+                .push(SweepResult::of(sweep::UNTRAINED_POINT.into(), &result));
+            (reused, scores)
+        }
+    };
+    results.reused += usize::from(reused);
+    let how = if reused { " (reused)" } else { "" };
+    eprintln!("[{number}/{total}] {label}: {scores}{how}");
+    Ok(())
+}
+
+/// The finished stage-1 backbone of `method` and `seed`: its directory and configuration.
+fn backbone(
+    options: &StudyOptions,
+    budget: &Budget,
+    method: Method,
+    seed: u64,
+) -> Result<(PathBuf, String), ExperimentError> {
+    let arm = Arm::default_for(method);
+    let dir = pretrain_dir(options, &arm.slug(), seed);
+    let config = pretrain_config(options, budget, arm, seed).to_toml();
+    if !pretrain_finished(&dir, &config) {
+        return Err(ExperimentError::Invalid(format!(
+            "the backbone {} seed {seed} is not finished in {}: run the plan's stage-1 runs first",
+            arm.slug(),
+            dir.display()
+        )));
+    }
+    Ok((dir, config))
+}
