@@ -14,8 +14,8 @@
 //! Every run is identified by its full configuration: a run whose recorded configuration matches
 //! is reused, so an interrupted study resumes where it stopped and the studies share the runs
 //! they have in common; [`plan`] lists the runs, so that machines sharing the work directory can
-//! run them side by side (`--plan`, `--only N`). The report — tables, paired 95% intervals ([`stats`]), PNG charts, the
-//! command and the machine — is written by [`report`].
+//! run them side by side (`--plan`, `--only N`). The report — tables, paired 95% intervals
+//! ([`stats`]), PNG charts, the command and the machine — is written by [`report`].
 
 mod arms;
 pub mod budget;
