@@ -67,7 +67,10 @@ def run(model: dict, body: bytes) -> tuple[np.ndarray, tuple[int, int]]:
     size = image.size
     pixels = np.asarray(image.resize(model["size"], Image.BILINEAR), dtype=np.float32) / 255.0
     chw = (pixels.transpose(2, 0, 1) - model["mean"]) / model["std"]
-    output = model["session"].run(None, {model["input"]: chw[None].astype(np.float32)})[0]
+    outputs = model["session"].run(None, {model["input"]: chw[None].astype(np.float32)})
+    # A detector has three outputs (heatmaps, offsets, sizes), joined along the channels as its
+    # decoding reads them; every other model has one.
+    output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
     return output[0], size
 
 
