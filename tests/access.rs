@@ -12,6 +12,19 @@ fn models() -> &'static Path {
     MODELS.get_or_init(|| tiny_models(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("access-e2e")))
 }
 
+/// The test certificates' folder, and the flags that serve with them.
+fn tls() -> (PathBuf, Vec<String>) {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
+    let path = |file: &str| fixtures.join(file).to_string_lossy().into_owned();
+    let flags = vec![
+        "--tls-cert".into(),
+        path("cert.pem"),
+        "--tls-key".into(),
+        path("key.pem"),
+    ];
+    (fixtures, flags)
+}
+
 fn error_of(answer: &exemplar_tests::Answer) -> String {
     answer.json()["error"]
         .as_str()
@@ -129,17 +142,9 @@ fn a_client_over_its_rate_gets_429_and_the_health_checks_stay_open() {
 
 #[test]
 fn https_with_a_certificate_and_a_clear_error_without_one() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
-    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
-    let server = Server::start(
-        models(),
-        &[
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
+    let (fixtures, tls_flags) = tls();
+    let flags: Vec<&str> = tls_flags.iter().map(String::as_str).collect();
+    let server = Server::start(models(), &flags);
 
     // A client trusting the test CA completes the handshake and gets an answer.
     let mut roots = rustls::RootCertStore::empty();
@@ -182,11 +187,7 @@ fn https_with_a_certificate_and_a_clear_error_without_one() {
         let mut command = exemplar_tests::binary("serve");
         command.args(["--health-check", "--addr", &server.addr]);
         if tls {
-            command
-                .arg("--tls-cert")
-                .arg(&cert)
-                .arg("--tls-key")
-                .arg(&key);
+            command.args(&flags);
         }
         command.output().unwrap()
     };
@@ -203,7 +204,7 @@ fn https_with_a_certificate_and_a_clear_error_without_one() {
         .arg("--models")
         .arg(models())
         .args(["--addr", "127.0.0.1:0", "--tls-cert"])
-        .arg(&cert)
+        .arg(fixtures.join("cert.pem"))
         .args(["--tls-key", "/nonexistent/key.pem"])
         .output()
         .unwrap();
@@ -234,38 +235,24 @@ except InferenceServerException as e:
     assert "needs an API key" in e.message(), e.message()
 assert client.get_server_metadata(headers={"authorization": "Bearer s3cret"}).name == "exemplar-serve"
 "#;
-    let output = std::process::Command::new(python)
-        .args(["-c", script, &grpc])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    exemplar_tests::succeed(std::process::Command::new(python).args(["-c", script, &grpc]));
 }
 
 #[test]
 fn grpc_speaks_tls_and_keeps_the_rate_and_size_limits() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls");
-    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
-    let server = Server::start(
-        models(),
-        &[
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-            "--rate-limit",
-            "1",
-            "--rate-burst",
-            "3",
-            "--max-body-bytes",
-            "65536",
-        ],
-    );
+    let (fixtures, tls_flags) = tls();
+    let mut flags: Vec<&str> = tls_flags.iter().map(String::as_str).collect();
+    flags.extend([
+        "--grpc-addr",
+        "127.0.0.1:0",
+        "--rate-limit",
+        "1",
+        "--rate-burst",
+        "3",
+        "--max-body-bytes",
+        "65536",
+    ]);
+    let server = Server::start(models(), &flags);
     let grpc = server.grpc_addr.clone().expect("a gRPC address");
     let python = exemplar_tests::oip_client_python();
     // Triton's gRPC client over TLS, trusting the test CA; health over the same TLS port; then a
@@ -316,18 +303,11 @@ try:
 except InferenceServerException:
     pass
 "#;
-    let output = std::process::Command::new(python)
-        .args([
-            "-c",
-            script,
-            &grpc,
-            fixtures.join("ca.pem").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let ca = fixtures.join("ca.pem");
+    exemplar_tests::succeed(std::process::Command::new(python).args([
+        "-c",
+        script,
+        &grpc,
+        ca.to_str().unwrap(),
+    ]));
 }

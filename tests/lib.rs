@@ -24,14 +24,22 @@ pub fn binary(name: &str) -> Command {
 /// # Panics
 /// If it fails; the message holds its stderr.
 pub fn run(name: &str, args: &[&str]) -> String {
-    let output = binary(name).args(args).output().expect("spawn");
+    let output = succeed(binary(name).args(args));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Runs `command` to its end and returns what it wrote.
+///
+/// # Panics
+/// If it cannot start or fails; the message names it and holds its stderr.
+pub fn succeed(command: &mut Command) -> std::process::Output {
+    let output = command.output().expect("spawn");
     assert!(
         output.status.success(),
-        "{name} {}: {}",
-        args.join(" "),
+        "{command:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    output
 }
 
 /// Where the workspace binary `name` is.

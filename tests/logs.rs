@@ -168,11 +168,7 @@ fn spans_reach_an_otlp_collector_and_join_the_callers_trace() {
         "import tritonclient.grpc as g; g.InferenceServerClient('{grpc}')\
          .get_server_metadata(headers={{'traceparent': '00-{trace}-{grpc_parent}-01'}})"
     );
-    let called = std::process::Command::new(&python)
-        .args(["-c", &call])
-        .status()
-        .unwrap();
-    assert!(called.success());
+    exemplar_tests::succeed(std::process::Command::new(&python).args(["-c", &call]));
     assert!(server.terminate().success());
     let _ = collector.kill();
     let _ = collector.wait();

@@ -2,7 +2,7 @@
 //! backbone with the kNN monitor and the linear probe, each writing its JSON result; and the
 //! transfer chain: pretrain, fine-tune, evaluate the fine-tuned model.
 
-use exemplar_tests::binary;
+use exemplar_tests::{binary, succeed};
 
 fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("result file")).expect("json")
@@ -48,15 +48,10 @@ fn pretrain_then_evaluate_with_knn_and_linear_probe() {
     assert!(stdout.contains("exemplar-v2: 16 steps"), "{stdout}");
 
     let monitor = json(&run.join("eval/knn.json"));
-    let output = binary("train")
-        .args(["eval", "knn", "--k", "10", "--run"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        binary("train")
+            .args(["eval", "knn", "--k", "10", "--run"])
+            .arg(&run),
     );
     let line = String::from_utf8_lossy(&output.stdout);
     assert!(line.starts_with("kNN top-1 "), "{line}");

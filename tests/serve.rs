@@ -422,15 +422,10 @@ fn the_container_runtime_installs_and_serves_outside_docker() {
     let docker = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker");
     let prefix = tempfile::tempdir().unwrap();
     let opt = prefix.path().join("opt");
-    let output = std::process::Command::new(docker.join("install-runtime.sh"))
-        .arg(&opt)
-        .arg(binary_path("serve"))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    exemplar_tests::succeed(
+        std::process::Command::new(docker.join("install-runtime.sh"))
+            .arg(&opt)
+            .arg(binary_path("serve")),
     );
     assert!(opt.join("bin/serve").exists());
     assert!(

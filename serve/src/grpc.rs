@@ -11,7 +11,7 @@ use crate::access::{ApiKey, RateLimit};
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::oip::infer::{check_input, one_input, output_names, run_batch};
-use crate::oip::{EXTENSIONS, ModelPath, model};
+use crate::oip::{EXTENSIONS, ModelPath, model, output_index};
 
 #[allow(clippy::all, missing_docs)]
 pub mod proto {
@@ -105,14 +105,7 @@ impl GrpcInferenceService for Service {
         let wanted = request
             .outputs
             .iter()
-            .map(|o| {
-                names.iter().position(|n| *n == o.name).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "unknown output '{}' (the model's outputs are {names:?})",
-                        o.name
-                    ))
-                })
-            })
+            .map(|o| output_index(&names, &o.name))
             .collect::<Result<Vec<usize>, _>>()?;
         let wanted = if wanted.is_empty() {
             (0..names.len()).collect()

@@ -6,7 +6,7 @@ pub mod infer;
 mod tensor;
 
 pub use infer::infer;
-pub use tensor::HEADER_LENGTH;
+pub use tensor::{HEADER_LENGTH, output_index};
 
 use axum::Json;
 use axum::extract::{Path, State};

@@ -233,18 +233,23 @@ pub fn requested_outputs(
     requested
         .iter()
         .map(|wanted| {
-            let index = names
-                .iter()
-                .position(|name| *name == wanted.name)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "unknown output '{}' (the model's outputs are {names:?})",
-                        wanted.name
-                    ))
-                })?;
+            let index = output_index(names, &wanted.name)?;
             Ok((index, wanted.parameters.binary_data.unwrap_or(all_binary)))
         })
         .collect()
+}
+
+/// The index of the output `wanted` among the model's outputs `names`; an unknown name is a
+/// 400 (INVALID_ARGUMENT over gRPC).
+pub fn output_index(names: &[&str], wanted: &str) -> Result<usize, ApiError> {
+    names
+        .iter()
+        .position(|name| *name == wanted)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown output '{wanted}' (the model's outputs are {names:?})"
+            ))
+        })
 }
 
 /// An answer's output tensor: its values as `data`, or its size in the binary part.

@@ -245,16 +245,7 @@ fn empty_results(options: &StudyOptions, budget: Budget) -> StudyResults {
 pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
     let started = Instant::now();
     let (budget, steps) = steps(options)?;
-    let mut results = empty_results(options, budget);
-    for (index, step) in steps.iter().enumerate() {
-        plan::execute(
-            step,
-            options,
-            &budget,
-            &mut results,
-            (index + 1, steps.len()),
-        )?;
-    }
+    let mut results = run_steps(options, budget, &steps, 0..steps.len())?;
     if options.studies.contains(&Study::Augmentation) {
         results.views = measure_views(options, &budget)?;
     }
@@ -268,22 +259,30 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
 pub fn run_only(options: &StudyOptions, index: usize) -> Result<StudyResults, ExperimentError> {
     let started = Instant::now();
     let (budget, steps) = steps(options)?;
-    let step = steps.get(index).ok_or_else(|| {
-        ExperimentError::Invalid(format!(
+    if index >= steps.len() {
+        return Err(ExperimentError::Invalid(format!(
             "--only {index}: the plan has {} runs, numbered 0 to {}",
             steps.len(),
             steps.len().saturating_sub(1)
-        ))
-    })?;
-    let mut results = empty_results(options, budget);
-    plan::execute(
-        step,
-        options,
-        &budget,
-        &mut results,
-        (index + 1, steps.len()),
-    )?;
+        )));
+    }
+    let mut results = run_steps(options, budget, &steps, index..index + 1)?;
     results.seconds = started.elapsed().as_secs_f64();
+    Ok(results)
+}
+
+/// Runs (or reuses) the plan's runs `which`, in order, and collects their results.
+fn run_steps(
+    options: &StudyOptions,
+    budget: Budget,
+    steps: &[Step],
+    which: std::ops::Range<usize>,
+) -> Result<StudyResults, ExperimentError> {
+    let mut results = empty_results(options, budget);
+    for index in which {
+        let number = (index + 1, steps.len());
+        plan::execute(&steps[index], options, &budget, &mut results, number)?;
+    }
     Ok(results)
 }
 
