@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Distribution, Tensor};
-use exemplar_inference::TaskSpec;
+use exemplar_export::ExportOptions;
+use exemplar_export::datatype::input_datatype;
+use exemplar_inference::{InputDatatype, TaskSpec};
 use exemplar_models::card::load_backbone;
 use exemplar_models::{Depth, Network, ResNet, Stem};
 use exemplar_tests::binary;
@@ -81,10 +83,19 @@ fn every_model_kind_exports_and_matches_onnx_runtime() {
         dir.path().join("detection/checkpoints/step-00000002"),
     ));
 
-    for (i, (task, source)) in sources.iter().enumerate() {
+    // Every kind exports with each input datatype; the parity check feeds ONNX Runtime that
+    // datatype and burn the same images as FP32.
+    let exports = sources
+        .iter()
+        .flat_map(|source| InputDatatype::ALL.map(|datatype| (source, datatype)));
+    for (i, ((task, source), datatype)) in exports.enumerate() {
         let out = dir.path().join(format!("export-{i}"));
-        let report = exemplar_export::export(source, &out, 3)
-            .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        let options = ExportOptions {
+            parity_batch: 3,
+            input_datatype: datatype,
+        };
+        let report = exemplar_export::export_with(source, &out, &options)
+            .unwrap_or_else(|e| panic!("{} ({datatype}): {e}", source.display()));
         assert_eq!(&report.task, task);
         assert!(report.parity.relative <= exemplar_export::parity::TOLERANCE);
         assert_eq!(report.parity.batch, 3);
@@ -92,6 +103,8 @@ fn every_model_kind_exports_and_matches_onnx_runtime() {
         assert_eq!(bytes.len(), report.bytes);
         let card = exemplar_export::read_card(&out).unwrap();
         assert_eq!(card.task.name(), task);
+        assert_eq!(card.input.datatype, datatype);
+        assert_eq!(input_datatype(&bytes, "images"), Some(datatype));
         // The graph's tensors carry the card's meaningful names, and the batch axis is free.
         assert_eq!(report.parity.input_name, "images");
         let outputs: &[&str] = match card.task {

@@ -88,7 +88,7 @@ fn binary_bodies_that_do_not_add_up_are_400() {
         ),
         (
             post(&request(100), &bytes[..100], None),
-            "the shape [1, 3, 32, 32] needs 12288",
+            "[1, 3, 32, 32]: binary data of 100 bytes, the shape needs 12288 (FP32)",
         ),
         (
             post(

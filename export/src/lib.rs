@@ -4,6 +4,7 @@
 //! - [`model`]: loads a fine-tuning run (or one of its checkpoints) or a pretraining run.
 //! - [`onnx`]: the burn-onnx export with a symbolic batch axis.
 //! - [`names`]: the graph's input and output renamed to the card's names.
+//! - [`datatype`]: the input's datatype (FP32, or UINT8 / FP16 converted inside the graph).
 //! - [`parity`]: ONNX Runtime's output against burn's on a random batch.
 //! - [`torchvision`]: the backbone as SafeTensors with torchvision's names (`--format torchvision`).
 //!
@@ -12,6 +13,7 @@
 //!
 //! The ONNX Runtime library is located by `exemplar_inference::runtime`, shared with `serve`.
 
+pub mod datatype;
 pub mod model;
 pub mod names;
 pub mod onnx;
@@ -21,7 +23,7 @@ pub mod torchvision;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use exemplar_inference::ModelCard;
+use exemplar_inference::{InputDatatype, ModelCard};
 use exemplar_models::store::atomic_write;
 use serde::Serialize;
 use thiserror::Error;
@@ -76,16 +78,58 @@ pub struct ExportReport {
     pub parity: Parity,
 }
 
+/// How a model is exported to ONNX.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    /// Images in the parity check's random batch.
+    pub parity_batch: usize,
+    /// What the graph's input takes: normalised FP32 (the network as trained), or UINT8 pixels
+    /// or FP16 normalised pixels, converted inside the graph ([`datatype`]).
+    pub input_datatype: InputDatatype,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            parity_batch: 2,
+            input_datatype: InputDatatype::Fp32,
+        }
+    }
+}
+
 /// Exports the model of `source` (a run directory or a checkpoint directory inside one) to
-/// `out/model.onnx` and `out/model.json`. The files are written only after ONNX Runtime has
-/// reproduced burn's output on a random batch of `batch` images.
+/// `out/model.onnx` and `out/model.json` with an FP32 input. The files are written only after
+/// ONNX Runtime has reproduced burn's output on a random batch of `batch` images.
 pub fn export(source: &Path, out: &Path, batch: usize) -> Result<ExportReport, ExportError> {
+    let options = ExportOptions {
+        parity_batch: batch,
+        ..ExportOptions::default()
+    };
+    export_with(source, out, &options)
+}
+
+/// [`export`] with `options`: the card records the input datatype, and the parity check feeds
+/// ONNX Runtime that datatype while burn gets the same images as FP32 network input.
+pub fn export_with(
+    source: &Path,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
     let device = Device::flex();
-    let (model, card) = model::load(source, &device)?;
+    let (model, mut card) = model::load(source, &device)?;
+    card.input.datatype = options.input_datatype;
     let size = [card.input.height, card.input.width];
-    let reference = parity::reference(&model, size, batch.max(1), &device);
+    let reference = parity::reference(&model, &card.input, options.parity_batch.max(1), &device);
     let onnx = onnx::to_onnx(&model, size, &device)?.into_bytes();
     let onnx = name_tensors(&onnx, &card)?;
+    let input = &card.input;
+    let onnx = datatype::typed_input(&onnx, &input.name, input.datatype, &input.normalization)?;
+    if datatype::input_datatype(&onnx, &input.name) != Some(input.datatype) {
+        return Err(ExportError::InvalidCard(format!(
+            "the graph's input {} does not take {} as the card says",
+            input.name, input.datatype
+        )));
+    }
     let parity = parity::check(&onnx, &reference)?;
     // The graph must carry the card's names, which a server feeds and reads by.
     let card_outputs: Vec<&str> = card.outputs.iter().map(|o| o.name.as_str()).collect();

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use exemplar_export::ExportOptions;
+use exemplar_inference::InputDatatype;
 
 /// Export a model trained by `train` to ONNX (dynamic batch axis, embedded weights) with its model
 /// card, after checking that ONNX Runtime reproduces burn's output; or, with `--format
@@ -25,6 +27,28 @@ struct Cli {
     /// Batch size of the parity check (ONNX only).
     #[arg(long, default_value_t = 2)]
     parity_batch: usize,
+    /// What the ONNX model's input takes (ONNX only): fp32, normalised pixels as the network was
+    /// trained on them; uint8, pixels 0-255 that the graph normalises (a quarter of the bytes
+    /// per request); fp16, normalised pixels in 16 bits that the graph widens (half the bytes).
+    #[arg(long, value_enum, default_value_t = Datatype::Fp32)]
+    input_datatype: Datatype,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Datatype {
+    Fp32,
+    Fp16,
+    Uint8,
+}
+
+impl From<Datatype> for InputDatatype {
+    fn from(datatype: Datatype) -> Self {
+        match datatype {
+            Datatype::Fp32 => InputDatatype::Fp32,
+            Datatype::Fp16 => InputDatatype::Fp16,
+            Datatype::Uint8 => InputDatatype::Uint8,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -55,10 +79,15 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<(), exemplar_export::ExportError> {
     match cli.format {
         Format::Onnx => {
-            let report = exemplar_export::export(&cli.checkpoint, &cli.out, cli.parity_batch)?;
+            let options = ExportOptions {
+                parity_batch: cli.parity_batch,
+                input_datatype: cli.input_datatype.into(),
+            };
+            let report = exemplar_export::export_with(&cli.checkpoint, &cli.out, &options)?;
             println!(
-                "{} model -> {} ({:.1} MB) and {}; ONNX Runtime matches burn to {:.2e} (max abs {:.2e}, batch {})",
+                "{} model ({} input) -> {} ({:.1} MB) and {}; ONNX Runtime matches burn to {:.2e} (max abs {:.2e}, batch {})",
                 report.task,
+                options.input_datatype,
                 report.onnx.display(),
                 report.bytes as f64 / 1e6,
                 report.card.display(),

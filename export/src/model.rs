@@ -91,6 +91,7 @@ fn embedding_card(backbone: &BackboneCard) -> ModelCard {
             width: backbone.image_size,
             height: backbone.image_size,
             normalization: backbone.normalization,
+            datatype: Default::default(),
         },
         outputs: vec![OutputSpec {
             name: "embedding".into(),

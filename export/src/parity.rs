@@ -1,8 +1,11 @@
 //! The parity check: the exported file, run by ONNX Runtime, must reproduce burn's output.
 
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use exemplar_inference::card::InputSpec;
+use exemplar_inference::{InputDatatype, InputValues};
+use half::f16;
 use ort::session::Session;
-use ort::value::Tensor as OrtTensor;
+use ort::value::{DynTensor, Tensor as OrtTensor};
 use serde::Serialize;
 
 use crate::ExportError;
@@ -29,29 +32,79 @@ pub struct Parity {
 /// module can no longer run.
 #[derive(Debug, Clone)]
 pub struct Reference {
-    pub input: Vec<f32>,
+    /// What ONNX Runtime is fed, in the exported input's datatype.
+    pub input: InputValues,
     pub input_shape: [usize; 4],
     pub output: Vec<f32>,
     pub output_shape: Vec<usize>,
 }
 
-/// burn's output for a random batch of `batch` images.
+/// burn's output for a random batch of `batch` images of the card's `input`. FP32 inputs are
+/// random normal values; FP16 ones the same rounded to 16 bits, which burn gets widened back;
+/// UINT8 ones random pixels, which burn gets normalised as the server's FP32 preprocessing
+/// does, `(v / 255 - mean) / std`.
 pub fn reference(
     model: &Exportable,
-    [height, width]: [usize; 2],
+    input: &InputSpec,
     batch: usize,
     device: &Device,
 ) -> Reference {
-    let shape = [batch, 3, height, width];
-    let input = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
-    let values: Vec<f32> = input.clone().into_data().iter::<f32>().collect();
-    let (output, output_shape) = burn_output(model, input);
+    let shape = [batch, 3, input.height, input.width];
+    let random = |distribution| -> Vec<f32> {
+        Tensor::<4>::random(shape, distribution, device)
+            .into_data()
+            .iter::<f32>()
+            .collect()
+    };
+    let (fed, network_input) = match input.datatype {
+        InputDatatype::Fp32 => {
+            let values = random(Distribution::Normal(0.0, 1.0));
+            (InputValues::Fp32(values.clone()), values)
+        }
+        InputDatatype::Fp16 => {
+            let halves: Vec<f16> = random(Distribution::Normal(0.0, 1.0))
+                .into_iter()
+                .map(f16::from_f32)
+                .collect();
+            let widened = halves.iter().map(|h| h.to_f32()).collect();
+            (InputValues::Fp16(halves), widened)
+        }
+        InputDatatype::Uint8 => {
+            let pixels: Vec<u8> = random(Distribution::Uniform(0.0, 256.0))
+                .into_iter()
+                .map(|v| v.floor().clamp(0.0, 255.0) as u8)
+                .collect();
+            let plane = input.height * input.width;
+            let (mean, std) = (input.normalization.mean, input.normalization.std);
+            let normalized = pixels
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| {
+                    let c = (i / plane) % 3;
+                    (p as f32 / 255.0 - mean[c]) / std[c]
+                })
+                .collect();
+            (InputValues::Uint8(pixels), normalized)
+        }
+    };
+    let tensor = Tensor::<4>::from_data(TensorData::new(network_input, shape), device);
+    let (output, output_shape) = burn_output(model, tensor);
     Reference {
-        input: values,
+        input: fed,
         input_shape: shape,
         output,
         output_shape,
     }
+}
+
+/// The reference input as a tensor of its own datatype.
+fn feed(reference: &Reference) -> ort::Result<DynTensor> {
+    let shape = reference.input_shape;
+    Ok(match &reference.input {
+        InputValues::Fp32(v) => OrtTensor::from_array((shape, v.clone()))?.upcast(),
+        InputValues::Fp16(v) => OrtTensor::from_array((shape, v.clone()))?.upcast(),
+        InputValues::Uint8(v) => OrtTensor::from_array((shape, v.clone()))?.upcast(),
+    })
 }
 
 /// Runs `onnx` in ONNX Runtime (CPU) on the reference input and compares with burn's output; an
@@ -70,8 +123,7 @@ pub fn check(onnx: &[u8], reference: &Reference) -> Result<Parity, ExportError> 
         .map(|o| o.name().to_string())
         .collect();
 
-    let feed = OrtTensor::from_array((reference.input_shape, reference.input.clone()))
-        .map_err(ort_error)?;
+    let feed = feed(reference).map_err(ort_error)?;
     let outputs = session
         .run(ort::inputs![input_name.as_str() => feed])
         .map_err(ort_error)?;

@@ -55,6 +55,17 @@ fn a_missing_directory_and_bad_flags_are_clear_errors() {
             "'two'",
         ),
         (&["--out", "o"][..], "--checkpoint <DIR>"),
+        (
+            &[
+                "--checkpoint",
+                ".",
+                "--out",
+                "o",
+                "--input-datatype",
+                "int4",
+            ][..],
+            "possible values: fp32, fp16, uint8",
+        ),
     ] {
         let output = export().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);

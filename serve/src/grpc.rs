@@ -7,6 +7,9 @@
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
+use exemplar_inference::input::InputError;
+use exemplar_inference::{InputDatatype, InputValues};
+
 use crate::access::{ApiKey, RateLimit};
 use crate::api::AppState;
 use crate::error::ApiError;
@@ -75,7 +78,7 @@ impl GrpcInferenceService for Service {
         let card = &model.card;
         let input = TensorMetadata {
             name: card.input.name.clone(),
-            datatype: "FP32".into(),
+            datatype: card.input.datatype.name().into(),
             shape: vec![-1, 3, card.input.height as i64, card.input.width as i64],
         };
         let outputs = card
@@ -122,7 +125,12 @@ impl GrpcInferenceService for Service {
             })?;
         check_input(model, &input.name, &shape, &input.datatype)?;
         let count = shape.iter().product::<usize>();
-        let values = input_values(input, &request.raw_input_contents, count)?;
+        let values = input_values(
+            input,
+            model.card.input.datatype,
+            &request.raw_input_contents,
+            count,
+        )?;
         let computed = run_batch(model, &values).await?;
         let mut outputs = Vec::with_capacity(wanted.len());
         let mut raw_output_contents = Vec::with_capacity(wanted.len());
@@ -172,37 +180,41 @@ impl GrpcInferenceService for Service {
     }
 }
 
-/// The input's `count` FP32 values: its raw bytes (little-endian) or its typed contents.
+/// The input's `count` values of `datatype`: its raw bytes (little-endian) or its typed
+/// contents (`fp32_contents` for FP32, `uint_contents` for UINT8; FP16 has no typed field in
+/// the protocol and comes raw).
 fn input_values(
     input: &model_infer_request::InferInputTensor,
+    datatype: InputDatatype,
     raw: &[Vec<u8>],
     count: usize,
-) -> Result<Vec<f32>, ApiError> {
-    let typed = input.contents.as_ref().map(|c| c.fp32_contents.as_slice());
+) -> Result<InputValues, ApiError> {
+    let invalid = |e: InputError| ApiError::bad_request(format!("input '{}': {e}", input.name));
+    let typed: Option<Vec<f64>> = input.contents.as_ref().and_then(|c| match datatype {
+        InputDatatype::Fp32 => Some(c.fp32_contents.iter().map(|&v| v as f64).collect()),
+        InputDatatype::Uint8 => Some(c.uint_contents.iter().map(|&v| v as f64).collect()),
+        InputDatatype::Fp16 => None,
+    });
     match (raw, typed) {
-        ([bytes], None) => {
-            if bytes.len() != count * 4 {
-                return Err(ApiError::bad_request(format!(
-                    "input '{}': {} raw bytes, the shape needs {} (FP32)",
-                    input.name,
-                    bytes.len(),
-                    count * 4
-                )));
-            }
-            Ok(bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
+        ([bytes], None) => InputValues::from_le_bytes(datatype, bytes, count).map_err(|e| {
+            ApiError::bad_request(format!("input '{}': raw contents of {e}", input.name))
+        }),
+        ([], Some(values)) if values.len() == count => {
+            InputValues::from_numbers(datatype, &values).map_err(invalid)
         }
-        ([], Some(values)) if values.len() == count => Ok(values.to_vec()),
         ([], Some(values)) => Err(ApiError::bad_request(format!(
             "input '{}': contents hold {} values, the shape needs {count}",
             input.name,
             values.len()
         ))),
         _ => Err(ApiError::bad_request(format!(
-            "input '{}' needs its data either as one raw_input_contents entry or as fp32_contents",
-            input.name
+            "input '{}' needs its data either as one raw_input_contents entry or as {}",
+            input.name,
+            match datatype {
+                InputDatatype::Fp32 => "fp32_contents",
+                InputDatatype::Uint8 => "uint_contents",
+                InputDatatype::Fp16 => "nothing else (FP16 has no typed contents)",
+            }
         ))),
     }
 }

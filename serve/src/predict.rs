@@ -3,8 +3,8 @@
 //! the raw output into their answers.
 
 use axum::http::StatusCode;
+use exemplar_inference::InputValues;
 use exemplar_inference::decode::{DecodeLimits, decode_for};
-use exemplar_inference::image::preprocess_rgb8;
 
 use crate::error::ApiError;
 use crate::registry::Model;
@@ -28,12 +28,11 @@ pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiErr
             "empty body: send the image bytes (PNG or JPEG)",
         ));
     }
-    let input = &model.card.input;
-    let (size, normalization) = ([input.width, input.height], input.normalization);
+    let input = model.card.input.clone();
     let (original, pixels) = tokio::task::spawn_blocking(move || {
+        let size = [input.width, input.height];
         let decoded = decode_for(&body, Some(size), DecodeLimits::default())?;
-        let mut pixels = Vec::with_capacity(3 * size[0] * size[1]);
-        preprocess_rgb8(&decoded.pixels, size, &normalization, &mut pixels);
+        let pixels = InputValues::preprocess(&decoded.pixels, &input);
         Ok::<_, exemplar_inference::decode::DecodeError>((decoded.original, pixels))
     })
     .await

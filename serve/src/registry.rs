@@ -12,7 +12,7 @@ use ort::session::Session;
 use ort::session::builder::SessionBuilder;
 
 use crate::metrics::Metrics;
-use crate::worker::{BatchOptions, Placement, Worker};
+use crate::worker::{BatchOptions, ModelInput, Placement, Worker};
 
 pub struct Model {
     pub name: String,
@@ -181,12 +181,10 @@ impl Registry {
             for _ in 1..instances.count {
                 sessions.push(session(&graph, pinned, instances)?.0);
             }
-            let dims = [3, card.input.height, card.input.width];
             let worker = Worker::spawn(
                 &name,
                 sessions,
-                card.input.name.clone(),
-                dims,
+                ModelInput::of(&card),
                 placed,
                 options,
                 Arc::clone(&metrics),

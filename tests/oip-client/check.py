@@ -1,6 +1,7 @@
 """Drives a running `serve` with Triton's Open Inference Protocol clients, as a user of Triton
 or KServe would: health, metadata, inference with JSON and with binary tensor data, versioned
-routes and the error cases over HTTP; then, given --grpc-url, the same over gRPC, whose answers
+routes and the error cases over HTTP, in the input datatype the model's metadata names (FP32,
+FP16 or UINT8); then, given --grpc-url, the same over gRPC, whose answers
 must match the HTTP ones. tests/oip.rs starts the server and runs this script with the
 client from scripts/install-oip-client.sh; it exits non-zero, saying what failed, on any
 mismatch.
@@ -15,7 +16,7 @@ import grpc
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from tritonclient.utils import InferenceServerException
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 
 def expect_error(call, fragment):
@@ -34,10 +35,20 @@ def infer(client, model, names, images, *, binary_in, binary_out, version=""):
     names. Without a list of outputs the client asks for all of them in binary, so JSON outputs
     are asked for by name."""
     name, outputs = names
-    tensor = httpclient.InferInput(name, list(images.shape), "FP32")
+    tensor = httpclient.InferInput(name, list(images.shape), np_to_triton_dtype(images.dtype))
     tensor.set_data_from_numpy(images, binary_data=binary_in)
     wanted = None if binary_out else [httpclient.InferRequestedOutput(o, binary_data=False) for o in outputs]
     return client.infer(model, [tensor], model_version=version, outputs=wanted)
+
+
+def random_images(datatype, shape):
+    """A random batch for an input of `datatype`: normalised-looking values for FP32 and FP16,
+    pixels for UINT8."""
+    rng = np.random.default_rng(0)
+    if datatype == "UINT8":
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    assert datatype in ("FP32", "FP16"), datatype
+    return rng.standard_normal(shape, dtype=np.float32).astype(np.float16 if datatype == "FP16" else np.float32)
 
 
 def arrays(answer, outputs):
@@ -72,9 +83,8 @@ def main():
     meta = client.get_model_metadata(args.model)
     assert client.get_model_metadata(args.model, "1") == meta
     [input_meta] = meta["inputs"]
-    assert input_meta["datatype"] == "FP32", input_meta
     shape = [3 if d == -1 else d for d in input_meta["shape"]]
-    images = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    images = random_images(input_meta["datatype"], shape)
     name, outputs = input_meta["name"], [o["name"] for o in meta["outputs"]]
     names = (name, outputs)
 
@@ -123,9 +133,15 @@ def main():
     as_double.set_data_from_numpy(images.astype(np.float64))
     expect_error(lambda: client.infer(args.model, [as_double]), "datatype FP64 is not supported")
     unknown = httpclient.InferRequestedOutput("nope")
-    tensor = httpclient.InferInput(name, shape, "FP32")
+    tensor = httpclient.InferInput(name, shape, np_to_triton_dtype(images.dtype))
     tensor.set_data_from_numpy(images)
     expect_error(lambda: client.infer(args.model, [tensor], outputs=[unknown]), "unknown output 'nope'")
+    # Another datatype than the model's is refused, naming the one it takes.
+    other = images.astype(np.float32) if images.dtype != np.float32 else images.astype(np.float16)
+    expect_error(
+        lambda: infer(client, args.model, names, other, binary_in=True, binary_out=True),
+        f"(the model takes {input_meta['datatype']})",
+    )
     # The server still answers after the errors.
     assert client.is_server_live()
     print(f"{args.model}: health, metadata, JSON and binary inference and errors all as expected")
@@ -147,8 +163,10 @@ def check_grpc(url, model, http_meta, images, expected):
     name, outputs = input_meta["name"], [o["name"] for o in meta["outputs"]]
     assert outputs == [o["name"] for o in http_meta["outputs"]], meta
 
+    assert input_meta["datatype"] == http_meta["inputs"][0]["datatype"], meta
+
     def infer(batch, version="", wanted=None):
-        tensor = grpcclient.InferInput(name, list(batch.shape), "FP32")
+        tensor = grpcclient.InferInput(name, list(batch.shape), np_to_triton_dtype(batch.dtype))
         tensor.set_data_from_numpy(batch)
         wanted = wanted and [grpcclient.InferRequestedOutput(o) for o in wanted]
         return client.infer(model, [tensor], model_version=version, outputs=wanted)

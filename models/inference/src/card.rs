@@ -79,6 +79,66 @@ pub struct InputSpec {
     pub width: usize,
     pub height: usize,
     pub normalization: Normalization,
+    /// What the input tensor holds. Absent (and not written) for FP32, so cards from before
+    /// the field existed read as they always did.
+    #[serde(default, skip_serializing_if = "InputDatatype::is_fp32")]
+    pub datatype: InputDatatype,
+}
+
+/// The element type of a model's `[batch, 3, height, width]` input and what its values mean,
+/// named as the Open Inference Protocol names datatypes. Every datatype feeds the same network:
+/// `export --input-datatype` puts the conversion in front of it, inside the graph.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum InputDatatype {
+    /// Normalised pixels, `(v - mean) / std` of values in `[0, 1]`, as 32-bit floats.
+    #[default]
+    #[serde(rename = "FP32")]
+    Fp32,
+    /// The same normalised pixels as 16-bit floats (half the bytes per request); the graph
+    /// widens them to FP32 before the first layer.
+    #[serde(rename = "FP16")]
+    Fp16,
+    /// Resized but not normalised pixels, `0..=255` (a quarter of the bytes); the graph
+    /// normalises them with the card's mean and std.
+    #[serde(rename = "UINT8")]
+    Uint8,
+}
+
+impl InputDatatype {
+    pub const ALL: [InputDatatype; 3] = [Self::Fp32, Self::Fp16, Self::Uint8];
+
+    /// The Open Inference Protocol's name: `FP32`, `FP16` or `UINT8`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fp32 => "FP32",
+            Self::Fp16 => "FP16",
+            Self::Uint8 => "UINT8",
+        }
+    }
+
+    /// The datatype the protocol name `name` stands for, if a model input can have it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            Self::Fp32 => 4,
+            Self::Fp16 => 2,
+            Self::Uint8 => 1,
+        }
+    }
+
+    pub fn is_fp32(&self) -> bool {
+        *self == Self::Fp32
+    }
+}
+
+impl std::fmt::Display for InputDatatype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// One output tensor.
@@ -233,6 +293,7 @@ mod tests {
                 width: 64,
                 height: 64,
                 normalization: Normalization::default(),
+                datatype: InputDatatype::Fp32,
             },
             outputs: vec![OutputSpec {
                 name: "maps".into(),
@@ -285,5 +346,31 @@ mod tests {
 
         let err = ModelCard::from_json("{\"format\": 1}", path).unwrap_err();
         assert!(err.to_string().contains("m.json"), "{err}");
+
+        let text = detection_card()
+            .to_json()
+            .replace("\"width\": 64", "\"datatype\": \"INT64\", \"width\": 64");
+        let err = ModelCard::from_json(&text, path).unwrap_err();
+        assert!(err.to_string().contains("INT64"), "{err}");
+    }
+
+    /// FP32 cards are written as before the datatype existed, and read either way; the other
+    /// datatypes are written by their protocol names.
+    #[test]
+    fn the_input_datatype_is_written_only_when_not_fp32() {
+        let path = Path::new("m.json");
+        let card = detection_card();
+        assert!(!card.to_json().contains("datatype"), "{}", card.to_json());
+        for datatype in InputDatatype::ALL {
+            let mut typed = detection_card();
+            typed.input.datatype = datatype;
+            let text = typed.to_json();
+            assert_eq!(
+                text.contains(&format!("\"datatype\": \"{datatype}\"")),
+                datatype != InputDatatype::Fp32,
+                "{text}"
+            );
+            assert_eq!(ModelCard::from_json(&text, path).unwrap(), typed);
+        }
     }
 }

@@ -197,11 +197,43 @@ pub fn preprocess_rgb8(
 /// `[0, 1]`, to `size` with pixel-centre alignment (as [`Image::resample`] of the whole image),
 /// normalised and appended to `out` in CHW order.
 fn resize_normalized(
+    source: [usize; 2],
+    value: impl Fn(usize, usize, usize) -> f32,
+    size: [usize; 2],
+    normalization: &Normalization,
+    out: &mut Vec<f32>,
+) {
+    let (mean, std) = (normalization.mean, normalization.std);
+    let start = out.len();
+    out.resize(start + 3 * size[0] * size[1], 0.0);
+    resize_chw(source, value, size, |index, ch, v| {
+        out[start + index] = (v - mean[ch]) / std[ch];
+    });
+}
+
+/// [`preprocess_rgb8`] without the normalisation, in 8 bits: the resized pixels (`0..=255`,
+/// rounded to the nearest) in CHW order, as a model whose input is UINT8 takes them (its graph
+/// normalises them). Appends `3 × width × height` values to `out`.
+pub fn resize_rgb8(pixels: &Rgb8, size: [usize; 2], out: &mut Vec<u8>) {
+    let stride = pixels.width * 3;
+    let start = out.len();
+    out.resize(start + 3 * size[0] * size[1], 0);
+    resize_chw(
+        [pixels.width, pixels.height],
+        |y, x, ch| pixels.data[y * stride + x * 3 + ch] as f32,
+        size,
+        |index, _, v| out[start + index] = v.round().clamp(0.0, 255.0) as u8,
+    );
+}
+
+/// Bilinear resampling of a `[width, height]` source, read through `value(y, x, channel)`, to
+/// `size` with pixel-centre alignment (as [`Image::resample`] of the whole image); each result
+/// goes to `store(chw_index, channel, value)`.
+fn resize_chw(
     [source_w, source_h]: [usize; 2],
     value: impl Fn(usize, usize, usize) -> f32,
     [width, height]: [usize; 2],
-    normalization: &Normalization,
-    out: &mut Vec<f32>,
+    mut store: impl FnMut(usize, usize, f32),
 ) {
     /// Per output column (or row): the two source indices and the weight of the second.
     fn taps(source: usize, output: usize) -> Vec<(usize, usize, f32)> {
@@ -216,9 +248,6 @@ fn resize_normalized(
             .collect()
     }
     let (columns, rows) = (taps(source_w, width), taps(source_h, height));
-    let start = out.len();
-    out.resize(start + 3 * width * height, 0.0);
-    let (mean, std) = (normalization.mean, normalization.std);
     for (oy, &(y_lo, y_hi, ty)) in rows.iter().enumerate() {
         for (ox, &(x_lo, x_hi, tx)) in columns.iter().enumerate() {
             for ch in 0..3 {
@@ -226,8 +255,11 @@ fn resize_normalized(
                 let (c, d) = (value(y_hi, x_lo, ch), value(y_hi, x_hi, ch));
                 let top = a + (b - a) * tx;
                 let bottom = c + (d - c) * tx;
-                let v = top + (bottom - top) * ty;
-                out[start + (ch * height + oy) * width + ox] = (v - mean[ch]) / std[ch];
+                store(
+                    (ch * height + oy) * width + ox,
+                    ch,
+                    top + (bottom - top) * ty,
+                );
             }
         }
     }
@@ -276,6 +308,38 @@ mod tests {
             let mut got = Vec::new();
             preprocess(&image, [w, h], &normalization, &mut got);
             assert_eq!(got, expected, "{w}×{h}");
+        }
+    }
+
+    /// The 8-bit resize samples as the normalised one does: normalising its output gives the
+    /// float path's input to within the rounding to 8 bits, and with no resize it is exact.
+    #[test]
+    fn the_8_bit_resize_is_the_float_resize_rounded() {
+        let pixels = Rgb8 {
+            width: 37,
+            height: 23,
+            data: (0..37 * 23 * 3).map(|i| ((i * 7919) % 256) as u8).collect(),
+        };
+        let normalization = Normalization::default();
+        for [w, h] in [[37, 23], [16, 16], [64, 48]] {
+            let (mut floats, mut bytes) = (Vec::new(), Vec::new());
+            preprocess_rgb8(&pixels, [w, h], &normalization, &mut floats);
+            resize_rgb8(&pixels, [w, h], &mut bytes);
+            assert_eq!(bytes.len(), floats.len());
+            let plane = w * h;
+            for (i, (&b, &f)) in bytes.iter().zip(&floats).enumerate() {
+                let ch = i / plane;
+                let v = f * normalization.std[ch] + normalization.mean[ch];
+                let tolerance = if [w, h] == [37, 23] {
+                    1e-4
+                } else {
+                    0.5 / 255.0 + 1e-4
+                };
+                assert!(
+                    (b as f32 / 255.0 - v).abs() <= tolerance,
+                    "{b} vs {v} at {i}, {w}×{h}"
+                );
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 //!   optionally downscaled in the DCT domain).
 //! - [`image`]: the RGB image type and the network-input preprocessing (resize + normalise), from
 //!   an [`Image`] or straight from 8-bit pixels.
+//! - [`input`]: a model's input values in the datatype its graph takes (FP32, FP16 or UINT8).
 //! - [`classification`], [`detection`], [`segmentation`], [`landmarks`]: turning raw network
 //!   outputs into ranked classes, boxes, masks and points in the original image's pixels;
 //!   [`rle`]: COCO run-length encoding.
@@ -20,11 +21,13 @@ pub mod classification;
 pub mod decode;
 pub mod detection;
 pub mod image;
+pub mod input;
 pub mod landmarks;
 pub mod rle;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod segmentation;
 
-pub use card::{CardError, ModelCard, Normalization, TaskSpec};
+pub use card::{CardError, InputDatatype, ModelCard, Normalization, TaskSpec};
 pub use image::Image;
+pub use input::InputValues;

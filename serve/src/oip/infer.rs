@@ -10,6 +10,8 @@ use axum::response::Response;
 
 use super::tensor::{self, OutputTensor};
 use super::{ModelPath, model};
+use exemplar_inference::InputValues;
+
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::registry::Model;
@@ -18,8 +20,8 @@ use crate::telemetry::ServedBy;
 #[utoipa::path(
     post,
     path = "/v2/models/{name}/infer",
-    summary = "Open Inference Protocol inference on FP32 tensors (no pre- or post-processing)",
-    description = "JSON, or with the binary tensor data extension: a JSON header of Inference-Header-Content-Length bytes followed by the tensors' little-endian bytes",
+    summary = "Open Inference Protocol inference on raw tensors (no pre- or post-processing)",
+    description = "The input in the model's datatype (its metadata says which: FP32 or FP16 normalised pixels, or UINT8 pixels 0-255 that the model normalises), as JSON, or with the binary tensor data extension: a JSON header of Inference-Header-Content-Length bytes followed by the tensors' little-endian bytes. Outputs are FP32.",
     params(
         ("name" = String, Path, description = "a loaded model"),
         ("Inference-Header-Content-Length" = Option<usize>, Header, description = "bytes of the JSON header when binary tensor data follows it"),
@@ -89,8 +91,8 @@ pub fn one_input<'a, T>(model: &Model, inputs: &'a [T]) -> Result<&'a T, ApiErro
     }
 }
 
-/// Checks a request's one input tensor against the model's: name, datatype and
-/// `[batch, 3, height, width]` shape.
+/// Checks a request's one input tensor against the model's: name, datatype (the card's, exactly,
+/// as Triton checks it) and `[batch, 3, height, width]` shape.
 pub fn check_input(
     model: &Model,
     name: &str,
@@ -104,9 +106,10 @@ pub fn check_input(
             card.input.name
         )));
     }
-    if datatype != "FP32" {
+    let takes = card.input.datatype.name();
+    if datatype != takes {
         return Err(ApiError::bad_request(format!(
-            "input '{name}': datatype {datatype} is not supported (the models take FP32)"
+            "input '{name}': datatype {datatype} is not supported (the model takes {takes})"
         )));
     }
     let image = [3, card.input.height, card.input.width];
@@ -124,15 +127,15 @@ pub fn check_input(
 /// shape (batch first) and values, in the graph's order.
 pub async fn run_batch(
     model: &Model,
-    values: &[f32],
+    values: &InputValues,
 ) -> Result<Vec<(Vec<usize>, Vec<f32>)>, ApiError> {
     let input = &model.card.input;
-    let per_image = 3 * input.height * input.width;
-    let mut pending = Vec::with_capacity(values.len() / per_image);
-    for chunk in values.chunks_exact(per_image) {
+    let images = values.chunks(3 * input.height * input.width);
+    let mut pending = Vec::with_capacity(images.len());
+    for image in images {
         let submitted = model
             .worker
-            .submit(chunk.to_vec())
+            .submit(image)
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         pending.push(submitted);
     }

@@ -130,7 +130,7 @@ pub async fn model_metadata(
     let card = &model.card;
     let input = TensorMetadata {
         name: card.input.name.clone(),
-        datatype: "FP32",
+        datatype: card.input.datatype.name(),
         shape: vec![-1, 3, card.input.height as i64, card.input.width as i64],
     };
     let outputs = card

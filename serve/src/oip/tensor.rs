@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use exemplar_inference::input::InputError;
+use exemplar_inference::{InputDatatype, InputValues};
+
 use crate::error::ApiError;
 
 /// The extension's name in server metadata.
@@ -126,14 +129,21 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<(InferRequest, Vec<u8>)
     Ok((request, binary.to_vec()))
 }
 
-/// Each input's values, from its JSON `data` or its slice of the binary part, read as FP32 (the
-/// datatype `infer::check_input` requires). Every value
-/// count must match the input's shape and every binary byte must belong to an input.
-pub fn input_values(request: &InferRequest, binary: &[u8]) -> Result<Vec<Vec<f32>>, ApiError> {
+/// Each input's values, from its JSON `data` or its slice of the binary part, read as its
+/// datatype (which `infer::check_input` has matched to the model's). Every value count must
+/// match the input's shape and every binary byte must belong to an input.
+pub fn input_values(request: &InferRequest, binary: &[u8]) -> Result<Vec<InputValues>, ApiError> {
     let mut rest = binary;
     let mut inputs = Vec::with_capacity(request.inputs.len());
     for input in &request.inputs {
         let count = input.shape.iter().product::<usize>();
+        let datatype = InputDatatype::from_name(&input.datatype).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "input '{}': datatype {} is not supported",
+                input.name, input.datatype
+            ))
+        })?;
+        let invalid = |e: InputError| ApiError::bad_request(format!("input '{}': {e}", input.name));
         let values = match (input.parameters.binary_data_size, &input.data) {
             (Some(_), Some(_)) => {
                 return Err(ApiError::bad_request(format!(
@@ -157,31 +167,25 @@ pub fn input_values(request: &InferRequest, binary: &[u8]) -> Result<Vec<Vec<f32
                 }
                 let (bytes, after) = rest.split_at(size);
                 rest = after;
-                if size != count * 4 {
-                    return Err(ApiError::bad_request(format!(
-                        "input '{}': {size} binary bytes, the shape {:?} needs {} (FP32)",
-                        input.name,
-                        input.shape,
-                        count * 4
-                    )));
-                }
-                bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect()
+                InputValues::from_le_bytes(datatype, bytes, count).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "input '{}' {:?}: binary data of {e}",
+                        input.name, input.shape
+                    ))
+                })?
             }
             (None, Some(data)) => {
-                let mut values = Vec::with_capacity(count);
-                flatten(data, &mut values)?;
-                if values.len() != count {
+                let mut numbers = Vec::with_capacity(count);
+                flatten(data, &mut numbers)?;
+                if numbers.len() != count {
                     return Err(ApiError::bad_request(format!(
                         "input '{}': data holds {} numbers, the shape {:?} needs {count}",
                         input.name,
-                        values.len(),
+                        numbers.len(),
                         input.shape
                     )));
                 }
-                values
+                InputValues::from_numbers(datatype, &numbers).map_err(invalid)?
             }
         };
         inputs.push(values);
@@ -196,13 +200,12 @@ pub fn input_values(request: &InferRequest, binary: &[u8]) -> Result<Vec<Vec<f32
 }
 
 /// Row-major numbers of an OIP `data` field, flat or nested.
-fn flatten(data: &Value, out: &mut Vec<f32>) -> Result<(), ApiError> {
+fn flatten(data: &Value, out: &mut Vec<f64>) -> Result<(), ApiError> {
     match data {
         Value::Number(n) => {
             out.push(
                 n.as_f64()
-                    .ok_or_else(|| ApiError::bad_request("data holds a number out of range"))?
-                    as f32,
+                    .ok_or_else(|| ApiError::bad_request("data holds a number out of range"))?,
             );
             Ok(())
         }
@@ -378,9 +381,52 @@ mod tests {
         ]}));
         assert_eq!(
             input_values(&mixed, &binary).unwrap(),
-            [vec![3.0, 4.0], vec![1.5, -2.0]]
+            [
+                InputValues::Fp32(vec![3.0, 4.0]),
+                InputValues::Fp32(vec![1.5, -2.0])
+            ]
         );
         let error = input_values(&mixed, &binary[..4]).unwrap_err();
         assert!(error.message.contains("only 4 follow"), "{}", error.message);
+    }
+
+    /// UINT8 and FP16 inputs are read by their own sizes and ranges, in JSON and in binary.
+    #[test]
+    fn typed_inputs_are_read_by_their_datatype() {
+        let halves: Vec<u8> = [0.5f32, -1.0]
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect();
+        let typed = request(json!({"inputs": [
+            {"name": "a", "shape": [1, 3], "datatype": "UINT8", "data": [0, 128, 255]},
+            {"name": "b", "shape": [2], "datatype": "FP16", "parameters": {"binary_data_size": 4}},
+        ]}));
+        assert_eq!(
+            input_values(&typed, &halves).unwrap(),
+            [
+                InputValues::Uint8(vec![0, 128, 255]),
+                InputValues::Fp16(vec![half::f16::from_f32(0.5), half::f16::from_f32(-1.0)])
+            ]
+        );
+        let odd = request(json!({"inputs": [
+            {"name": "b", "shape": [2], "datatype": "FP16", "parameters": {"binary_data_size": 6}},
+        ]}));
+        let error = input_values(&odd, &[0; 6]).unwrap_err();
+        assert!(
+            error
+                .message
+                .contains("binary data of 6 bytes, the shape needs 4 (FP16)"),
+            "{}",
+            error.message
+        );
+        let out_of_range = request(json!({"inputs": [
+            {"name": "a", "shape": [1], "datatype": "UINT8", "data": [300]},
+        ]}));
+        let error = input_values(&out_of_range, &[]).unwrap_err();
+        assert!(
+            error.message.contains("300 is not a UINT8"),
+            "{}",
+            error.message
+        );
     }
 }

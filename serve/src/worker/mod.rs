@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use exemplar_inference::{InputDatatype, InputValues};
 use ort::session::Session;
 use tokio::sync::oneshot;
 
@@ -60,9 +61,33 @@ impl std::fmt::Display for Placement {
 
 /// One image's network input and where its outputs go.
 struct Job {
-    input: Vec<f32>,
+    input: InputValues,
     reply: oneshot::Sender<Result<Outputs, String>>,
     queued: Instant,
+}
+
+/// A model's input tensor: its name, `[channels, height, width]` and datatype.
+#[derive(Debug, Clone)]
+pub struct ModelInput {
+    pub name: String,
+    pub dims: [usize; 3],
+    pub datatype: InputDatatype,
+}
+
+impl ModelInput {
+    /// The input a model card describes.
+    pub fn of(card: &exemplar_inference::ModelCard) -> Self {
+        Self {
+            name: card.input.name.clone(),
+            dims: [3, card.input.height, card.input.width],
+            datatype: card.input.datatype,
+        }
+    }
+
+    /// Values in one image.
+    pub fn per_image(&self) -> usize {
+        self.dims.iter().product()
+    }
 }
 
 /// One image's output tensor: values and shape (without the batch axis).
@@ -115,20 +140,20 @@ pub struct Worker {
 
 impl Worker {
     /// Starts one thread per session of `sessions` (the model's instances), all taking images
-    /// from one queue. The model's input `input_name` takes `[batch, 3, height, width]`; every
-    /// output is read. On CUDA the bucket sizes are run once before this returns.
+    /// from one queue. The model's input `input` takes `[batch, 3, height, width]` values of
+    /// its datatype; every output is read. On CUDA the bucket sizes are run once before this
+    /// returns.
     pub fn spawn(
         name: &str,
         sessions: Vec<Session>,
-        input_name: String,
-        input_dims: [usize; 3],
+        input: ModelInput,
         placement: Placement,
         options: BatchOptions,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = bounded(options.queue.max(1));
         for (instance, session) in sessions.into_iter().enumerate() {
-            let mut runner = Runner::new(session, input_name.clone(), input_dims);
+            let mut runner = Runner::new(session, input.clone());
             if let Placement::Cuda(device) = placement {
                 let started = Instant::now();
                 let sizes = buckets(options.max_batch);
@@ -167,8 +192,9 @@ impl Worker {
         })
     }
 
-    /// Queues one image (CHW floats); the receiver yields its output.
-    pub fn submit(&self, input: Vec<f32>) -> Result<Pending, SubmitError> {
+    /// Queues one image (CHW values of the model's input datatype); the receiver yields its
+    /// output.
+    pub fn submit(&self, input: InputValues) -> Result<Pending, SubmitError> {
         let (reply, answer) = oneshot::channel();
         let queued = Instant::now();
         self.sender
@@ -188,7 +214,7 @@ impl Worker {
     }
 
     /// Queues one image and waits for its outputs.
-    pub async fn infer(&self, input: Vec<f32>) -> Result<Result<Outputs, String>, SubmitError> {
+    pub async fn infer(&self, input: InputValues) -> Result<Result<Outputs, String>, SubmitError> {
         self.submit(input)?.wait().await
     }
 }
@@ -281,7 +307,8 @@ mod tests {
         assert_eq!(buckets(0), vec![1]);
     }
 
-    /// A briefly fine-tuned classifier exported into `dir`: its folder and card.
+    /// A briefly fine-tuned classifier in `dir/run`, exported into `dir/model`: its folder and
+    /// card.
     fn exported(dir: &std::path::Path) -> (std::path::PathBuf, exemplar_inference::ModelCard) {
         let run = dir.join("run");
         let mut config = FinetuneConfig::defaults(TaskKind::Classification);
@@ -289,8 +316,24 @@ mod tests {
         config.synthetic.train_size = 32;
         config.synthetic.val_size = 8;
         finetune::finetune::<ClassificationTask>(config, &run, false).unwrap();
-        let model = dir.join("model");
-        exemplar_export::export(&run, &model, 2).unwrap();
+        export_as(dir, InputDatatype::Fp32)
+    }
+
+    /// The run of [`exported`] exported again with an input of `datatype`, into
+    /// `dir/model-<datatype>`.
+    fn export_as(
+        dir: &std::path::Path,
+        datatype: InputDatatype,
+    ) -> (std::path::PathBuf, exemplar_inference::ModelCard) {
+        let model = match datatype {
+            InputDatatype::Fp32 => dir.join("model"),
+            other => dir.join(format!("model-{other}")),
+        };
+        let options = exemplar_export::ExportOptions {
+            parity_batch: 2,
+            input_datatype: datatype,
+        };
+        exemplar_export::export_with(&dir.join("run"), &model, &options).unwrap();
         let card = exemplar_inference::ModelCard::read(&model.join("model.json")).unwrap();
         (model, card)
     }
@@ -308,7 +351,7 @@ mod tests {
     fn images_of_clients_that_left_are_not_computed() {
         let dir = tempfile::tempdir().unwrap();
         let (model, card) = exported(dir.path());
-        let dims = [3, card.input.height, card.input.width];
+        let input = ModelInput::of(&card);
         let metrics = Arc::new(Metrics::default());
         let options = BatchOptions {
             max_batch: 1,
@@ -318,14 +361,13 @@ mod tests {
         let worker = Worker::spawn(
             "m",
             vec![open(&model)],
-            card.input.name.clone(),
-            dims,
+            input.clone(),
             Placement::Cpu,
             options,
             Arc::clone(&metrics),
         )
         .unwrap();
-        let image = vec![0.25; dims.iter().product()];
+        let image = InputValues::Fp32(vec![0.25; input.per_image()]);
         // Nineteen clients leave as soon as their image is queued; the twentieth waits.
         for _ in 0..19 {
             drop(worker.submit(image.clone()).unwrap());
@@ -361,15 +403,23 @@ mod tests {
     }
 
     /// The bound path (here in plain host memory; on CUDA in page-locked memory) pads a batch to
-    /// its bucket and must answer each image exactly as a plain call of the batch does.
+    /// its bucket and must answer each image exactly as a plain call of the batch does, in each
+    /// input datatype; an image of another datatype is an error, not a crash.
     #[test]
     fn padded_bound_batches_answer_like_plain_calls() {
         let dir = tempfile::tempdir().unwrap();
-        let (model, card) = exported(dir.path());
+        exported(dir.path());
+        for datatype in InputDatatype::ALL {
+            padded_bound_batches_in(dir.path(), datatype);
+        }
+    }
+
+    fn padded_bound_batches_in(dir: &std::path::Path, datatype: InputDatatype) {
+        let (model, card) = export_as(dir, datatype);
         let open = || open(&model);
-        let dims = [3, card.input.height, card.input.width];
-        let mut plain = Runner::new(open(), card.input.name.clone(), dims);
-        let mut bound = Runner::new(open(), card.input.name.clone(), dims);
+        let input = ModelInput::of(&card);
+        let mut plain = Runner::new(open(), input.clone());
+        let mut bound = Runner::new(open(), input.clone());
         bound
             .bind_with(&buckets(6), |_| {
                 MemoryInfo::new(
@@ -381,14 +431,19 @@ mod tests {
             })
             .unwrap();
         assert_eq!(bound.bound.len(), 4, "buckets 1, 2, 4 and 6");
-        let image = |k: usize| -> Vec<f32> {
-            (0..dims.iter().product::<usize>())
-                .map(|i| ((i * 7 + k * 13) % 17) as f32 / 17.0 - 0.5)
-                .collect()
+        let image = |k: usize| {
+            let pattern = (0..input.per_image()).map(|i| (i * 7 + k * 13) % 17);
+            match datatype {
+                InputDatatype::Uint8 => InputValues::Uint8(pattern.map(|v| v as u8 * 15).collect()),
+                _ => {
+                    let values = pattern.map(|v| v as f64 / 17.0 - 0.5).collect::<Vec<_>>();
+                    InputValues::from_numbers(datatype, &values).unwrap()
+                }
+            }
         };
         // 6 then 3: the second batch is padded with what the first left in the staging buffer.
         for n in [6, 3, 1, 5] {
-            let inputs: Vec<Vec<f32>> = (0..n).map(|k| image(k + n)).collect();
+            let inputs: Vec<InputValues> = (0..n).map(|k| image(k + n)).collect();
             let expected = plain.infer_plain(&inputs).unwrap();
             let got = bound.infer(&inputs).unwrap();
             assert_eq!(got.len(), n);
@@ -403,7 +458,22 @@ mod tests {
             }
         }
         // A batch larger than every bucket (not produced by the worker) still gets answered.
-        let inputs: Vec<Vec<f32>> = (0..7).map(image).collect();
+        let inputs: Vec<InputValues> = (0..7).map(image).collect();
         assert_eq!(bound.infer(&inputs).unwrap().len(), 7);
+        let other = match datatype {
+            InputDatatype::Uint8 => InputDatatype::Fp16,
+            _ => InputDatatype::Uint8,
+        };
+        let wrong = [InputValues::zeros(other, input.per_image())];
+        let error = bound.infer(&wrong).unwrap_err();
+        assert!(
+            error.contains(&format!("the model takes {datatype}")),
+            "{error}"
+        );
+        let error = plain.infer_plain(&wrong).unwrap_err();
+        assert!(
+            error.contains(&format!("the model takes {datatype}")),
+            "{error}"
+        );
     }
 }

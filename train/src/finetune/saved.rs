@@ -49,6 +49,7 @@ pub fn model_card<T: Task>(task: &T, config: &FinetuneConfig, steps: usize) -> M
             width: config.image_size,
             height: config.image_size,
             normalization: config.normalization,
+            datatype: Default::default(),
         },
         outputs,
         provenance: Provenance {
