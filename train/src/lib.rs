@@ -3,6 +3,7 @@
 //! data pipeline, checkpoints and evaluation. The `train` binary is a thin command line over it.
 
 pub mod allocator;
+pub mod analyze;
 pub mod augment;
 pub mod checkpoint;
 pub mod config;

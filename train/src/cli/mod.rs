@@ -1,6 +1,7 @@
 //! The `train` command line: one module per subcommand, each parsing its flags and calling the
 //! library.
 
+mod analyze;
 mod eval;
 mod experiment;
 mod finetune;
@@ -9,6 +10,7 @@ mod pretrain;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use self::analyze::AnalyzeCommand;
 use self::eval::EvalCommand;
 use self::experiment::ExperimentArgs;
 use self::finetune::FinetuneArgs;
@@ -43,6 +45,9 @@ enum Command {
     /// Run the paper's comparisons at small scale (methods, augmentation ablation, transfer)
     /// over several seeds and write a report with tables and charts.
     Experiment(ExperimentArgs),
+    /// Analyse what trained backbones keep (feature inversion).
+    #[command(subcommand)]
+    Analyze(AnalyzeCommand),
 }
 
 impl Cli {
@@ -53,6 +58,7 @@ impl Cli {
             Command::Finetune(args) => finetune::run(args),
             Command::Eval(command) => eval::run(command),
             Command::Experiment(args) => experiment::run(args),
+            Command::Analyze(command) => analyze::run(command),
         }
     }
 }

@@ -54,6 +54,32 @@ pub struct BarChart {
     pub series: Vec<(String, Vec<Bar>)>,
 }
 
+/// Draws `text` into `image` with its top-left corner at `(x, y)`, each font pixel `scale`
+/// pixels wide, in the embedded 8×8 font; what falls outside the image is clipped.
+pub fn draw_text(image: &mut RgbImage, x: i64, y: i64, text: &str, scale: i64, color: Rgb<u8>) {
+    let (width, height) = (image.width() as i64, image.height() as i64);
+    for (i, c) in text.chars().enumerate() {
+        let glyph = font8x8::BASIC_FONTS
+            .get(c)
+            .or_else(|| font8x8::BASIC_FONTS.get('?'))
+            .unwrap_or([0; 8]);
+        let left = x + i as i64 * 8 * scale;
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8 {
+                if bits >> col & 1 == 0 {
+                    continue;
+                }
+                let (px, py) = (left + col * scale, y + row as i64 * scale);
+                for yy in py.max(0)..(py + scale).min(height) {
+                    for xx in px.max(0)..(px + scale).min(width) {
+                        image.put_pixel(xx as u32, yy as u32, color);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A linear map from data values to pixels along one axis.
 #[derive(Debug, Clone, Copy)]
 struct Axis {
@@ -132,21 +158,7 @@ impl Canvas {
 
     /// Text with its top-left corner at `(x, y)`, each font pixel `scale` pixels wide.
     fn text(&mut self, x: i64, y: i64, text: &str, scale: i64, color: Rgb<u8>) {
-        for (i, c) in text.chars().enumerate() {
-            let glyph = font8x8::BASIC_FONTS
-                .get(c)
-                .or_else(|| font8x8::BASIC_FONTS.get('?'))
-                .unwrap_or([0; 8]);
-            let left = x + i as i64 * 8 * scale;
-            for (row, bits) in glyph.iter().enumerate() {
-                for col in 0..8 {
-                    if bits >> col & 1 == 1 {
-                        let (px, py) = (left + col * scale, y + row as i64 * scale);
-                        self.fill([px, py, px + scale - 1, py + scale - 1], color);
-                    }
-                }
-            }
-        }
+        draw_text(&mut self.image, x, y, text, scale, color);
     }
 
     fn text_width(text: &str, scale: i64) -> i64 {
