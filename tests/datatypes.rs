@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use exemplar_inference::decode::{DecodeLimits, decode};
 use exemplar_inference::image::resize_rgb8;
 use exemplar_inference::{InputDatatype, ModelCard};
-use exemplar_tests::{Server, floats, oip_client_python, run, tiny_models};
+use exemplar_tests::{Server, check_with_tritons_clients, floats, run, tiny_models};
 use half::f16;
 use serde_json::{Value, json};
 
@@ -182,28 +182,15 @@ fn v1_preprocesses_pictures_into_each_model_s_datatype() {
 
 #[test]
 fn tritons_clients_send_each_model_its_datatype_over_http_and_grpc() {
-    let python = oip_client_python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oip-client/check.py");
-    let server = Server::start(models(), &["--grpc-addr", "127.0.0.1:0"]);
-    let grpc = server.grpc_addr.clone().expect("a gRPC address");
-    for model in [
-        "classification-uint8",
-        "classification-fp16",
-        "detection-uint8",
-        "detection-fp16",
-    ] {
-        let output = std::process::Command::new(&python)
-            .arg(&script)
-            .args(["--url", &server.addr, "--model", model, "--grpc-url", &grpc])
-            .output()
-            .expect("python runs");
-        assert!(
-            output.status.success(),
-            "{model}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    check_with_tritons_clients(
+        models(),
+        &[
+            "classification-uint8",
+            "classification-fp16",
+            "detection-uint8",
+            "detection-fp16",
+        ],
+    );
 }
 
 #[test]

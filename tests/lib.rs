@@ -78,6 +78,32 @@ pub fn oip_client_python() -> PathBuf {
     python
 }
 
+/// Starts `serve` on `models` with gRPC on, and runs Triton's clients
+/// (`tests/oip-client/check.py`) against each of `names` over HTTP and gRPC: health, metadata,
+/// JSON and binary inference in the model's input datatype, and the error cases.
+///
+/// # Panics
+/// If the check fails for a model; the message holds what the script printed.
+pub fn check_with_tritons_clients(models: &std::path::Path, names: &[&str]) {
+    let python = oip_client_python();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("oip-client/check.py");
+    let server = Server::start(models, &["--grpc-addr", "127.0.0.1:0"]);
+    let grpc = server.grpc_addr.clone().expect("a gRPC address");
+    for model in names {
+        let output = Command::new(&python)
+            .arg(&script)
+            .args(["--url", &server.addr, "--model", model, "--grpc-url", &grpc])
+            .output()
+            .expect("python runs");
+        assert!(
+            output.status.success(),
+            "{model}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 /// A running `serve` binary on a free loopback port, killed when dropped.
 pub struct Server {
     child: std::process::Child,

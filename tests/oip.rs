@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use exemplar_tests::{Server, oip_client_python as client_python, tiny_models};
+use exemplar_tests::{
+    Server, check_with_tritons_clients, oip_client_python as client_python, tiny_models,
+};
 use serde_json::{Value, json};
 
 fn models() -> &'static Path {
@@ -15,29 +17,16 @@ fn models() -> &'static Path {
 
 #[test]
 fn tritons_clients_speak_http_and_grpc_to_every_model() {
-    let python = client_python();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("oip-client/check.py");
-    let server = Server::start(models(), &["--grpc-addr", "127.0.0.1:0"]);
-    let grpc = server.grpc_addr.clone().expect("a gRPC address");
-    for model in [
-        "classification",
-        "detection",
-        "segmentation",
-        "landmarks",
-        "backbone",
-    ] {
-        let output = std::process::Command::new(&python)
-            .arg(&script)
-            .args(["--url", &server.addr, "--model", model, "--grpc-url", &grpc])
-            .output()
-            .expect("python runs");
-        assert!(
-            output.status.success(),
-            "{model}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    check_with_tritons_clients(
+        models(),
+        &[
+            "classification",
+            "detection",
+            "segmentation",
+            "landmarks",
+            "backbone",
+        ],
+    );
 }
 
 #[test]
