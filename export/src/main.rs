@@ -61,6 +61,12 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.format, Format::Torchvision) && !matches!(cli.input_datatype, Datatype::Fp32) {
+        eprintln!(
+            "error: --input-datatype applies to ONNX exports; --format torchvision writes weights only"
+        );
+        return ExitCode::from(2);
+    }
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

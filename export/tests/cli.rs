@@ -66,6 +66,19 @@ fn a_missing_directory_and_bad_flags_are_clear_errors() {
             ][..],
             "possible values: fp32, fp16, uint8",
         ),
+        (
+            &[
+                "--checkpoint",
+                ".",
+                "--out",
+                "o",
+                "--format",
+                "torchvision",
+                "--input-datatype",
+                "uint8",
+            ][..],
+            "--input-datatype applies to ONNX exports",
+        ),
     ] {
         let output = export().args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
