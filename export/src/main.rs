@@ -25,7 +25,7 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Format::Onnx)]
     format: Format,
     /// Batch size of the parity check (ONNX only).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = ExportOptions::default().parity_batch)]
     parity_batch: usize,
     /// What the ONNX model's input takes (ONNX only): fp32, normalised pixels as the network was
     /// trained on them; uint8, pixels 0-255 that the graph normalises (a quarter of the bytes
