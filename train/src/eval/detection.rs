@@ -9,6 +9,7 @@
 use exemplar_inference::detection::{Detection, area, iou};
 use serde::Serialize;
 
+use super::detection_errors::{ErrorBreakdown, breakdown};
 use crate::data::Object;
 
 /// One evaluated image: what the model found and the ground truth.
@@ -41,6 +42,8 @@ pub struct DetectionMetrics {
     pub images: usize,
     pub detections: usize,
     pub objects: usize,
+    /// The types of the top-ranked false positives ([`super::detection_errors`]).
+    pub errors: ErrorBreakdown,
 }
 
 /// Every metric over `images`; `class_names` fixes the classes.
@@ -89,6 +92,7 @@ pub fn evaluate(images: &[ImageResult], class_names: &[String]) -> DetectionMetr
         images: images.len(),
         detections: images.iter().map(|i| i.detections.len()).sum(),
         objects: images.iter().map(|i| i.truth.len()).sum(),
+        errors: breakdown(images, classes),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Evaluation: on frozen features (the kNN monitor, the linear probe, few-shot episodes) and the
 //! fine-tuned tasks' metrics (detection AP, segmentation mIoU, landmark error).
 pub mod detection;
+pub mod detection_errors;
 pub mod features;
 pub mod fewshot;
 pub mod knn;
