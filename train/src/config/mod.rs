@@ -163,6 +163,10 @@ pub struct PretrainConfig {
     /// Studies use it to fix the data budget on large datasets.
     #[serde(default)]
     pub train_subset: Option<usize>,
+    /// Train only on the images of the first this many classes (labels below it), before
+    /// `train_subset` draws from them: the base classes of a novel-class few-shot evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_classes: Option<usize>,
     pub synthetic: SyntheticOptions,
     pub augment: Augmentation,
     pub normalization: Normalization,
@@ -225,6 +229,7 @@ impl PretrainConfig {
             seed: 0,
             data: DataSource::Synthetic,
             train_subset: None,
+            base_classes: None,
             synthetic: SyntheticOptions {
                 train_size: 5000,
                 val_size: 1000,
@@ -254,6 +259,9 @@ impl PretrainConfig {
     /// Checks values that would otherwise fail deep inside training.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |msg: String| Err(ConfigError::Invalid(msg));
+        if self.base_classes == Some(0) {
+            return fail("base_classes must be at least 1".into());
+        }
         if self.batch_size < 2 {
             return fail(format!(
                 "batch_size must be at least 2 (got {})",

@@ -33,6 +33,21 @@ impl Subset {
         Self { inner, indices }
     }
 
+    /// The samples of `inner` whose label `keep` accepts, in index order (every sample is read
+    /// once for its label).
+    pub fn with_labels(
+        inner: Arc<dyn Dataset>,
+        keep: impl Fn(i64) -> bool,
+    ) -> Result<Self, DataError> {
+        let mut indices = Vec::new();
+        for index in 0..inner.len() {
+            if keep(inner.get(index)?.1) {
+                indices.push(index);
+            }
+        }
+        Ok(Self { inner, indices })
+    }
+
     /// The indices of `inner` this subset holds, in order.
     pub fn indices(&self) -> &[usize] {
         &self.indices
@@ -93,6 +108,19 @@ impl Dataset for Subset {
 mod tests {
     use super::*;
     use crate::data::synthetic::{Stream, SyntheticObjects};
+
+    #[test]
+    fn a_label_subset_holds_exactly_the_kept_classes() {
+        let inner: Arc<dyn Dataset> = Arc::new(SyntheticObjects::new(0, Stream::Train, 200, 16));
+        let base = Subset::with_labels(Arc::clone(&inner), |label| label < 3).unwrap();
+        let expected = (0..inner.len())
+            .filter(|&i| inner.get(i).unwrap().1 < 3)
+            .count();
+        assert_eq!(base.len(), expected);
+        assert!(base.len() > 0 && base.len() < inner.len());
+        assert!((0..base.len()).all(|i| base.get(i).unwrap().1 < 3));
+        assert_eq!(base.class_names(), inner.class_names());
+    }
 
     #[test]
     fn a_subset_is_fixed_covers_the_classes_and_keeps_labels() {

@@ -205,6 +205,21 @@ fn open_splits(config: &PretrainConfig) -> Result<Splits, RunError> {
     let open = |split| data::open(&config.data, split, config.synthetic, config.image_size);
     let train_set = open(Split::Train)?
         .ok_or_else(|| RunError::Setup(format!("{} has no training split", config.data)))?;
+    let train_set: Arc<dyn Dataset> = match config.base_classes {
+        Some(classes) => {
+            let base = data::subset::Subset::with_labels(train_set, |label| {
+                usize::try_from(label).is_ok_and(|label| label < classes)
+            })?;
+            if base.is_empty() {
+                return Err(RunError::Setup(format!(
+                    "{} has no images of the first {classes} classes",
+                    config.data
+                )));
+            }
+            Arc::new(base)
+        }
+        None => train_set,
+    };
     let train_set: Arc<dyn Dataset> = match config.train_subset {
         Some(limit) => Arc::new(data::subset::Subset::sample(train_set, limit)),
         None => train_set,
