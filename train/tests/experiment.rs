@@ -30,14 +30,15 @@ fn tables(report: &str) -> String {
 fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let dir = tempfile::tempdir().unwrap();
     let (work, out) = (dir.path().join("work"), dir.path().join("report"));
-    let output = experiment(&work, &out, &[]);
+    let studies = ["--study", "methods,augmentation,transfer"];
+    let output = experiment(&work, &out, &studies);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&output.stdout);
     // 15 pretraining arms (5 methods on --data, 10 ablation steps on the colour scenes) and the
     // untrained network, × 2 seeds; and 3 tasks × 4 initialisations × 2 seeds.
     assert!(
-        stdout.contains("study: 32 pretraining and 24 transfer runs (0 reused)"),
+        stdout.contains("study: 32 pretraining, 24 transfer and 0 analysis runs (0 reused)"),
         "{stdout}"
     );
 
@@ -100,12 +101,104 @@ fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     assert_ne!(seeds[0]["loss_curve"], seeds[1]["loss_curve"]);
 
     // Again: nothing retrains and the report's numbers are the same.
-    let output = experiment(&work, &out, &[]);
+    let output = experiment(&work, &out, &studies);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("(56 reused)"), "{stdout}");
     // The views of every ablation step were measured, on the scenes and on --data.
     assert_eq!(results["views"].as_array().unwrap().len(), 8);
+    let again = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_eq!(tables(&again), tables(&report));
+}
+
+/// The paper's analyses (misalignment, inversion, detection errors, pretraining data,
+/// novel-class few-shot) on a tiny configuration: each part of the report is there with its
+/// paired comparisons and picture, and a second invocation reuses every run.
+#[test]
+fn the_analyses_report_each_part_and_rerun_from_their_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (work, out) = (dir.path().join("work"), dir.path().join("report"));
+    let studies = [
+        "--study",
+        "misalignment,inversion,detection-errors,pretraining-data,few-shot",
+    ];
+    let output = experiment(&work, &out, &studies);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // 3 methods on 5 corpora (main, scenes, faces, a tenth, the base classes) × 2 seeds; 3
+    // tasks from each of the 15 backbones and detection from random init × 2 seeds; few-shot
+    // on 6 backbones and inversion of 3, × 2 seeds.
+    assert!(
+        stdout.contains("study: 30 pretraining, 92 transfer and 18 analysis runs (0 reused)"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for needle in [
+        "## (e) Task misalignment",
+        "| CE on faces (identities) |",
+        "MoCo-v2 vs CE: ",
+        "## (f) Feature inversion",
+        "| Exemplar-v2 | ",
+        "CE vs MoCo-v2: ",
+        "## (g) Detection errors",
+        "localisation: CE − Exemplar-v2: ",
+        "## (h) Pretraining data",
+        "| 10% of the main data |",
+        "| base classes of the main data |",
+        "Change from pretraining on the main data",
+        "## (i) Few-shot on novel classes",
+        "1-shot, base-class backbones: Exemplar-v2 − CE: ",
+        "4. Misalignment (pretrained on face identities",
+        "5. Inversion: Exemplar-v2's features keep more",
+        "6. CE's detector errs more by localisation",
+        "7. Pretrained on 10% of the main data",
+        "8. On classes unseen in pretraining",
+        "Novel-class few-shot: the main data's first 5 classes",
+    ] {
+        assert!(report.contains(needle), "{needle} missing from\n{report}");
+    }
+    assert!(!report.contains("no runs to compare"), "{report}");
+    let figure = image::open(out.join("inversion.png")).expect("the inversion picture");
+    assert!(figure.width() > 4 * 96, "four columns of enlarged panels");
+    assert!(report.contains("(inversion.png)"));
+
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    let fewshot = results["fewshot"].as_array().unwrap();
+    assert_eq!(fewshot.len(), 12);
+    for run in fewshot {
+        for key in ["one_shot", "five_shot"] {
+            let accuracy = run[key].as_f64().unwrap();
+            assert!((0.0..=100.0).contains(&accuracy), "{run}");
+        }
+    }
+    let inversion = results["inversion"].as_array().unwrap();
+    assert_eq!(inversion.len(), 6);
+    for run in inversion {
+        assert_eq!(run["mse"].as_array().unwrap().len(), 3, "{run}");
+    }
+    let detection: Vec<&serde_json::Value> = results["transfer"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["task"] == "detection")
+        .collect();
+    assert_eq!(detection.len(), 2 * 16);
+    for run in detection {
+        let errors = &run["errors"];
+        let examined = errors["examined"].as_u64().expect("a breakdown");
+        let types: u64 = ["localisation", "confusion", "background"]
+            .iter()
+            .map(|k| errors[k].as_u64().unwrap())
+            .sum();
+        assert_eq!(types, examined, "{run}");
+    }
+
+    let output = experiment(&work, &out, &studies);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("(140 reused)"), "{stdout}");
     let again = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert_eq!(tables(&again), tables(&report));
 }
@@ -135,7 +228,7 @@ fn a_changed_configuration_is_retrained_not_reused() {
         .find(|l| l.starts_with("study: "))
         .unwrap_or_default();
     assert!(
-        summary.starts_with("study: 3 pretraining and 12 transfer runs (3 reused)"),
+        summary.starts_with("study: 3 pretraining, 12 transfer and 0 analysis runs (3 reused)"),
         "{stdout}"
     );
 }

@@ -10,7 +10,7 @@ use exemplar_train::data::DataSource;
 #[derive(Debug, Args)]
 #[command(args_override_self = true)]
 pub struct ExperimentArgs {
-    /// Studies to run (repeat or comma-separate) [default: all three]
+    /// Studies to run (repeat or comma-separate) [default: all but the sweep]
     #[arg(long = "study", value_enum, value_delimiter = ',')]
     studies: Vec<exemplar_train::experiment::Study>,
     /// Pretraining and linear-probe data, e.g. idx:PATH for Fashion-MNIST
@@ -53,7 +53,7 @@ pub struct ExperimentArgs {
 pub fn run(args: ExperimentArgs) -> Result<()> {
     use exemplar_train::experiment::{self, Study, StudyOptions};
     let studies = if args.studies.is_empty() {
-        vec![Study::Methods, Study::Augmentation, Study::Transfer]
+        Study::DEFAULT.to_vec()
     } else {
         args.studies
     };
@@ -101,9 +101,10 @@ pub fn run(args: ExperimentArgs) -> Result<()> {
     }
     let results = experiment::run(&options)?;
     println!(
-        "study: {} pretraining and {} transfer runs ({} reused) in {:.1} min -> {}",
+        "study: {} pretraining, {} transfer and {} analysis runs ({} reused) in {:.1} min -> {}",
         results.pretrain.len(),
         results.transfer.len(),
+        results.fewshot.len() + results.inversion.len(),
         results.reused,
         results.seconds / 60.0,
         options.out.join("report.md").display()

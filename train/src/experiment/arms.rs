@@ -20,16 +20,50 @@ pub enum Corpus {
     /// The built-in colour scenes at `ablation_image_size`: the augmentation ablation, where
     /// colour jitter and grayscale have colour to act on.
     Scenes,
+    /// The built-in faces labelled by identity, at `ablation_image_size` with the ablation's
+    /// image count and epochs: the misalignment study (identity labels → landmarks).
+    Faces,
+    /// A tenth of the main corpus's images, trained for as many steps as the main arms.
+    Tenth,
+    /// The main corpus's images of its first [`BASE_CLASSES`] classes only: the novel-class
+    /// few-shot evaluation scores the other classes.
+    Base,
 }
+
+/// The classes a [`Corpus::Base`] arm pretrains on (labels below it); the rest are novel.
+pub const BASE_CLASSES: usize = 5;
 
 impl Corpus {
     pub fn name(self) -> &'static str {
         match self {
             Corpus::Main => "main",
             Corpus::Scenes => "scenes",
+            Corpus::Faces => "faces",
+            Corpus::Tenth => "tenth",
+            Corpus::Base => "base",
+        }
+    }
+
+    /// How the report names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Corpus::Main => "main data",
+            Corpus::Scenes => "scenes",
+            Corpus::Faces => "faces (identities)",
+            Corpus::Tenth => "10% of the main data",
+            Corpus::Base => "base classes of the main data",
         }
     }
 }
+
+/// The pretraining-data study's corpora, the main data first (the reference).
+pub const DATA_CORPORA: [Corpus; 5] = [
+    Corpus::Main,
+    Corpus::Scenes,
+    Corpus::Faces,
+    Corpus::Tenth,
+    Corpus::Base,
+];
 
 /// The built-in scenes as the ablation draws them.
 pub fn scenes(budget: &Budget) -> SyntheticOptions {
@@ -37,6 +71,18 @@ pub fn scenes(budget: &Budget) -> SyntheticOptions {
         train_size: budget.ablation_train,
         val_size: budget.ablation_val,
         ..PretrainConfig::defaults(Method::Supervised).synthetic
+    }
+}
+
+/// Identities of the faces the misalignment study pretrains on: enough that telling them apart
+/// is a fine-grained task, as face identification is (CelebA has 10 177).
+pub const FACE_IDENTITIES: usize = 100;
+
+/// The built-in faces as the misalignment study draws them: sized like the ablation's scenes.
+pub fn faces(budget: &Budget) -> SyntheticOptions {
+    SyntheticOptions {
+        identities: FACE_IDENTITIES,
+        ..scenes(budget)
     }
 }
 
@@ -57,6 +103,14 @@ impl Arm {
         }
     }
 
+    /// A method with its own augmentation on `corpus`.
+    pub fn on(method: Method, corpus: Corpus) -> Self {
+        Self {
+            corpus,
+            ..Self::default_for(method)
+        }
+    }
+
     /// A step of the augmentation ablation.
     pub fn ablation(method: Method, augment: AugmentPreset) -> Self {
         Self {
@@ -71,7 +125,7 @@ impl Arm {
         let name = format!("{}+{}", self.method.name(), self.augment.name());
         match self.corpus {
             Corpus::Main => name,
-            Corpus::Scenes => format!("scenes-{name}"),
+            other => format!("{}-{name}", other.name()),
         }
     }
 
@@ -107,6 +161,9 @@ pub const ABLATION: [AugmentPreset; 5] = [
 pub const ABLATED: [Method; 2] = [Method::MocoV2, Method::Supervised];
 /// Study (c): backbones transferred (plus random initialisation).
 pub const TRANSFERRED: [Method; 3] = [Method::Supervised, Method::MocoV2, Method::ExemplarV2];
+/// The inversion study's backbones are pretrained on the colour scenes, whose pictures they
+/// reconstruct (the paper inverts ImageNet backbones on ImageNet pictures).
+pub const INVERTED_CORPUS: Corpus = Corpus::Scenes;
 pub const TASKS: [TaskKind; 3] = [
     TaskKind::Detection,
     TaskKind::Segmentation,
@@ -132,6 +189,34 @@ pub fn arms(studies: &[Study]) -> Vec<Arm> {
                 }
             }
             Study::Transfer => TRANSFERRED
+                .map(Arm::default_for)
+                .into_iter()
+                .for_each(&mut add),
+            Study::Misalignment => TRANSFERRED
+                .map(|m| Arm::on(m, Corpus::Faces))
+                .into_iter()
+                .for_each(&mut add),
+            Study::PretrainingData => {
+                for corpus in DATA_CORPORA {
+                    TRANSFERRED
+                        .map(|m| Arm::on(m, corpus))
+                        .into_iter()
+                        .for_each(&mut add);
+                }
+            }
+            Study::FewShot => {
+                for corpus in [Corpus::Main, Corpus::Base] {
+                    TRANSFERRED
+                        .map(|m| Arm::on(m, corpus))
+                        .into_iter()
+                        .for_each(&mut add);
+                }
+            }
+            Study::Inversion => TRANSFERRED
+                .map(|m| Arm::on(m, INVERTED_CORPUS))
+                .into_iter()
+                .for_each(&mut add),
+            Study::DetectionErrors => TRANSFERRED
                 .map(Arm::default_for)
                 .into_iter()
                 .for_each(&mut add),
@@ -168,12 +253,34 @@ pub fn pretrain_config(
             config.epochs = budget.epochs;
             config.train_subset = Some(budget.train_subset);
         }
-        Corpus::Scenes => {
-            config.data = DataSource::Synthetic;
-            config.synthetic = scenes(budget);
+        Corpus::Scenes | Corpus::Faces => {
+            (config.data, config.synthetic) = match arm.corpus {
+                Corpus::Faces => (DataSource::SyntheticFaces, faces(budget)),
+                _ => (DataSource::Synthetic, scenes(budget)),
+            };
             config.image_size = budget.ablation_image_size;
             config.epochs = budget.ablation_epochs;
             config.train_subset = None;
+        }
+        Corpus::Tenth => {
+            let images = (budget.train_subset / 10).max(budget.batch_size * 2);
+            config.data = options.data.clone();
+            config.image_size = budget.image_size;
+            config.train_subset = Some(images);
+            // As many steps as the main arms, and a queue (a whole number of batches) no longer
+            // than the images.
+            let batches = images / budget.batch_size;
+            config.epochs =
+                (budget.train_subset / budget.batch_size * budget.epochs).div_ceil(batches);
+            config.queue_size =
+                budget.queue_size.min(images) / budget.batch_size * budget.batch_size;
+        }
+        Corpus::Base => {
+            config.data = options.data.clone();
+            config.image_size = budget.image_size;
+            config.epochs = budget.epochs;
+            config.train_subset = Some(budget.train_subset);
+            config.base_classes = Some(BASE_CLASSES);
         }
     }
     config.checkpoint_every = usize::MAX;
@@ -261,5 +368,60 @@ mod tests {
         assert_eq!(scenes.data, DataSource::Synthetic);
         assert_eq!(scenes.image_size, budget.ablation_image_size);
         assert_eq!(scenes.synthetic.train_size, budget.ablation_train);
+    }
+
+    #[test]
+    fn the_data_studys_corpora_change_only_the_data() {
+        let options = StudyOptions {
+            studies: vec![Study::PretrainingData],
+            seeds: 1,
+            settings: Budget::default(),
+            scale: 1.0,
+            data: DataSource::Idx("fashion".into()),
+            work: PathBuf::from("runs"),
+            out: PathBuf::from("out"),
+            command: String::new(),
+            workers: 1,
+            device: "cpu".into(),
+        };
+        let budget = Budget::default();
+        let config =
+            |corpus| pretrain_config(&options, &budget, Arm::on(Method::MocoV2, corpus), 0);
+        let main = config(Corpus::Main);
+        let steps = |c: &PretrainConfig| c.train_subset.unwrap() / c.batch_size * c.epochs;
+        // A tenth of the images, as many steps (within one epoch), a queue that fits them.
+        let tenth = config(Corpus::Tenth);
+        assert_eq!(tenth.train_subset, Some(1200));
+        assert!(
+            steps(&tenth).abs_diff(steps(&main)) < 1200 / 128,
+            "{}",
+            steps(&tenth)
+        );
+        assert!(tenth.queue_size <= 1200 && tenth.queue_size % tenth.batch_size == 0);
+        // The base classes: the same images drawn from the first classes only.
+        let base = config(Corpus::Base);
+        assert_eq!(base.base_classes, Some(BASE_CLASSES));
+        assert_eq!(
+            (base.train_subset, base.epochs),
+            (main.train_subset, main.epochs)
+        );
+        assert!(
+            !main.to_toml().contains("base_classes"),
+            "older runs keep their identity"
+        );
+        let faces = config(Corpus::Faces);
+        assert_eq!(faces.data, DataSource::SyntheticFaces);
+        assert_eq!(faces.synthetic.identities, FACE_IDENTITIES);
+        for c in [&tenth, &base, &faces] {
+            assert_eq!(
+                (c.width, c.key_momentum, c.base_lr),
+                (main.width, main.key_momentum, main.base_lr)
+            );
+            c.validate().unwrap();
+        }
+        assert_eq!(
+            Arm::on(Method::Supervised, Corpus::Tenth).slug(),
+            "tenth-supervised+supervised"
+        );
     }
 }

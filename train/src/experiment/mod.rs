@@ -1,6 +1,6 @@
 //! `train experiment`: the paper's comparisons at small scale, run end to end from one command.
 //!
-//! Three studies share one pool of runs, and an opt-in fourth chooses their settings:
+//! The studies share one pool of runs, and an opt-in sweep chooses their settings:
 //! - **methods**: cross-entropy vs MoCo-v2 vs Exemplar-v2, and the v1 variants, each scored by
 //!   a linear probe and kNN on frozen features, against the untrained network;
 //! - **augmentation**: MoCo-v2 and cross-entropy along the paper's ablation
@@ -8,6 +8,11 @@
 //!   change each step makes to the views measured ([`views`]);
 //! - **transfer**: detection, segmentation and landmarks fine-tuned from each pretrained
 //!   backbone (and from random initialisation) on the built-in scenes and faces;
+//! - the paper's analyses ([`analyses`], [`analysis_sections`]): **misalignment** (pretrained
+//!   on face identities, transferred to landmarks), **inversion** (what a backbone's features
+//!   keep of a picture), **detection errors** (localisation, confusion, background),
+//!   **pretraining data** (other corpora, a tenth of the images, the base classes only) and
+//!   **few-shot** episodes on classes a backbone never saw;
 //! - **sweep** ([`sweep`]): MoCo-v2 with one setting changed at a time, scored on held-out
 //!   training images, which is how `configs/study.toml` was chosen.
 //!
@@ -17,6 +22,8 @@
 //! run them side by side (`--plan`, `--only N`). The report — tables, paired 95% intervals
 //! ([`stats`]), PNG charts, the command and the machine — is written by [`report`].
 
+pub mod analyses;
+mod analysis_sections;
 mod arms;
 pub mod budget;
 mod claims;
@@ -35,7 +42,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 pub use self::arms::{
-    ABLATED, ABLATION, Arm, Corpus, METHODS, TASKS, TRANSFERRED, arms, pretrain_config, scenes,
+    ABLATED, ABLATION, Arm, BASE_CLASSES, Corpus, DATA_CORPORA, INVERTED_CORPUS, METHODS, TASKS,
+    TRANSFERRED, arms, faces, pretrain_config, scenes,
 };
 pub use self::budget::{Budget, BudgetError};
 pub use self::plan::Step;
@@ -49,8 +57,36 @@ pub enum Study {
     Methods,
     Augmentation,
     Transfer,
+    /// CE on the built-in faces' identity labels against MoCo-v2 and Exemplar-v2 on the same
+    /// images, each transferred to landmarks: a pretraining task misaligned with the target.
+    Misalignment,
+    /// Each method's backbone, pretrained on the scenes, inverted: how much of a picture its
+    /// features keep (pixel error of the reconstruction).
+    Inversion,
+    /// The types of the transferred detectors' false positives (localisation, confusion,
+    /// background).
+    DetectionErrors,
+    /// Each method pretrained on other data (scenes, faces) and on less of it (10% of the
+    /// images, half the classes), then transferred to the same tasks.
+    PretrainingData,
+    /// 5-way 1- and 5-shot episodes on classes the backbone never saw in pretraining.
+    FewShot,
     /// Not part of the default study: one setting changed at a time, on held-out data.
     Sweep,
+}
+
+impl Study {
+    /// What `train experiment` runs without `--study`: every study but the sweep.
+    pub const DEFAULT: [Study; 8] = [
+        Study::Methods,
+        Study::Augmentation,
+        Study::Transfer,
+        Study::Misalignment,
+        Study::Inversion,
+        Study::DetectionErrors,
+        Study::PretrainingData,
+        Study::FewShot,
+    ];
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +112,12 @@ pub enum ExperimentError {
         run: PathBuf,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("inverting {run}")]
+    Invert {
+        run: PathBuf,
+        #[source]
+        source: crate::analyze::invert::InvertError,
     },
     #[error("measuring the ablation's views")]
     Views(#[source] data::DataError),
@@ -171,6 +213,9 @@ pub struct TransferResult {
     /// The task's headline metric (VOC07 mAP50, mIoU, NME) and its value after fine-tuning.
     pub metric: String,
     pub value: f64,
+    /// The types of a detector's top-ranked false positives on the validation images.
+    #[serde(default)]
+    pub errors: Option<crate::eval::detection_errors::ErrorBreakdown>,
     pub seconds: f64,
     pub config: String,
 }
@@ -192,6 +237,12 @@ pub struct StudyResults {
     /// The settings sweep's runs, scored on held-out training images.
     #[serde(default)]
     pub sweep: Vec<sweep::SweepResult>,
+    /// Novel-class few-shot accuracies.
+    #[serde(default)]
+    pub fewshot: Vec<analyses::FewShotRun>,
+    /// Feature inversions.
+    #[serde(default)]
+    pub inversion: Vec<analyses::InversionRun>,
     pub seconds: f64,
     /// Runs reused from an earlier invocation instead of trained.
     pub reused: usize,
@@ -236,6 +287,8 @@ fn empty_results(options: &StudyOptions, budget: Budget) -> StudyResults {
         transfer: Vec::new(),
         views: Vec::new(),
         sweep: Vec::new(),
+        fewshot: Vec::new(),
+        inversion: Vec::new(),
         seconds: 0.0,
         reused: 0,
     }
@@ -248,6 +301,17 @@ pub fn run(options: &StudyOptions) -> Result<StudyResults, ExperimentError> {
     let mut results = run_steps(options, budget, &steps, 0..steps.len())?;
     if options.studies.contains(&Study::Augmentation) {
         results.views = measure_views(options, &budget)?;
+    }
+    if options.studies.contains(&Study::Inversion) {
+        std::fs::create_dir_all(&options.out).map_err(|source| ExperimentError::Io {
+            path: options.out.clone(),
+            source,
+        })?;
+        analyses::inversion_figure(
+            options,
+            &budget,
+            &options.out.join(analysis_sections::INVERSION_FIGURE),
+        )?;
     }
     results.seconds = started.elapsed().as_secs_f64();
     report::write(&results, &options.out)?;

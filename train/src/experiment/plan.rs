@@ -5,17 +5,19 @@
 //! the report.
 //!
 //! Runs come in two stages: stage 1 pretrains (and scores the untrained networks and the
-//! sweep's points); stage 2 fine-tunes, from the stage-1 backbones or from random
-//! initialisation. A stage-2 run refuses to start before its backbone is finished.
+//! sweep's points); stage 2 works on the stage-1 backbones — fine-tunes them (or a randomly
+//! initialised network), runs few-shot episodes on novel classes, inverts their features. A
+//! stage-2 run refuses to start before its backbone is finished.
 
 use std::path::PathBuf;
 
+use super::analyses::{self, FEWSHOT_CORPORA};
 use super::arms::transfer_config;
 use super::budget::Budget;
 use super::runs::{Probe, Scoring, pretrain_finished, pretrain_run, transfer_run, untrained_run};
 use super::{
-    Arm, Corpus, ExperimentError, Study, StudyOptions, StudyResults, SweepResult, TASKS,
-    TRANSFERRED, UNTRAINED, arms, pretrain_config, pretrain_dir, sweep,
+    Arm, Corpus, DATA_CORPORA, ExperimentError, INVERTED_CORPUS, Study, StudyOptions, StudyResults,
+    SweepResult, TASKS, TRANSFERRED, UNTRAINED, arms, pretrain_config, pretrain_dir, sweep,
 };
 use crate::config::Method;
 use crate::finetune::TaskKind;
@@ -30,9 +32,13 @@ pub enum Step {
     /// A backbone fine-tuned on a task, or the task from random initialisation (`init: None`).
     Transfer {
         task: TaskKind,
-        init: Option<Method>,
+        init: Option<Arm>,
         seed: u64,
     },
+    /// Few-shot episodes on the classes a backbone did not pretrain on.
+    FewShot { arm: Arm, seed: u64 },
+    /// A backbone's features of a few pictures inverted.
+    Invert { arm: Arm, seed: u64 },
     /// A point of the settings sweep (an index into [`sweep::points`]), scored held out.
     SweepPoint { index: usize, seed: u64 },
     /// The untrained network on the sweep's held-out images.
@@ -40,11 +46,11 @@ pub enum Step {
 }
 
 impl Step {
-    /// 1: pretraining and scoring; 2: fine-tuning (from a stage-1 backbone, or from random
-    /// initialisation, which is kept with the other transfers).
+    /// 1: pretraining and scoring; 2: work on a stage-1 backbone (fine-tuning, few-shot
+    /// episodes, inversion; fine-tuning from random initialisation is kept with the others).
     pub fn stage(&self) -> u8 {
         match self {
-            Step::Transfer { .. } => 2,
+            Step::Transfer { .. } | Step::FewShot { .. } | Step::Invert { .. } => 2,
             _ => 1,
         }
     }
@@ -57,6 +63,10 @@ impl Step {
             Step::Transfer { task, init, seed } => {
                 format!("{} from {} seed {seed}", task.name(), init_name(*init))
             }
+            Step::FewShot { arm, seed } => {
+                format!("few-shot on novel classes: {} seed {seed}", arm.slug())
+            }
+            Step::Invert { arm, seed } => format!("inversion: {} seed {seed}", arm.slug()),
             Step::SweepPoint { index, seed } => {
                 let points = sweep::points(budget);
                 let name = points.get(*index).map_or("?", |p| p.name.as_str());
@@ -67,8 +77,49 @@ impl Step {
     }
 }
 
-fn init_name(init: Option<Method>) -> String {
-    init.map_or("random".to_string(), |m| Arm::default_for(m).slug())
+fn init_name(init: Option<Arm>) -> String {
+    init.map_or("random".to_string(), |arm| arm.slug())
+}
+
+/// The fine-tuning runs the chosen studies need, each `(task, backbone)` once, in the order
+/// of the studies.
+fn transfers(studies: &[Study]) -> Vec<(TaskKind, Option<Arm>)> {
+    let mut transfers = Vec::new();
+    let mut add = |task, init| {
+        if !transfers.contains(&(task, init)) {
+            transfers.push((task, init));
+        }
+    };
+    let with_random =
+        |corpus| std::iter::once(None).chain(TRANSFERRED.map(move |m| Some(Arm::on(m, corpus))));
+    for study in studies {
+        match study {
+            Study::Transfer => {
+                for task in TASKS {
+                    with_random(Corpus::Main).for_each(|init| add(task, init));
+                }
+            }
+            Study::DetectionErrors => {
+                with_random(Corpus::Main).for_each(|init| add(TaskKind::Detection, init));
+            }
+            Study::Misalignment => {
+                for method in TRANSFERRED {
+                    add(TaskKind::Landmarks, Some(Arm::on(method, Corpus::Faces)));
+                }
+            }
+            Study::PretrainingData => {
+                for task in TASKS {
+                    for corpus in DATA_CORPORA {
+                        for method in TRANSFERRED {
+                            add(task, Some(Arm::on(method, corpus)));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    transfers
 }
 
 /// Every run the chosen studies need, in the order one invocation runs them: all of stage 1
@@ -89,15 +140,25 @@ pub fn plan(options: &StudyOptions, budget: &Budget) -> Vec<Step> {
         }
         steps.extend(seeds.clone().map(|seed| Step::SweepUntrained { seed }));
     }
-    if has(Study::Transfer) {
-        for task in TASKS {
-            for init in std::iter::once(None).chain(TRANSFERRED.map(Some)) {
-                steps.extend(
-                    seeds
-                        .clone()
-                        .map(|seed| Step::Transfer { task, init, seed }),
-                );
+    for (task, init) in transfers(&options.studies) {
+        steps.extend(
+            seeds
+                .clone()
+                .map(|seed| Step::Transfer { task, init, seed }),
+        );
+    }
+    if has(Study::FewShot) {
+        for corpus in FEWSHOT_CORPORA {
+            for method in TRANSFERRED {
+                let arm = Arm::on(method, corpus);
+                steps.extend(seeds.clone().map(|seed| Step::FewShot { arm, seed }));
             }
+        }
+    }
+    if has(Study::Inversion) {
+        for method in TRANSFERRED {
+            let arm = Arm::on(method, INVERTED_CORPUS);
+            steps.extend(seeds.clone().map(|seed| Step::Invert { arm, seed }));
         }
     }
     steps.sort_by_key(Step::stage);
@@ -143,7 +204,7 @@ pub fn execute(
                 .join(init_name(init))
                 .join(format!("seed{seed}"));
             let backbone = init
-                .map(|m| backbone(options, budget, m, seed))
+                .map(|arm| backbone(options, budget, arm, seed))
                 .transpose()?;
             // The backbone's own configuration is part of the run's identity: a retrained
             // backbone means the transfer must be redone too.
@@ -157,6 +218,24 @@ pub fn execute(
             )?;
             let scores = format!("{} {:.2}", result.metric, result.value);
             results.transfer.push(result);
+            (reused, scores)
+        }
+        Step::FewShot { arm, seed } => {
+            let (dir, config) = backbone(options, budget, arm, seed)?;
+            let (result, reused) =
+                analyses::fewshot_run(options, budget, arm, seed, &dir, &config)?;
+            let scores = format!(
+                "5-way 1-shot {:.2}%, 5-shot {:.2}%",
+                result.one_shot, result.five_shot
+            );
+            results.fewshot.push(result);
+            (reused, scores)
+        }
+        Step::Invert { arm, seed } => {
+            let (dir, config) = backbone(options, budget, arm, seed)?;
+            let (result, reused) = analyses::invert_run(options, budget, arm, seed, &dir, &config)?;
+            let scores = format!("pixel MSE {:.4}", result.mean_mse());
+            results.inversion.push(result);
             (reused, scores)
         }
         Step::SweepPoint { index, seed } => {
@@ -201,14 +280,13 @@ pub fn execute(
     Ok(())
 }
 
-/// The finished stage-1 backbone of `method` and `seed`: its directory and configuration.
+/// The finished stage-1 backbone of `arm` and `seed`: its directory and configuration.
 fn backbone(
     options: &StudyOptions,
     budget: &Budget,
-    method: Method,
+    arm: Arm,
     seed: u64,
 ) -> Result<(PathBuf, String), ExperimentError> {
-    let arm = Arm::default_for(method);
     let dir = pretrain_dir(options, &arm.slug(), seed);
     let config = pretrain_config(options, budget, arm, seed).to_toml();
     if !pretrain_finished(&dir, &config) {

@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::stats::{Paired, Stats};
-use super::{Arm, ExperimentError, Study, StudyResults, TRANSFERRED, UNTRAINED, claims, sections};
+use super::{
+    Arm, ExperimentError, Study, StudyResults, TRANSFERRED, UNTRAINED, analysis_sections, claims,
+    sections,
+};
 use crate::augment::AugmentPreset;
 use crate::finetune::config::TaskKind;
 
@@ -293,6 +296,22 @@ fn markdown(results: &StudyResults, files: &mut Vec<(String, Vec<u8>)>) -> Strin
     }
     if results.studies.contains(&Study::Transfer) {
         sections::transfer(results, &mut md, files);
+    }
+    let has = |study| results.studies.contains(&study);
+    if has(Study::Misalignment) {
+        analysis_sections::misalignment(results, &mut md);
+    }
+    if has(Study::Inversion) {
+        analysis_sections::inversion(results, &mut md);
+    }
+    if has(Study::DetectionErrors) {
+        analysis_sections::detection_errors(results, &mut md);
+    }
+    if has(Study::PretrainingData) {
+        analysis_sections::pretraining_data(results, &mut md);
+    }
+    if has(Study::FewShot) {
+        analysis_sections::fewshot(results, &mut md);
     }
     if results.studies.contains(&Study::Sweep) {
         sections::sweep(results, &mut md);

@@ -15,10 +15,13 @@ use super::{
 use crate::config::{BadImagePolicy, Normalization, PretrainConfig};
 use crate::data::subset::Subset;
 use crate::data::{self, DataSource, Split, SyntheticOptions};
+use crate::eval::detection_errors::ErrorBreakdown;
 use crate::eval::features::{ExtractOptions, train_and_val_features};
 use crate::eval::knn::knn_classify;
 use crate::eval::linear::{LinearProbeOptions, linear_probe};
-use crate::finetune::config::FinetuneConfig;
+use crate::finetune::config::{FinetuneConfig, TaskKind};
+use crate::finetune::detection::DetectionTask;
+use crate::finetune::{MODEL_CARD, evaluate_run};
 
 /// The file each finished run records its result in.
 const RESULT_FILE: &str = "study-result.json";
@@ -63,6 +66,12 @@ impl<'a> Probe<'a> {
                 scoring: Scoring::Validation,
                 knn_k: budget.knn_k,
                 epochs: budget.probe_epochs,
+            },
+            Corpus::Tenth | Corpus::Base => Self::for_corpus(options, budget, Corpus::Main),
+            Corpus::Faces => Self {
+                source: &DataSource::SyntheticFaces,
+                synthetic: super::faces(budget),
+                ..Self::for_corpus(options, budget, Corpus::Scenes)
             },
             Corpus::Scenes => Self {
                 source: &DataSource::Synthetic,
@@ -309,29 +318,55 @@ pub fn transfer_run(
     init_name: &str,
 ) -> Result<(TransferResult, bool), ExperimentError> {
     let toml = format!("{}\n# backbone\n{backbone_config}", config.to_toml());
-    if let Some(result) = recorded::<TransferResult>(dir, &toml, |r| &r.config) {
+    if let Some(mut result) = recorded::<TransferResult>(dir, &toml, |r| &r.config) {
+        // Runs recorded before the error breakdown existed get it now.
+        if config.task == TaskKind::Detection && result.errors.is_none() {
+            result.errors = Some(detection_errors(&config, dir)?);
+            record(dir, &result)?;
+        }
         return Ok((result, true));
     }
     fresh_dir(dir)?;
     let (task, seed) = (config.task, config.seed);
     let started = Instant::now();
-    let summary = crate::with_task!(task, T => crate::finetune::finetune::<T>(config, dir, false))
-        .map_err(|source| ExperimentError::Finetune {
-            run: dir.to_path_buf(),
-            source,
-        })?;
+    let summary =
+        crate::with_task!(task, T => crate::finetune::finetune::<T>(config.clone(), dir, false))
+            .map_err(|source| ExperimentError::Finetune {
+                run: dir.to_path_buf(),
+                source,
+            })?;
     let (metric, value) = summary
         .after
         .ok_or_else(|| eval_error(dir)("the run ended without its final evaluation".into()))?;
+    let errors = match task {
+        TaskKind::Detection => Some(detection_errors(&config, dir)?),
+        _ => None,
+    };
     let result = TransferResult {
         task: task.name().to_string(),
         init: init_name.to_string(),
         seed,
         metric,
         value,
+        errors,
         seconds: started.elapsed().as_secs_f64(),
         config: toml,
     };
     record(dir, &result)?;
     Ok((result, false))
+}
+
+/// The types of a finished detection run's false positives on its validation images
+/// ([`crate::eval::detection_errors`]).
+fn detection_errors(
+    config: &FinetuneConfig,
+    dir: &Path,
+) -> Result<ErrorBreakdown, ExperimentError> {
+    let fail = eval_error(dir);
+    let device = crate::device::select(&config.device).map_err(|e| fail(e.into()))?;
+    let card =
+        exemplar_inference::ModelCard::read(&dir.join(MODEL_CARD)).map_err(|e| fail(e.into()))?;
+    let (evaluation, _) =
+        evaluate_run::<DetectionTask>(dir, config, &card, &device).map_err(|e| fail(e.into()))?;
+    serde_json::from_value(evaluation.result["errors"].clone()).map_err(|e| fail(e.into()))
 }
