@@ -103,6 +103,16 @@ fn every_task_finetunes_and_evaluates_on_the_built_in_data() {
             "{}",
             stdout(&output)
         );
+        if task == "detection" {
+            // The false positives' types (eval/detection_errors.rs) come with the AP.
+            assert!(
+                stdout(&output).contains("% localisation, "),
+                "{}",
+                stdout(&output)
+            );
+            let errors = &result["result"]["errors"];
+            assert!(errors["examined"].as_u64().is_some(), "{result}");
+        }
         let again = json(&out.join(format!("eval/{task}.json")));
         assert_eq!(again["data"], result["data"]);
         assert_eq!(

@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use exemplar_models::card::load_backbone;
 use exemplar_train::config::{self, BadImagePolicy, PretrainConfig};
-use exemplar_train::data::{self, DataSource, Split};
+use exemplar_train::data::subset::Subset;
+use exemplar_train::data::{self, DataSource, Dataset, Split};
 use exemplar_train::eval::features::{ExtractOptions, Features, train_and_val_features};
 use exemplar_train::eval::fewshot::{self, FewShotOptions};
 use exemplar_train::eval::knn::knn_classify;
@@ -61,6 +62,10 @@ pub struct FewShotArgs {
     /// Seed of the episode sampler
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Draw episodes only from the classes with labels from N on: the novel classes of a
+    /// backbone pretrained with `--base-classes N` [default: every class]
+    #[arg(long, value_name = "N")]
+    classes_from: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -322,10 +327,25 @@ fn task_eval<T: Task + FromConfig + OpenSplit>(args: TaskEvalArgs, kind: TaskKin
 
 pub fn run_few_shot(args: FewShotArgs) -> Result<()> {
     let setup = eval_setup(&args.data)?;
-    let all = (0..setup.val.len()).collect();
+    let images: Arc<dyn Dataset> = match args.classes_from {
+        Some(first) => {
+            let novel = Subset::with_labels(Arc::clone(&setup.val), |label| {
+                usize::try_from(label).is_ok_and(|label| label >= first)
+            })?;
+            if novel.is_empty() {
+                bail!(
+                    "--classes-from {first}: {} has no images of classes from {first} on",
+                    setup.val.describe()
+                );
+            }
+            Arc::new(novel)
+        }
+        None => Arc::clone(&setup.val),
+    };
+    let all = (0..images.len()).collect();
     let features = exemplar_train::eval::features::extract(
         &setup.backbone,
-        Arc::clone(&setup.val),
+        images,
         all,
         setup.options,
         &setup.device,

@@ -72,6 +72,10 @@ pub struct PretrainFlags {
     /// Train on this many images of the training split, a fixed random subset [default: all]
     #[arg(long)]
     pub train_subset: Option<usize>,
+    /// Train only on the images of the first N classes (labels below N): the base classes of a
+    /// novel-class few-shot evaluation (`train eval few-shot --classes-from N`) [default: all]
+    #[arg(long, value_name = "N")]
+    pub base_classes: Option<usize>,
     /// Training images of the built-in dataset [default: 5000]
     #[arg(long)]
     pub synthetic_train_size: Option<usize>,
@@ -125,6 +129,7 @@ impl PretrainFlags {
             batch_size => "--batch-size", base_lr => "--lr", sgd_momentum => "--sgd-momentum",
             weight_decay => "--weight-decay", schedule => "--schedule", bn_splits => "--bn-splits",
             seed => "--seed", data => "--data", train_subset => "--train-subset",
+            base_classes => "--base-classes",
             synthetic_train_size => "--synthetic-train-size",
             synthetic_val_size => "--synthetic-val-size", augment => "--augment",
         );
@@ -153,6 +158,9 @@ impl PretrainFlags {
     pub(super) fn apply(&self, config: &mut PretrainConfig) {
         if let Some(v) = self.train_subset {
             config.train_subset = Some(v);
+        }
+        if let Some(v) = self.base_classes {
+            config.base_classes = Some(v);
         }
         set_given!(self => config;
             arch,

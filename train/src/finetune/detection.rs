@@ -188,17 +188,21 @@ impl Task for DetectionTask {
             }
         })?;
         let metrics = evaluate(&results, &self.class_names);
+        let errors = metrics.errors.percentages();
         Ok(Evaluation {
             metric: "voc07_map50",
             value: metrics.voc07_map50_11point * 100.0,
             summary: format!(
-                "VOC07 mAP50 {:.2}% (11-point; area {:.2}%), COCO AP {:.2}% (AP50 {:.2}%, AP75 {:.2}%) on {} images",
+                "VOC07 mAP50 {:.2}% (11-point; area {:.2}%), COCO AP {:.2}% (AP50 {:.2}%, AP75 {:.2}%) on {} images; top false positives: {:.0}% localisation, {:.0}% confusion, {:.0}% background",
                 metrics.voc07_map50_11point * 100.0,
                 metrics.voc_map50_area * 100.0,
                 metrics.coco_ap * 100.0,
                 metrics.coco_ap50 * 100.0,
                 metrics.coco_ap75 * 100.0,
-                metrics.images
+                metrics.images,
+                errors[0],
+                errors[1],
+                errors[2]
             ),
             result: serde_json::to_value(&metrics).expect("metrics serialise"),
         })
