@@ -104,6 +104,37 @@ fn mean(values: &[f64]) -> f64 {
     }
 }
 
+/// The detections of `class` over `images` as `(score, image index, box)`, highest first.
+pub(super) fn ranked(images: &[ImageResult], class: usize) -> Vec<(f32, usize, [f32; 4])> {
+    let mut ranked: Vec<(f32, usize, [f32; 4])> = images
+        .iter()
+        .enumerate()
+        .flat_map(|(n, i)| {
+            i.detections
+                .iter()
+                .filter(|d| d.class == class)
+                .map(move |d| (d.score, n, d.bbox))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    ranked
+}
+
+/// The object of `class` in `image` that `bbox` overlaps most: its index and the IoU.
+pub(super) fn best_match(
+    image: &ImageResult,
+    class: usize,
+    bbox: [f32; 4],
+) -> Option<(usize, f32)> {
+    image
+        .truth
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.class == class)
+        .map(|(j, o)| (j, iou(bbox, o.bbox)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 /// `voc_eval.py`'s matching for one class: detections in decreasing score, each matched to the
 /// ground-truth box of highest IoU in its image; above the threshold it is a true positive if
 /// that box is unmatched, a false positive if already taken, and neither if it is `difficult`.
@@ -121,29 +152,12 @@ pub fn voc_curve(
     if positives == 0 {
         return None;
     }
-    let mut dets: Vec<(f32, usize, [f32; 4])> = images
-        .iter()
-        .enumerate()
-        .flat_map(|(n, i)| {
-            i.detections
-                .iter()
-                .filter(|d| d.class == class)
-                .map(move |d| (d.score, n, d.bbox))
-        })
-        .collect();
-    dets.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let dets = ranked(images, class);
     let mut taken: Vec<Vec<bool>> = images.iter().map(|i| vec![false; i.truth.len()]).collect();
     let (mut tp, mut fp) = (0usize, 0usize);
     let (mut recall, mut precision) = (Vec::new(), Vec::new());
     for (_, n, bbox) in dets {
-        let best = images[n]
-            .truth
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.class == class)
-            .map(|(j, o)| (j, iou(bbox, o.bbox)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        match best {
+        match best_match(&images[n], class, bbox) {
             Some((j, overlap)) if overlap > threshold => {
                 if images[n].truth[j].ignore {
                     continue;

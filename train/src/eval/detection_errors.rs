@@ -15,7 +15,7 @@
 use exemplar_inference::detection::iou;
 use serde::{Deserialize, Serialize};
 
-use super::detection::ImageResult;
+use super::detection::{ImageResult, best_match, ranked};
 
 /// The IoU above which a detection matches an object (VOC's).
 const MATCH_IOU: f32 = 0.5;
@@ -75,31 +75,13 @@ pub fn breakdown(images: &[ImageResult], classes: usize) -> ErrorBreakdown {
             .flat_map(|i| &i.truth)
             .filter(|o| o.class == class && !o.ignore)
             .count();
-        let mut detections: Vec<(f32, usize, [f32; 4])> = images
-            .iter()
-            .enumerate()
-            .flat_map(|(n, i)| {
-                i.detections
-                    .iter()
-                    .filter(|d| d.class == class)
-                    .map(move |d| (d.score, n, d.bbox))
-            })
-            .collect();
-        detections.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut taken: Vec<Vec<bool>> = images.iter().map(|i| vec![false; i.truth.len()]).collect();
         let mut examined = 0;
-        for (_, n, bbox) in detections {
+        for (_, n, bbox) in ranked(images, class) {
             if examined == objects {
                 break;
             }
-            let best = images[n]
-                .truth
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| o.class == class)
-                .map(|(j, o)| (j, iou(bbox, o.bbox)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            let same_class = match best {
+            let same_class = match best_match(&images[n], class, bbox) {
                 Some((j, overlap)) if overlap > MATCH_IOU => {
                     if images[n].truth[j].ignore {
                         continue;

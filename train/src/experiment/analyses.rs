@@ -2,13 +2,14 @@
 //! classes a backbone never saw, and feature inversion. Each is recorded and reused like the
 //! other runs, by its configuration and its backbone's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use super::budget::Budget;
+use super::runs::{eval_error, record, recorded};
 use super::{Arm, BASE_CLASSES, Corpus, ExperimentError, StudyOptions};
 use crate::analyze::invert::{Backbone, InvertOptions, invert, pixel_mse};
 use crate::config::BadImagePolicy;
@@ -65,10 +66,7 @@ impl InversionRun {
     }
 }
 
-/// The file a finished analysis run records its result in.
-const RESULT_FILE: &str = "study-result.json";
-
-fn analysis_dir(options: &StudyOptions, kind: &str, arm: Arm, seed: u64) -> std::path::PathBuf {
+fn analysis_dir(options: &StudyOptions, kind: &str, arm: Arm, seed: u64) -> PathBuf {
     options
         .work
         .join(kind)
@@ -76,38 +74,19 @@ fn analysis_dir(options: &StudyOptions, kind: &str, arm: Arm, seed: u64) -> std:
         .join(format!("seed{seed}"))
 }
 
-/// The result recorded in `dir` if it was produced with `config`.
-fn recorded<R: serde::de::DeserializeOwned>(
-    dir: &Path,
-    config: &str,
-    of: fn(&R) -> &str,
-) -> Option<R> {
-    let text = std::fs::read_to_string(dir.join(RESULT_FILE)).ok()?;
-    let result: R = serde_json::from_str(&text).ok()?;
-    (of(&result) == config).then_some(result)
-}
-
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> ExperimentError + '_ {
-    move |source| ExperimentError::Io {
-        path: path.to_path_buf(),
+fn create_dir(dir: &Path) -> Result<(), ExperimentError> {
+    std::fs::create_dir_all(dir).map_err(|source| ExperimentError::Io {
+        path: dir.to_path_buf(),
         source,
-    }
+    })
 }
 
-fn record(dir: &Path, result: &impl Serialize) -> Result<(), ExperimentError> {
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let path = dir.join(RESULT_FILE);
-    let json = serde_json::to_vec_pretty(result).expect("results serialise");
-    crate::checkpoint::atomic_write(&path, &json).map_err(io_error(&path))
-}
-
-fn eval_error(
-    dir: &Path,
-) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> ExperimentError + '_ {
-    move |source| ExperimentError::Eval {
-        run: dir.to_path_buf(),
-        source,
-    }
+/// A finished stage-1 backbone: its arm and seed, run directory and configuration.
+pub struct Finished {
+    pub arm: Arm,
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub config: String,
 }
 
 /// 5-way 1- and 5-shot episodes on the validation images of the classes from
@@ -116,11 +95,10 @@ fn eval_error(
 pub fn fewshot_run(
     options: &StudyOptions,
     budget: &Budget,
-    arm: Arm,
-    seed: u64,
-    backbone_dir: &Path,
-    backbone_config: &str,
+    backbone: &Finished,
 ) -> Result<(FewShotRun, bool), ExperimentError> {
+    let (arm, seed, backbone_dir, backbone_config) =
+        (backbone.arm, backbone.seed, &backbone.dir, &backbone.config);
     let dir = analysis_dir(options, "fewshot", arm, seed);
     let identity = format!(
         "{backbone_config}\n# few-shot: classes {BASE_CLASSES}.. of the validation split, \
@@ -184,6 +162,7 @@ pub fn fewshot_run(
         five_shot_ci95: five.ci95,
         config: identity,
     };
+    create_dir(&dir)?;
     record(&dir, &result)?;
     Ok((result, false))
 }
@@ -228,11 +207,10 @@ fn inversion_steps(scale: f64) -> usize {
 pub fn invert_run(
     options: &StudyOptions,
     budget: &Budget,
-    arm: Arm,
-    seed: u64,
-    backbone_dir: &Path,
-    backbone_config: &str,
+    backbone: &Finished,
 ) -> Result<(InversionRun, bool), ExperimentError> {
+    let (arm, seed, backbone_dir, backbone_config) =
+        (backbone.arm, backbone.seed, &backbone.dir, &backbone.config);
     let dir = analysis_dir(options, "inversion", arm, seed);
     let invert_options = InvertOptions {
         seed,
@@ -259,7 +237,7 @@ pub fn invert_run(
             backbone_dir.display()
         )));
     }
-    std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+    create_dir(&dir)?;
     let started = Instant::now();
     let mut result = InversionRun {
         method: arm.method.name().to_string(),

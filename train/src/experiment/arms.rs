@@ -326,6 +326,21 @@ mod tests {
     use super::*;
     use crate::experiment::Budget;
 
+    fn options(study: Study, data: DataSource) -> StudyOptions {
+        StudyOptions {
+            studies: vec![study],
+            seeds: 1,
+            settings: Budget::default(),
+            scale: 1.0,
+            data,
+            work: PathBuf::from("runs"),
+            out: PathBuf::from("out"),
+            command: String::new(),
+            workers: 1,
+            device: "cpu".into(),
+        }
+    }
+
     #[test]
     fn studies_share_runs_and_list_each_arm_once() {
         let all = arms(&[Study::Methods, Study::Augmentation, Study::Transfer]);
@@ -338,18 +353,7 @@ mod tests {
 
     #[test]
     fn only_the_contrastive_methods_take_the_shared_moco_settings() {
-        let options = StudyOptions {
-            studies: vec![Study::Methods],
-            seeds: 1,
-            settings: Budget::default(),
-            scale: 1.0,
-            data: DataSource::Synthetic,
-            work: PathBuf::from("runs"),
-            out: PathBuf::from("out"),
-            command: String::new(),
-            workers: 1,
-            device: "cpu".into(),
-        };
+        let options = options(Study::Methods, DataSource::Synthetic);
         let budget = Budget::default();
         let moco = pretrain_config(&options, &budget, Arm::default_for(Method::MocoV2), 0);
         assert_eq!((moco.key_momentum, moco.bn_splits), (0.99, 2));
@@ -372,18 +376,7 @@ mod tests {
 
     #[test]
     fn the_data_studys_corpora_change_only_the_data() {
-        let options = StudyOptions {
-            studies: vec![Study::PretrainingData],
-            seeds: 1,
-            settings: Budget::default(),
-            scale: 1.0,
-            data: DataSource::Idx("fashion".into()),
-            work: PathBuf::from("runs"),
-            out: PathBuf::from("out"),
-            command: String::new(),
-            workers: 1,
-            device: "cpu".into(),
-        };
+        let options = options(Study::PretrainingData, DataSource::Idx("fashion".into()));
         let budget = Budget::default();
         let config =
             |corpus| pretrain_config(&options, &budget, Arm::on(Method::MocoV2, corpus), 0);

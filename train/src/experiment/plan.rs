@@ -9,9 +9,7 @@
 //! initialised network), runs few-shot episodes on novel classes, inverts their features. A
 //! stage-2 run refuses to start before its backbone is finished.
 
-use std::path::PathBuf;
-
-use super::analyses::{self, FEWSHOT_CORPORA};
+use super::analyses::{self, FEWSHOT_CORPORA, Finished};
 use super::arms::transfer_config;
 use super::budget::Budget;
 use super::runs::{Probe, Scoring, pretrain_finished, pretrain_run, transfer_run, untrained_run};
@@ -208,7 +206,7 @@ pub fn execute(
                 .transpose()?;
             // The backbone's own configuration is part of the run's identity: a retrained
             // backbone means the transfer must be redone too.
-            let (backbone_dir, backbone_config) = backbone.unzip();
+            let (backbone_dir, backbone_config) = backbone.map(|b| (b.dir, b.config)).unzip();
             let config = transfer_config(options, budget, task, backbone_dir, seed);
             let (result, reused) = transfer_run(
                 config,
@@ -221,9 +219,8 @@ pub fn execute(
             (reused, scores)
         }
         Step::FewShot { arm, seed } => {
-            let (dir, config) = backbone(options, budget, arm, seed)?;
-            let (result, reused) =
-                analyses::fewshot_run(options, budget, arm, seed, &dir, &config)?;
+            let finished = backbone(options, budget, arm, seed)?;
+            let (result, reused) = analyses::fewshot_run(options, budget, &finished)?;
             let scores = format!(
                 "5-way 1-shot {:.2}%, 5-shot {:.2}%",
                 result.one_shot, result.five_shot
@@ -232,8 +229,8 @@ pub fn execute(
             (reused, scores)
         }
         Step::Invert { arm, seed } => {
-            let (dir, config) = backbone(options, budget, arm, seed)?;
-            let (result, reused) = analyses::invert_run(options, budget, arm, seed, &dir, &config)?;
+            let finished = backbone(options, budget, arm, seed)?;
+            let (result, reused) = analyses::invert_run(options, budget, &finished)?;
             let scores = format!("pixel MSE {:.4}", result.mean_mse());
             results.inversion.push(result);
             (reused, scores)
@@ -280,13 +277,13 @@ pub fn execute(
     Ok(())
 }
 
-/// The finished stage-1 backbone of `arm` and `seed`: its directory and configuration.
+/// The finished stage-1 backbone of `arm` and `seed`.
 fn backbone(
     options: &StudyOptions,
     budget: &Budget,
     arm: Arm,
     seed: u64,
-) -> Result<(PathBuf, String), ExperimentError> {
+) -> Result<Finished, ExperimentError> {
     let dir = pretrain_dir(options, &arm.slug(), seed);
     let config = pretrain_config(options, budget, arm, seed).to_toml();
     if !pretrain_finished(&dir, &config) {
@@ -296,5 +293,10 @@ fn backbone(
             dir.display()
         )));
     }
-    Ok((dir, config))
+    Ok(Finished {
+        arm,
+        seed,
+        dir,
+        config,
+    })
 }

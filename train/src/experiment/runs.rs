@@ -24,7 +24,7 @@ use crate::finetune::detection::DetectionTask;
 use crate::finetune::{MODEL_CARD, evaluate_run};
 
 /// The file each finished run records its result in.
-const RESULT_FILE: &str = "study-result.json";
+pub(super) const RESULT_FILE: &str = "study-result.json";
 
 /// A boxed error that keeps its source chain.
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -88,7 +88,7 @@ impl<'a> Probe<'a> {
 }
 
 /// The result recorded in `dir` if it was produced by `config`.
-fn recorded<R: serde::de::DeserializeOwned>(
+pub(super) fn recorded<R: serde::de::DeserializeOwned>(
     dir: &Path,
     config: &str,
     get: impl Fn(&R) -> &str,
@@ -98,7 +98,7 @@ fn recorded<R: serde::de::DeserializeOwned>(
     (get(&result) == config).then_some(result)
 }
 
-fn record(dir: &Path, result: &impl Serialize) -> Result<(), ExperimentError> {
+pub(super) fn record(dir: &Path, result: &impl Serialize) -> Result<(), ExperimentError> {
     let path = dir.join(RESULT_FILE);
     let json = serde_json::to_vec_pretty(result).expect("results serialise");
     crate::checkpoint::atomic_write(&path, &json)
@@ -116,7 +116,7 @@ fn fresh_dir(dir: &Path) -> Result<(), ExperimentError> {
     Ok(())
 }
 
-fn eval_error(dir: &Path) -> impl Fn(BoxError) -> ExperimentError + '_ {
+pub(super) fn eval_error(dir: &Path) -> impl Fn(BoxError) -> ExperimentError + '_ {
     move |source| ExperimentError::Eval {
         run: dir.to_path_buf(),
         source,
