@@ -41,6 +41,8 @@ pub struct FewShotRun {
     pub one_shot_ci95: f64,
     pub five_shot: f64,
     pub five_shot_ci95: f64,
+    #[serde(default)]
+    pub seconds: f64,
     pub config: String,
 }
 
@@ -57,6 +59,8 @@ pub struct InversionRun {
     /// The relative feature distance before the first step and after the last, per picture.
     pub feature_before: Vec<f64>,
     pub feature_after: Vec<f64>,
+    #[serde(default)]
+    pub seconds: f64,
     pub config: String,
 }
 
@@ -107,6 +111,7 @@ pub fn fewshot_run(
     if let Some(result) = recorded::<FewShotRun>(&dir, &identity, |r| &r.config) {
         return Ok((result, true));
     }
+    let started = Instant::now();
     let fail = eval_error(&dir);
     let device = crate::device::select(&options.device).map_err(|e| fail(e.into()))?;
     let (backbone, card) =
@@ -160,6 +165,7 @@ pub fn fewshot_run(
         one_shot_ci95: one.ci95,
         five_shot: five.accuracy,
         five_shot_ci95: five.ci95,
+        seconds: started.elapsed().as_secs_f64(),
         config: identity,
     };
     create_dir(&dir)?;
@@ -247,6 +253,7 @@ pub fn invert_run(
         mse: Vec::new(),
         feature_before: Vec::new(),
         feature_after: Vec::new(),
+        seconds: 0.0,
         config: identity,
     };
     for (index, image) in inverted_images(budget, width)?.iter().enumerate() {
@@ -265,11 +272,7 @@ pub fn invert_run(
             .save(&path)
             .map_err(|e| eval_error(&path)(e.into()))?;
     }
-    eprintln!(
-        "inverted {INVERTED_IMAGES} scenes through {} in {:.0} s",
-        arm.slug(),
-        started.elapsed().as_secs_f64()
-    );
+    result.seconds = started.elapsed().as_secs_f64();
     record(&dir, &result)?;
     Ok((result, false))
 }

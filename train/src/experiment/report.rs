@@ -227,16 +227,29 @@ fn markdown(results: &StudyResults, files: &mut Vec<(String, Vec<u8>)>) -> Strin
     );
     let _ = writeln!(md, "- command: `{}`", results.command);
     let _ = writeln!(md, "- machine: {}", machine());
-    let compute: f64 = results.pretrain.iter().map(|r| r.seconds).sum::<f64>()
-        + results.transfer.iter().map(|r| r.seconds).sum::<f64>()
+    let minutes = |seconds: f64| seconds / 60.0;
+    let pretraining = results.pretrain.iter().map(|r| r.seconds).sum::<f64>()
         + results.sweep.iter().map(|r| r.seconds).sum::<f64>();
+    let fine_tuning: f64 = results.transfer.iter().map(|r| r.seconds).sum();
+    let analyses = results.fewshot.iter().map(|r| r.seconds).sum::<f64>()
+        + results.inversion.iter().map(|r| r.seconds).sum::<f64>();
+    let split = if analyses > 0.0 {
+        format!(
+            ": pretraining and scoring {:.1}, fine-tuning {:.1}, few-shot and inversion {:.1}",
+            minutes(pretraining),
+            minutes(fine_tuning),
+            minutes(analyses)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         md,
-        "- date: {}, commit {}; the runs took {:.1} min in all ({:.1} min in this invocation, which reused {} runs of earlier ones)",
+        "- date: {}, commit {}; the runs took {:.1} min in all{split} ({:.1} min in this invocation, which reused {} runs of earlier ones)",
         today(),
         commit(),
-        compute / 60.0,
-        results.seconds / 60.0,
+        minutes(pretraining + fine_tuning + analyses),
+        minutes(results.seconds),
         results.reused
     );
     let _ = writeln!(
