@@ -59,6 +59,10 @@ pub struct InversionRun {
     /// The relative feature distance before the first step and after the last, per picture.
     pub feature_before: Vec<f64>,
     pub feature_after: Vec<f64>,
+    /// Pixel MSE of a flat image of each picture's mean colour: what a reconstruction that
+    /// kept only the average colour would score.
+    #[serde(default)]
+    pub flat_mse: Vec<f64>,
     #[serde(default)]
     pub seconds: f64,
     pub config: String,
@@ -190,6 +194,32 @@ pub fn inverted_images(budget: &Budget, size: usize) -> Result<Vec<data::Image>,
         .map_err(ExperimentError::Views)
 }
 
+/// The pixel MSE of each picture against a flat image of its own mean colour.
+fn flat_mse(pictures: &[data::Image]) -> Vec<f64> {
+    pictures
+        .iter()
+        .map(|picture| {
+            let pixels = (picture.data.len() / 3).max(1) as f32;
+            let mut mean = [0.0f32; 3];
+            for pixel in picture.data.chunks_exact(3) {
+                (0..3).for_each(|c| mean[c] += pixel[c] / pixels);
+            }
+            let mut flat = picture.clone();
+            flat.data
+                .chunks_exact_mut(3)
+                .for_each(|pixel| pixel.copy_from_slice(&mean));
+            f64::from(pixel_mse(picture, &flat))
+        })
+        .collect()
+}
+
+/// The input side of the backbone in `backbone_dir` (its card), for a run in `dir`.
+fn backbone_size(backbone_dir: &Path, dir: &Path) -> Result<usize, ExperimentError> {
+    exemplar_models::card::load_backbone_card(backbone_dir)
+        .map(|card| card.image_size)
+        .map_err(|e| eval_error(dir)(e.into()))
+}
+
 /// Where an inversion run keeps reconstruction `index` as a PNG.
 pub fn reconstruction_path(
     options: &StudyOptions,
@@ -227,7 +257,13 @@ pub fn invert_run(
         "{backbone_config}\n# inversion: {INVERTED_IMAGES} validation scenes, {:?}",
         invert_options
     );
-    if let Some(result) = recorded::<InversionRun>(&dir, &identity, |r| &r.config) {
+    if let Some(mut result) = recorded::<InversionRun>(&dir, &identity, |r| &r.config) {
+        // Runs recorded before the flat reference existed get it now.
+        if result.flat_mse.is_empty() {
+            let size = backbone_size(backbone_dir, &dir)?;
+            result.flat_mse = flat_mse(&inverted_images(budget, size)?);
+            record(&dir, &result)?;
+        }
         return Ok((result, true));
     }
     let invert_error = |source| ExperimentError::Invert {
@@ -253,10 +289,13 @@ pub fn invert_run(
         mse: Vec::new(),
         feature_before: Vec::new(),
         feature_after: Vec::new(),
+        flat_mse: Vec::new(),
         seconds: 0.0,
         config: identity,
     };
-    for (index, image) in inverted_images(budget, width)?.iter().enumerate() {
+    let pictures = inverted_images(budget, width)?;
+    result.flat_mse = flat_mse(&pictures);
+    for (index, image) in pictures.iter().enumerate() {
         let inversion = invert(&backbone, image, &invert_options, &device).map_err(invert_error)?;
         result
             .mse

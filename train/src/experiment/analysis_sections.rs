@@ -222,6 +222,18 @@ pub(super) fn inversion(results: &StudyResults, md: &mut String) {
             "",
         );
     }
+    let flat: Vec<f64> = results
+        .inversion
+        .first()
+        .map(|r| r.flat_mse.iter().map(|m| m * 1000.0).collect())
+        .unwrap_or_default();
+    if let Some(flat) = Stats::of(&flat) {
+        let _ = writeln!(
+            md,
+            "\nFor scale: a flat image of each picture's mean colour scores a pixel MSE ×1000 of {:.2} (mean over the {} pictures); a reconstruction above it keeps less of the picture than its average colour.",
+            flat.mean, flat.n
+        );
+    }
     let complete = TRANSFERRED.iter().all(|m| {
         results
             .inversion

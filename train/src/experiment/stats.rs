@@ -173,17 +173,18 @@ impl Paired {
         }
     }
 
-    /// `+1.23 [+0.10, +2.36]`, the report's way of writing it.
+    /// `+1.23 [+0.10, +2.36]`, the report's way of writing it (a mean that rounds to zero is
+    /// written `+0.00`, never `-0.00`).
     pub fn interval(&self) -> String {
-        if self.half_width.is_finite() {
-            format!(
-                "{:+.2} [{:+.2}, {:+.2}]",
-                self.mean,
-                self.low(),
-                self.high()
-            )
+        let mean = if self.mean.abs() < 0.005 {
+            0.0
         } else {
-            format!("{:+.2} [no interval]", self.mean)
+            self.mean
+        };
+        if self.half_width.is_finite() {
+            format!("{:+.2} [{:+.2}, {:+.2}]", mean, self.low(), self.high())
+        } else {
+            format!("{mean:+.2} [no interval]")
         }
     }
 }
