@@ -24,7 +24,8 @@ pub struct ExperimentArgs {
     /// every field, as configs/study.toml [default: the built-in copy of configs/study.toml]
     #[arg(long, value_name = "FILE")]
     settings: Option<PathBuf>,
-    /// Multiplies the data budget: 1 is sized for about an hour on 2 CPU cores; larger on a GPU.
+    /// Multiplies the data budget: 1 is sized for about two hours on 2 CPU cores (every study);
+    /// larger on a GPU.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// Where the report (report.md, PNG charts, results.json) goes.

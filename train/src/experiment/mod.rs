@@ -137,7 +137,7 @@ pub struct StudyOptions {
     /// The shared settings (`configs/study.toml`, or [`Budget::default`]).
     pub settings: Budget,
     /// Multiplies the data budget (pretraining images, probe and transfer sets); 1 is the
-    /// default study sized for about an hour on 2 CPU cores.
+    /// default study sized for about two hours on 2 CPU cores.
     pub scale: f64,
     /// Pretraining and linear-probe data of the methods study (Fashion-MNIST by default).
     pub data: DataSource,
