@@ -328,16 +328,11 @@ pub(super) fn detection_errors(results: &StudyResults, md: &mut String) {
 
 /// Each method on each corpus, transferred.
 pub(super) fn pretraining_data(results: &StudyResults, md: &mut String) {
-    let b = &results.budget;
+    let tenth = super::arms::tenth(&results.budget);
     let _ = writeln!(
         md,
         "## (h) Pretraining data: other images, fewer images, fewer classes\n\nEach method pretrained on: the main data ({}); the built-in colour scenes (the same kind of pictures as the detection and segmentation targets); the built-in faces by identity (the landmarks target's pictures, little overlap with the scenes); 10% of the main data's images ({} images, trained for as many steps as the main arms, queue {} keys); the main data's first {BASE_CLASSES} classes only. Each is fine-tuned as in (c). The paper finds contrastive transfer little affected by what it was pretrained on and supervised transfer hurt, and reduced data favouring contrastive pretraining.\n",
-        results.data,
-        (b.train_subset / 10).max(b.batch_size * 2),
-        b.queue_size
-            .min((b.train_subset / 10).max(b.batch_size * 2))
-            / b.batch_size
-            * b.batch_size
+        results.data, tenth.0, tenth.1
     );
     for task in TASKS {
         let _ = writeln!(md, "### {}\n", task_title(task));

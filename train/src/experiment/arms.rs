@@ -263,17 +263,15 @@ pub fn pretrain_config(
             config.train_subset = None;
         }
         Corpus::Tenth => {
-            let images = (budget.train_subset / 10).max(budget.batch_size * 2);
+            let (images, queue) = tenth(budget);
             config.data = options.data.clone();
             config.image_size = budget.image_size;
             config.train_subset = Some(images);
-            // As many steps as the main arms, and a queue (a whole number of batches) no longer
-            // than the images.
+            // As many steps as the main arms.
             let batches = images / budget.batch_size;
             config.epochs =
                 (budget.train_subset / budget.batch_size * budget.epochs).div_ceil(batches);
-            config.queue_size =
-                budget.queue_size.min(images) / budget.batch_size * budget.batch_size;
+            config.queue_size = queue;
         }
         Corpus::Base => {
             config.data = options.data.clone();
@@ -293,6 +291,14 @@ pub fn pretrain_config(
     config.device = options.device.clone();
     config.on_bad_image = BadImagePolicy::Fail;
     config
+}
+
+/// A [`Corpus::Tenth`] arm's images (a tenth of the main arms', at least two batches) and
+/// queue (a whole number of batches, no longer than the images).
+pub fn tenth(budget: &Budget) -> (usize, usize) {
+    let images = (budget.train_subset / 10).max(budget.batch_size * 2);
+    let queue = budget.queue_size.min(images) / budget.batch_size * budget.batch_size;
+    (images, queue)
 }
 
 pub(super) fn transfer_config(
