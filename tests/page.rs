@@ -343,6 +343,7 @@ fn the_demo_page_draws_what_the_models_answer() {
     eprintln!("screenshot of the demo page: {}", screenshot.display());
     landmarks_are_drawn(&page, &server, &style);
     classes_and_embedding_are_listed(&page, &server);
+    phone_photos_are_drawn_as_displayed(&page, &server);
     assert_eq!(page.take_problems(), Vec::<String>::new());
     a_bad_file_shows_the_servers_error(&page, &server);
     // The refused upload is logged as a failed load (HTTP 400), and nothing else is.
@@ -352,6 +353,40 @@ fn the_demo_page_draws_what_the_models_answer() {
             .iter()
             .all(|p| p.contains("status of 400") && p.contains("/v1/detect")),
         "{problems:?}"
+    );
+}
+
+/// A phone's portrait photo (landscape pixels tagged EXIF orientation 6, "turn 90°") is drawn
+/// as the browser displays it, portrait, and the server answers in that same frame, so boxes land
+/// where they belong.
+fn phone_photos_are_drawn_as_displayed(page: &Page, server: &Server) {
+    use exemplar_inference::orientation::camera_jpeg;
+    let shown = image::GrayImage::from_fn(48, 64, |x, y| {
+        image::Luma([((x / 8) * 30 + (y / 8) * 12) as u8])
+    });
+    let jpeg = camera_jpeg(&shown, image::metadata::Orientation::Rotate90).unwrap();
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("portrait-exif-6.jpg");
+    std::fs::write(&file, &jpeg).unwrap();
+    page.set_value("#model", "detection", "change");
+    page.choose_file("#file", &file);
+    page.wait_for(
+        "document.getElementById('canvas').getAttribute('aria-label')?.includes('48×64')",
+    );
+    let size = page.eval(
+        "[document.getElementById('canvas').width, document.getElementById('canvas').height]",
+    );
+    let [width, height]: [f64; 2] = serde_json::from_value(size).unwrap();
+    assert!(
+        height > width && (width * 64.0 - height * 48.0).abs() <= 64.0,
+        "a 48×64 picture drawn {width}×{height}"
+    );
+    let answer = server
+        .post_image("/v1/detect?model=detection", &jpeg)
+        .json();
+    assert_eq!(
+        (answer["width"].as_u64(), answer["height"].as_u64()),
+        (Some(48), Some(64)),
+        "{answer}"
     );
 }
 

@@ -5,7 +5,12 @@
 //!   DCT domain by 1/2, 1/4 or 1/8: it then skips most of the inverse transform, the colour
 //!   conversion and the memory of the full-size picture. A photo is never reduced below the size
 //!   asked for, so the resize that follows only ever shrinks.
-//! - **PNG** goes through the `image` crate.
+//! - **PNG** and **WebP** go through the `image` crate.
+//!
+//! Every picture comes back in the frame it is displayed in: an EXIF orientation (how phones
+//! store a portrait photo: landscape pixels and a tag saying "turn 90°") is applied before
+//! anything else, as browsers and Pillow's `ImageOps.exif_transpose` do. Sizes, boxes and points
+//! computed from a [`Decoded`] are therefore in the displayed frame.
 //!
 //! Data that ends early or whose compressed data is corrupt is an error, not a picture with a
 //! grey or smeared part: libjpeg reports those cases as warnings and fills in the rest, so every
@@ -16,9 +21,12 @@ use std::io::Cursor;
 use std::os::raw::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use image::{ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use mozjpeg::Marker;
 use mozjpeg_sys::{J_COLOR_SPACE, jpeg_common_struct, jpeg_error_mgr};
 use thiserror::Error;
+
+use crate::orientation::{jpeg_orientation, orient, swaps_axes};
 
 /// Largest width or height accepted from a file by default. Generous for photographs, but it
 /// stops a decompression bomb (a tiny file claiming 100k × 100k pixels) before it allocates.
@@ -49,13 +57,13 @@ impl Default for DecodeLimits {
 pub enum DecodeError {
     #[error("empty data")]
     Empty,
-    #[error("not a PNG or JPEG image")]
+    #[error("not a PNG, JPEG or WebP image")]
     UnknownFormat,
     #[error(
         "the image is {width}×{height}, more than the {limit} pixels a side or the memory accepted"
     )]
     TooLarge { width: u64, height: u64, limit: u32 },
-    /// The `image` crate's PNG decoder refused the picture's size or memory.
+    /// The `image` crate's decoder refused the picture's size or memory.
     #[error("the image is larger than the {limit} pixels a side or the memory accepted")]
     OverLimits {
         limit: u32,
@@ -67,8 +75,13 @@ pub enum DecodeError {
     /// libjpeg's own message, such as "Premature end of JPEG file".
     #[error("corrupt or truncated JPEG: {0}")]
     Jpeg(String),
-    #[error("corrupt or truncated PNG")]
-    Png(#[source] image::ImageError),
+    /// A PNG or WebP the `image` crate could not decode.
+    #[error("corrupt or truncated {format}")]
+    Image {
+        format: &'static str,
+        #[source]
+        source: image::ImageError,
+    },
 }
 
 /// 8-bit RGB pixels, row-major with interleaved channels (HWC).
@@ -79,12 +92,13 @@ pub struct Rgb8 {
     pub data: Vec<u8>,
 }
 
-/// A decoded image and the size of the picture in the file (larger than `pixels` when the
-/// decoder downscaled it).
+/// A decoded image, turned to its displayed frame, and the size of the picture in that frame
+/// (larger than `pixels` when the decoder downscaled it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
     pub pixels: Rgb8,
-    /// `[width, height]` in the file.
+    /// `[width, height]` of the picture as displayed: the file's size, swapped when its EXIF
+    /// orientation turns it by 90°.
     pub original: [usize; 2],
 }
 
@@ -94,7 +108,7 @@ pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<Decoded, DecodeError
 }
 
 /// Decodes `bytes`, downscaling a JPEG in the DCT domain as far as it can while keeping at least
-/// `target` (`[width, height]`) pixels; `None` decodes at full size.
+/// `target` (`[width, height]`, in the displayed frame) pixels; `None` decodes at full size.
 pub fn decode_for(
     bytes: &[u8],
     target: Option<[usize; 2]>,
@@ -105,7 +119,8 @@ pub fn decode_for(
     }
     match image::guess_format(bytes) {
         Ok(ImageFormat::Jpeg) => decode_jpeg(bytes, target, limits),
-        Ok(ImageFormat::Png) => decode_png(bytes, limits),
+        Ok(format @ ImageFormat::Png) => decode_with_image_crate(bytes, format, "PNG", limits),
+        Ok(format @ ImageFormat::WebP) => decode_with_image_crate(bytes, format, "WebP", limits),
         _ => Err(DecodeError::UnknownFormat),
     }
 }
@@ -131,29 +146,47 @@ fn check_size(
     Ok(())
 }
 
-fn decode_png(bytes: &[u8], limits: DecodeLimits) -> Result<Decoded, DecodeError> {
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
-    let mut png_limits = Limits::default();
-    png_limits.max_image_width = Some(limits.max_dimension);
-    png_limits.max_image_height = Some(limits.max_dimension);
-    png_limits.max_alloc = Some(limits.max_alloc_bytes);
-    reader.limits(png_limits);
-    let decoded = reader.decode().map_err(|e| match e {
+/// A PNG or WebP through the `image` crate: size checked from the header, then decoded and
+/// turned by the file's EXIF orientation (PNG's `eXIf` chunk, WebP's `EXIF` chunk).
+fn decode_with_image_crate(
+    bytes: &[u8],
+    format: ImageFormat,
+    name: &'static str,
+    limits: DecodeLimits,
+) -> Result<Decoded, DecodeError> {
+    let corrupt = |source| DecodeError::Image {
+        format: name,
+        source,
+    };
+    let over_limits = |e: image::ImageError| match e {
         image::ImageError::Limits(source) => DecodeError::OverLimits {
             limit: limits.max_dimension,
             source,
         },
-        e => DecodeError::Png(e),
-    })?;
-    let (width, height) = (decoded.width() as usize, decoded.height() as usize);
-    check_size(width as u64, height as u64, 3, limits)?;
-    Ok(Decoded {
-        pixels: Rgb8 {
-            width,
-            height,
+        e => corrupt(e),
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut image_limits = Limits::default();
+    image_limits.max_image_width = Some(limits.max_dimension);
+    image_limits.max_image_height = Some(limits.max_dimension);
+    image_limits.max_alloc = Some(limits.max_alloc_bytes);
+    reader.limits(image_limits);
+    let mut decoder = reader.into_decoder().map_err(over_limits)?;
+    let (width, height) = decoder.dimensions();
+    check_size(u64::from(width), u64::from(height), 3, limits)?;
+    let orientation = decoder.orientation().map_err(corrupt)?;
+    let decoded = DynamicImage::from_decoder(decoder).map_err(over_limits)?;
+    let pixels = orient(
+        Rgb8 {
+            width: decoded.width() as usize,
+            height: decoded.height() as usize,
             data: decoded.into_rgb8().into_raw(),
         },
-        original: [width, height],
+        orientation,
+    );
+    Ok(Decoded {
+        original: [pixels.width, pixels.height],
+        pixels,
     })
 }
 
@@ -184,12 +217,19 @@ fn decode_jpeg(
         let jpeg_error = |e: std::io::Error| DecodeError::Jpeg(e.to_string());
         let mut decompress = mozjpeg::decompress::DecompressBuilder::new()
             .with_err(strict_error_manager())
+            .with_markers(&[Marker::APP(1)])
             .from_mem(bytes)
             .map_err(jpeg_error)?;
         let (width, height) = decompress.size();
         // Checked on the file's size: progressive files keep every coefficient of it.
         check_size(width as u64, height as u64, 3, limits)?;
-        decompress.scale(dct_numerator([width, height], target));
+        let orientation = jpeg_orientation(&decompress);
+        // The target is in the displayed frame; the DCT scales the stored one.
+        let stored_target = match target {
+            Some([w, h]) if swaps_axes(orientation) => Some([h, w]),
+            other => other,
+        };
+        decompress.scale(dct_numerator([width, height], stored_target));
         let cmyk = matches!(
             decompress.color_space(),
             J_COLOR_SPACE::JCS_CMYK | J_COLOR_SPACE::JCS_YCCK
@@ -213,13 +253,19 @@ fn decode_jpeg(
         if data.len() != w * h * 3 {
             return Err(DecodeError::Jpeg("the image data ends early".to_string()));
         }
+        let pixels = Rgb8 {
+            width: w,
+            height: h,
+            data,
+        };
+        let original = if swaps_axes(orientation) {
+            [height, width]
+        } else {
+            [width, height]
+        };
         Ok(Decoded {
-            pixels: Rgb8 {
-                width: w,
-                height: h,
-                data,
-            },
-            original: [width, height],
+            pixels: orient(pixels, orientation),
+            original,
         })
     }));
     match decoded {

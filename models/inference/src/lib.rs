@@ -2,8 +2,9 @@
 //!
 //! - [`card`]: the model card, the JSON contract between `train`, `export` and `serve` (task,
 //!   classes, input size, normalisation, outputs and how to decode them).
-//! - [`decode`]: bounded, strict decoding of untrusted JPEG and PNG bytes to 8-bit RGB (JPEGs
-//!   optionally downscaled in the DCT domain).
+//! - [`decode`]: bounded, strict decoding of untrusted JPEG, PNG and WebP bytes to 8-bit RGB in
+//!   the frame they are displayed in ([`orientation`]: EXIF orientation; JPEGs optionally
+//!   downscaled in the DCT domain).
 //! - [`image`]: the RGB image type and the network-input preprocessing (resize + normalise), from
 //!   an [`Image`] or straight from 8-bit pixels.
 //! - [`input`]: a model's input values in the datatype its graph takes (FP32, FP16 or UINT8).
@@ -23,6 +24,7 @@ pub mod detection;
 pub mod image;
 pub mod input;
 pub mod landmarks;
+pub mod orientation;
 pub mod rle;
 #[cfg(feature = "runtime")]
 pub mod runtime;

@@ -1,5 +1,6 @@
-//! Strict decoding: whole files decode (scaled in the DCT domain when asked), files that end early
-//! or whose compressed data is corrupt are errors.
+//! Strict decoding: whole files decode (JPEGs scaled in the DCT domain when asked; JPEG, PNG and
+//! WebP), files that end early or whose compressed data is corrupt are errors. EXIF orientation
+//! is tested beside its code, in `src/orientation.rs`.
 
 use std::io::Cursor;
 
@@ -30,6 +31,15 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
     picture(width, height)
         .write_to(&mut out, image::ImageFormat::Png)
+        .unwrap();
+    out.into_inner()
+}
+
+/// A lossless WebP (what browsers and phones share as well as JPEG).
+fn webp(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    picture(width, height)
+        .write_to(&mut out, image::ImageFormat::WebP)
         .unwrap();
     out.into_inner()
 }
@@ -114,6 +124,46 @@ fn truncated_or_corrupt_pngs_are_refused() {
 }
 
 #[test]
+fn webps_decode_and_truncated_or_corrupt_ones_are_refused() {
+    let bytes = webp(64, 48);
+    let decoded = decode(&bytes, DecodeLimits::default()).unwrap();
+    assert_eq!(decoded.original, [64, 48]);
+    assert_eq!(decoded.pixels.data, picture(64, 48).into_raw(), "lossless");
+    for end in [bytes.len() / 2, bytes.len() - 5, 20] {
+        let result = decode(&bytes[..end], DecodeLimits::default());
+        assert!(
+            matches!(result, Err(DecodeError::Image { format: "WebP", .. })),
+            "cut at {end}: {result:?}"
+        );
+    }
+    let mut flipped = bytes.clone();
+    let middle = bytes.len() / 2;
+    for b in &mut flipped[middle..middle + 16] {
+        *b ^= 0x5A;
+    }
+    assert!(decode(&flipped, DecodeLimits::default()).is_err());
+}
+
+#[test]
+fn other_formats_are_refused_by_name() {
+    for format in [
+        image::ImageFormat::Bmp,
+        image::ImageFormat::Gif,
+        image::ImageFormat::Tiff,
+    ] {
+        // Their signatures are enough: the bytes must be named, not decoded.
+        let signature: &[u8] = match format {
+            image::ImageFormat::Bmp => b"BM\x36\0\0\0\0\0\0\0\x36\0\0\0",
+            image::ImageFormat::Gif => b"GIF89a\x01\0\x01\0\0\0\0",
+            _ => b"II*\0\x08\0\0\0",
+        };
+        let error = decode(signature, DecodeLimits::default()).unwrap_err();
+        assert!(matches!(error, DecodeError::UnknownFormat), "{format:?}");
+        assert_eq!(error.to_string(), "not a PNG, JPEG or WebP image");
+    }
+}
+
+#[test]
 fn limits_are_checked_from_the_header() {
     let limits = DecodeLimits {
         max_dimension: 100,
@@ -127,7 +177,12 @@ fn limits_are_checked_from_the_header() {
         decode(&png(120, 50), limits),
         Err(DecodeError::OverLimits { .. })
     ));
+    assert!(matches!(
+        decode(&webp(120, 50), limits),
+        Err(DecodeError::TooLarge { .. } | DecodeError::OverLimits { .. })
+    ));
     assert!(decode(&jpeg(100, 50), limits).is_ok());
+    assert!(decode(&webp(100, 50), limits).is_ok());
     assert!(matches!(
         decode(b"GIF89a...", limits),
         Err(DecodeError::UnknownFormat)

@@ -1,6 +1,6 @@
 //! Property test of the decode path the server runs on every upload: random bytes and mutated
-//! JPEG and PNG files (bytes changed, inserted, removed, cut short) go through decoding and
-//! preprocessing. Each must end as an image or an error: never a panic, and never an allocation
+//! JPEG (with an EXIF orientation), PNG and WebP files (bytes changed, inserted, removed, cut
+//! short) go through decoding and preprocessing. Each must end as an image or an error: never a panic, and never an allocation
 //! larger than the decode limits allow.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use exemplar_inference::Normalization;
 use exemplar_inference::decode::{DecodeLimits, decode_for};
 use exemplar_inference::image::preprocess_rgb8;
+use exemplar_inference::orientation;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -41,16 +42,26 @@ const LIMITS: DecodeLimits = DecodeLimits {
     max_alloc_bytes: 1 << 20,
 };
 
-fn seeds() -> (Vec<u8>, Vec<u8>) {
+/// A JPEG tagged "turn 90°" (so mutations reach the EXIF reader too), a PNG and a WebP.
+fn seeds() -> [Vec<u8>; 3] {
     let picture = image::RgbImage::from_fn(64, 48, |x, y| {
         image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
     });
     let mut jpeg = Vec::new();
-    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85);
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85);
+    let turn = image::metadata::Orientation::Rotate90;
+    image::ImageEncoder::set_exif_metadata(&mut encoder, orientation::exif_chunk(turn)).unwrap();
     picture.write_with_encoder(encoder).unwrap();
-    let mut png = Cursor::new(Vec::new());
-    picture.write_to(&mut png, image::ImageFormat::Png).unwrap();
-    (jpeg, png.into_inner())
+    let encoded = |format| {
+        let mut out = Cursor::new(Vec::new());
+        picture.write_to(&mut out, format).unwrap();
+        out.into_inner()
+    };
+    [
+        jpeg,
+        encoded(image::ImageFormat::Png),
+        encoded(image::ImageFormat::WebP),
+    ]
 }
 
 #[derive(Debug, Clone)]
@@ -109,7 +120,7 @@ fn run(bytes: &[u8]) -> Result<(), TestCaseError> {
 
 #[test]
 fn random_and_mutated_files_are_images_or_errors() {
-    let (jpeg, png) = seeds();
+    let [jpeg, png, webp] = seeds();
     // A runner counts cases over its lifetime: one per input kind.
     let runner = |cases| {
         TestRunner::new(Config {
@@ -128,11 +139,17 @@ fn random_and_mutated_files_are_images_or_errors() {
             run(&mutate(&png, &edits))
         })
         .unwrap();
+    runner(1500)
+        .run(&prop::collection::vec(edit(), 1..12), |edits| {
+            run(&mutate(&webp, &edits))
+        })
+        .unwrap();
     // Random bytes, half of them behind a real signature so they reach the decoders' insides.
     let signature = prop_oneof![
         Just(Vec::new()),
         Just(vec![0xFF, 0xD8, 0xFF, 0xE0]),
         Just(b"\x89PNG\r\n\x1a\n".to_vec()),
+        Just(b"RIFF\0\0\0\0WEBPVP8 ".to_vec()),
     ];
     runner(1500)
         .run(
