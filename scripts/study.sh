@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=$(scripts/fetch-fashion-mnist.sh)
-cargo build --quiet -p exemplar-train --bin train
-exec target/debug/train experiment --data "idx:$data" --settings configs/study.toml \
+# The release build: the one the pipeline and the tests use.
+cargo build --release --quiet -p exemplar-train --bin train
+exec target/release/train experiment --data "idx:$data" --settings configs/study.toml \
   --out results/study --work runs/study "$@"
