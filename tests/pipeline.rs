@@ -80,7 +80,7 @@ fn pretrain_then_evaluate_with_knn_and_linear_probe() {
     assert_eq!(linear["result"]["val_size"], 100);
 }
 
-/// The transfer chain of the README: pretrain, fine-tune a detector on the backbone, evaluate
+/// The transfer chain of docs/transfer.md: pretrain, fine-tune a detector on the backbone, evaluate
 /// it again from the saved model, whose card says how to read its output.
 #[test]
 fn pretrain_then_finetune_a_detector_then_evaluate_it() {

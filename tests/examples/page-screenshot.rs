@@ -1,6 +1,6 @@
 //! A screenshot of the demo page answering one image, as a person would see it: starts `serve`
 //! on `--models`, opens `/` in headless Chromium, picks the model, chooses the image and saves
-//! the page as a PNG. The README's screenshot is made with it:
+//! the page as a PNG. The serving chapter's screenshot (docs/serving.md) is made with it:
 //!
 //! ```text
 //! cargo build --release -p exemplar-serve
