@@ -25,7 +25,7 @@ pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiErr
     let body = upload.image;
     if body.is_empty() {
         return Err(ApiError::bad_request(
-            "empty body: send the image bytes (PNG or JPEG)",
+            "empty body: send the image bytes (JPEG, PNG or WebP)",
         ));
     }
     let input = model.card.input.clone();

@@ -107,7 +107,7 @@ pub struct ClassifyAnswer {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub struct ImageForm {
-    /// The image file (PNG or JPEG).
+    /// The image file (JPEG, PNG or WebP).
     #[schema(value_type = String, content_media_type = "application/octet-stream")]
     pub image: Vec<u8>,
     /// The same as `?model=`.
