@@ -8,6 +8,10 @@
 # .runtime/mdbook once (about 3 minutes of compilation on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ $# -gt 0 ]; then
+  echo "error: scripts/build-book.sh takes no arguments (got: $*)" >&2
+  exit 2
+fi
 version=0.5.4
 mdbook=$(command -v mdbook || true)
 if [ -z "$mdbook" ]; then

@@ -10,7 +10,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use exemplar_inference::orientation::{self, camera_jpeg};
+use exemplar_inference::orientation::{self, camera_jpeg, untagged_jpeg};
 use exemplar_tests::{Server, tiny_models};
 use image::metadata::Orientation;
 use image::{GrayImage, Luma};
@@ -65,12 +65,7 @@ fn every_exif_orientation_is_answered_in_the_displayed_frame() {
     }
     // The same stored pixels without their tag are another picture, a landscape one: the
     // comparison above would see a server that ignored the tag.
-    let mut stored = image::DynamicImage::ImageLuma8(shown);
-    stored.apply_orientation(orientation::inverse(Orientation::Rotate90));
-    let mut untagged = Vec::new();
-    stored
-        .write_to(&mut Cursor::new(&mut untagged), image::ImageFormat::Jpeg)
-        .unwrap();
+    let untagged = untagged_jpeg(&shown, Orientation::Rotate90).unwrap();
     let answer = server.post_image("/v1/detect", &untagged).json();
     assert_eq!(
         (answer["width"].as_u64(), answer["height"].as_u64()),

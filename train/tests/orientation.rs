@@ -10,9 +10,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use exemplar_inference::orientation::{self, camera_jpeg};
+use exemplar_inference::orientation::{self, camera_jpeg, untagged_jpeg};
 use image::metadata::Orientation;
-use image::{DynamicImage, GrayImage, Luma};
+use image::{GrayImage, Luma};
 
 use common::{run, stderr, train};
 
@@ -89,12 +89,7 @@ fn exif_oriented_jpegs_evaluate_as_the_upright_pictures() {
     });
     // What a loader that ignored the tag would read: the turned pixels alone.
     let untagged = write_coco(&dir.path().join("untagged"), |i, shown| {
-        let mut stored = DynamicImage::ImageLuma8(shown.clone());
-        stored.apply_orientation(orientation::inverse(orientation_of(i)));
-        let mut jpeg = Vec::new();
-        let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
-        stored.write_with_encoder(encoder).unwrap();
-        jpeg
+        untagged_jpeg(shown, orientation_of(i)).unwrap()
     });
 
     let detector = dir.path().join("detector");

@@ -119,8 +119,9 @@ pub fn decode_for(
     }
     match image::guess_format(bytes) {
         Ok(ImageFormat::Jpeg) => decode_jpeg(bytes, target, limits),
-        Ok(format @ ImageFormat::Png) => decode_with_image_crate(bytes, format, "PNG", limits),
-        Ok(format @ ImageFormat::WebP) => decode_with_image_crate(bytes, format, "WebP", limits),
+        Ok(format @ (ImageFormat::Png | ImageFormat::WebP)) => {
+            decode_with_image_crate(bytes, format, limits)
+        }
         _ => Err(DecodeError::UnknownFormat),
     }
 }
@@ -151,9 +152,13 @@ fn check_size(
 fn decode_with_image_crate(
     bytes: &[u8],
     format: ImageFormat,
-    name: &'static str,
     limits: DecodeLimits,
 ) -> Result<Decoded, DecodeError> {
+    let name = if format == ImageFormat::Png {
+        "PNG"
+    } else {
+        "WebP"
+    };
     let corrupt = |source| DecodeError::Image {
         format: name,
         source,

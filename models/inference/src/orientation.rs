@@ -88,13 +88,32 @@ pub fn camera_jpeg(
     shown: &image::GrayImage,
     orientation: Orientation,
 ) -> Result<Vec<u8>, image::ImageError> {
+    grey_jpeg(shown, orientation, true)
+}
+
+/// [`camera_jpeg`]'s stored pixels without the tag: the picture a decoder that ignored EXIF
+/// would read (landscape for a portrait picture under a quarter turn).
+pub fn untagged_jpeg(
+    shown: &image::GrayImage,
+    orientation: Orientation,
+) -> Result<Vec<u8>, image::ImageError> {
+    grey_jpeg(shown, orientation, false)
+}
+
+fn grey_jpeg(
+    shown: &image::GrayImage,
+    orientation: Orientation,
+    tagged: bool,
+) -> Result<Vec<u8>, image::ImageError> {
     let mut stored = DynamicImage::ImageLuma8(shown.clone());
     stored.apply_orientation(inverse(orientation));
     let mut jpeg = Vec::new();
     let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95);
-    encoder
-        .set_exif_metadata(exif_chunk(orientation))
-        .map_err(image::ImageError::Unsupported)?;
+    if tagged {
+        encoder
+            .set_exif_metadata(exif_chunk(orientation))
+            .map_err(image::ImageError::Unsupported)?;
+    }
     stored.write_with_encoder(encoder)?;
     Ok(jpeg)
 }

@@ -27,21 +27,20 @@ fn jpeg(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+/// The picture in a lossless `format` (PNG, or WebP, which browsers and phones share as well as
+/// JPEG).
+fn lossless(format: image::ImageFormat, width: u32, height: u32) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
-    picture(width, height)
-        .write_to(&mut out, image::ImageFormat::Png)
-        .unwrap();
+    picture(width, height).write_to(&mut out, format).unwrap();
     out.into_inner()
 }
 
-/// A lossless WebP (what browsers and phones share as well as JPEG).
+fn png(width: u32, height: u32) -> Vec<u8> {
+    lossless(image::ImageFormat::Png, width, height)
+}
+
 fn webp(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Cursor::new(Vec::new());
-    picture(width, height)
-        .write_to(&mut out, image::ImageFormat::WebP)
-        .unwrap();
-    out.into_inner()
+    lossless(image::ImageFormat::WebP, width, height)
 }
 
 /// Where the entropy-coded data of the (single) scan starts: after the SOS segment.
