@@ -152,7 +152,7 @@ enum Switch {
 /// One configuration on one device (the GPU benchmark's form).
 #[derive(Parser, Debug)]
 struct DeviceRun {
-    /// cpu, vulkan or cuda[:N] (GPU devices need the matching cargo feature).
+    /// cpu, wgpu, vulkan or cuda[:N] (GPU devices need the matching cargo feature).
     #[arg(long)]
     device: String,
     #[arg(long, default_value = "resnet50")]

@@ -1,15 +1,20 @@
 //! Choosing the compute device from `--device`.
 //!
-//! `cpu` (burn's pure-Rust `flex` backend) is always available. `vulkan` and `cuda:N` exist only
-//! in builds with the matching cargo feature, and are probed before use so that a missing GPU is
-//! an error message rather than a panic inside the backend.
+//! `cpu` (burn's pure-Rust `flex` backend) is always available. `wgpu`, `vulkan` and `cuda:N`
+//! exist only in builds with the matching cargo feature, and are probed before use so that a
+//! missing GPU is an error message rather than a panic inside the backend.
+//!
+//! - `wgpu`: burn's WGSL kernels on the graphics API wgpu picks (Vulkan on Linux), on the adapter
+//!   it prefers (a discrete GPU first; `CUBECL_WGPU_DEFAULT_DEVICE=Cpu` picks a software one).
+//! - `vulkan`: the same adapter pinned to Vulkan, with SPIR-V kernels.
+//! - `cuda:N`: the N-th NVIDIA GPU, kernels compiled by NVRTC.
 
 use burn::tensor::Device;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum DeviceError {
-    #[error("unknown device '{0}' (expected cpu, vulkan or cuda:N)")]
+    #[error("unknown device '{0}' (expected cpu, wgpu, vulkan or cuda:N)")]
     Unknown(String),
     #[error("device '{0}' is not compiled into this binary: rebuild with `--features {1}`")]
     NotCompiled(String, &'static str),
@@ -21,6 +26,7 @@ pub enum DeviceError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceSpec {
     Cpu,
+    Wgpu,
     Vulkan,
     Cuda(usize),
 }
@@ -30,6 +36,7 @@ impl std::str::FromStr for DeviceSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "cpu" | "flex" => Ok(DeviceSpec::Cpu),
+            "wgpu" => Ok(DeviceSpec::Wgpu),
             "vulkan" => Ok(DeviceSpec::Vulkan),
             "cuda" => Ok(DeviceSpec::Cuda(0)),
             _ => s
@@ -45,9 +52,20 @@ impl std::str::FromStr for DeviceSpec {
 pub fn select(spec: &str) -> Result<Device, DeviceError> {
     match spec.parse::<DeviceSpec>()? {
         DeviceSpec::Cpu => Ok(Device::flex()),
+        DeviceSpec::Wgpu => wgpu(spec),
         DeviceSpec::Vulkan => vulkan(spec),
         DeviceSpec::Cuda(index) => cuda(spec, index),
     }
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu(_spec: &str) -> Result<Device, DeviceError> {
+    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu(spec: &str) -> Result<Device, DeviceError> {
+    Err(DeviceError::NotCompiled(spec.to_string(), "wgpu"))
 }
 
 #[cfg(feature = "vulkan")]
@@ -85,6 +103,7 @@ mod tests {
     fn parses_specs_and_rejects_unknown_ones() {
         assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
         assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        assert_eq!("wgpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Wgpu);
         assert!("tpu".parse::<DeviceSpec>().is_err());
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
         assert!(select("cpu").is_ok());

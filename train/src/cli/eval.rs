@@ -79,7 +79,7 @@ pub struct TaskEvalArgs {
     /// Data-loading threads
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Compute device: cpu, vulkan or cuda:N
+    /// Compute device: cpu, wgpu, vulkan or cuda:N
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Where to write the JSON result [default: RUN/eval/<task>.json]
@@ -102,7 +102,7 @@ struct EvalData {
     /// Data-loading threads
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Compute device: cpu, vulkan or cuda:N
+    /// Compute device: cpu, wgpu, vulkan or cuda:N
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Where to write the JSON result [default: RUN/eval/<kind>.json]

@@ -37,7 +37,7 @@ pub struct ExperimentArgs {
     /// Data-loading threads [default: number of cores]
     #[arg(long)]
     workers: Option<usize>,
-    /// Compute device: cpu, vulkan or cuda:N.
+    /// Compute device: cpu, wgpu, vulkan or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// List the study's runs, one line each (index, stage, name), and exit: what

@@ -109,7 +109,7 @@ pub struct PretrainFlags {
     /// Data-loading threads [default: number of cores]
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Compute device: cpu, vulkan or cuda:N [default: cpu]
+    /// Compute device: cpu, wgpu, vulkan or cuda:N [default: cpu]
     #[arg(long)]
     pub device: Option<String>,
     /// Log line interval in steps when not on a terminal [default: 20]

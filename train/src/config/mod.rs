@@ -183,7 +183,7 @@ pub struct PretrainConfig {
     pub knn_bank_size: usize,
     /// Data-loading threads.
     pub workers: usize,
-    /// `cpu`, `vulkan` or `cuda:N`.
+    /// `cpu`, `wgpu`, `vulkan` or `cuda:N`.
     pub device: String,
     /// Print a log line every this many steps when not on a terminal.
     pub log_every: usize,

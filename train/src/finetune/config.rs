@@ -345,7 +345,7 @@ pub struct FinetuneFlags {
     /// Data-loading threads [default: 2]
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Compute device: cpu, vulkan or cuda:N [default: cpu]
+    /// Compute device: cpu, wgpu, vulkan or cuda:N [default: cpu]
     #[arg(long)]
     pub device: Option<String>,
     /// Write a checkpoint every this many steps [default: 200]
