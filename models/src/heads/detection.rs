@@ -8,8 +8,6 @@
 use burn::module::{Module, Param};
 use burn::nn::Initializer;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -110,10 +108,7 @@ fn output_conv(in_channels: usize, out_channels: usize, device: &Device) -> Conv
 /// Bilinear resize of `x` to the spatial size of `like`.
 pub fn upsample_to(x: Tensor<4>, like: &Tensor<4>) -> Tensor<4> {
     let [_, _, h, w] = like.dims();
-    interpolate(
-        x,
-        InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size([h, w]),
-    )
+    super::resize::bilinear(x, [h, w])
 }
 
 #[cfg(test)]

@@ -5,4 +5,5 @@ pub mod conv_block;
 pub mod detection;
 pub mod landmarks;
 pub mod projection;
+pub mod resize;
 pub mod segmentation;

@@ -10,12 +10,11 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::conv_block::{ConvBnRelu, conv2d};
+use super::resize::bilinear;
 use crate::{ResNet, ResNetConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -81,7 +80,7 @@ impl Segmenter {
         let c5 = self.backbone.forward_spatial(images);
         let [_, _, fh, fw] = c5.dims();
         let pooled = self.pool_conv.forward(self.pool.forward(c5.clone()));
-        let pooled = resize(pooled, [fh, fw]);
+        let pooled = bilinear(pooled, [fh, fw]);
         let branches = vec![
             self.aspp1.forward(c5.clone()),
             self.aspp2.forward(c5.clone()),
@@ -91,15 +90,8 @@ impl Segmenter {
         ];
         let x = self.project.forward(Tensor::cat(branches, 1));
         let logits = exemplar_kernels::conv2d(&self.classifier, self.refine.forward(x));
-        resize(logits, [h, w])
+        bilinear(logits, [h, w])
     }
-}
-
-fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-    interpolate(
-        x,
-        InterpolateOptions::new(InterpolateMode::Bilinear).with_output_size(size),
-    )
 }
 
 #[cfg(test)]
