@@ -167,6 +167,24 @@ pub trait FromConfig: Task + Sized {
     fn from_config(config: &FinetuneConfig, class_names: Vec<String>) -> Self;
 }
 
+/// The task's model around `backbone` (on the CPU), with a head drawn on the CPU, moved to
+/// `device`. The record carries the data: a module built on `device` has lazy parameters that
+/// take the record's values without ever drawing their own.
+fn to_device<T: Task>(
+    task: &T,
+    config: &FinetuneConfig,
+    backbone: ResNet,
+    cpu: &Device,
+    device: &Device,
+) -> T::Model {
+    let drawn = task.build(backbone, cpu);
+    if matches!(config.device.parse(), Ok(crate::device::DeviceSpec::Cpu)) {
+        return drawn;
+    }
+    task.build(config.backbone_config().init(device), device)
+        .load_record(drawn.into_record())
+}
+
 /// Runs (or resumes) fine-tuning of `config` in `run_dir` for any task.
 pub fn finetune<T: Task + OpenSplit + FromConfig>(
     mut config: FinetuneConfig,
@@ -175,14 +193,18 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
 ) -> Result<FinetuneSummary, RunError> {
     let plain = crate::device::select(&config.device)?;
     let device = plain.clone().autodiff();
-    // Heads are initialised from the device's generator: seeded, a run is repeatable.
     device.seed(config.seed);
+    // Fresh weights (a new head, a random backbone) are drawn on the CPU from the run's seed and
+    // moved, as pretraining's are (pretrain/learner.rs): one seed is one starting point on every
+    // backend, so a GPU run can be checked against the CPU's step by step.
+    let cpu = Device::flex().autodiff();
+    cpu.seed(config.seed);
     // A resumed run's saved configuration already holds what the initial weights dictated, and
     // its checkpoint replaces them.
     let backbone = if resume {
-        config.backbone_config().init(&device)
+        config.backbone_config().init(&cpu)
     } else {
-        init::initial_backbone(&mut config, &device)?
+        init::initial_backbone(&mut config, &cpu)?
     };
     config.validate().map_err(RunError::Setup)?;
     let (train, val) = open_splits::<T>(&config)?;
@@ -196,7 +218,10 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
         atomic_write(&config_path, config.to_toml().as_bytes()).map_err(io_error(&config_path))?;
     }
     let mut optim = optimizer(&config);
-    let mut model = prepare(task.build(backbone, &device), &config)?;
+    let mut model = prepare(
+        to_device(task.as_ref(), &config, backbone, &cpu, &device),
+        &config,
+    )?;
     let mut start = 0;
     if resume {
         let (step, restored, record) = restore::<T>(&task, &config, run_dir, &device)?;
