@@ -67,18 +67,21 @@ prepare() {
   if command -v strip >/dev/null; then
     strip_bin=(strip)
   fi
-  echo "building the benchmarks" >&2
+  echo "building the benchmarks and the GPU-path tests" >&2
   cargo bench --no-run --message-format=json-render-diagnostics "${packages[@]}" "${features[@]}" \
     --bench pretrain_throughput --bench inference --bench load >"$bundle/benches.json"
+  cargo test --release --no-run --message-format=json-render-diagnostics "${packages[@]}" "${features[@]}" \
+    --test gpu_path >>"$bundle/benches.json"
   "$python" - "$bundle/benches.json" "$bundle/root/bin" <<'PY'
 import json, shutil, sys
-wanted = {"pretrain_throughput", "inference", "load"}
+wanted = {"pretrain_throughput", "inference", "load", "gpu_path"}
 found = set()
 for line in open(sys.argv[1]):
     message = json.loads(line)
     target = message.get("target", {})
+    kinds = target.get("kind", [])
     if message.get("reason") == "compiler-artifact" and target.get("name") in wanted \
-            and "bench" in target.get("kind", []) and message.get("executable"):
+            and ("bench" in kinds or "test" in kinds) and message.get("executable"):
         shutil.copy(message["executable"], f"{sys.argv[2]}/{target['name']}")
         found.add(target["name"])
 missing = wanted - found
@@ -221,6 +224,22 @@ PY
   publish
 }
 
+# gpu_path BIN DEVICE LOG: the GPU-path tests (train/tests/gpu_path.rs), as CI runs them on a
+# software Vulkan device: every model's gradients and short training runs on DEVICE against the
+# CPU, step by step. Their printed comparison goes to LOG, their verdict to the results.
+gpu_path() {
+  local bin=$1 device=$2 log=$3 limit=300 rc=0
+  echo "== GPU-path tests on $device" >&2
+  EXEMPLAR_BIN_DIR="$bin" EXEMPLAR_GPU_DEVICE="$device" \
+    timeout --kill-after=10 "$limit" "$bin/gpu_path" --ignored --nocapture --test-threads 1 >"$log" 2>&1 || rc=$?
+  [ "$rc" = 124 ] && echo "timed out after ${limit}s" >>"$log"
+  "$python" -c 'import json,sys; rc=int(sys.argv[2]); tail=open(sys.argv[3],errors="replace").read()[-2000:]
+print(json.dumps({"suite":"gpu_path","device":sys.argv[1],"rc":rc,"log":sys.argv[3].rsplit("/",1)[-1]}))
+if rc: print(json.dumps({"suite":"failure","label":"GPU-path tests","rc":rc,"stderr_tail":tail}))' \
+    "$device" "$rc" "$log" >>"$results"
+  publish
+}
+
 run() {
   local cpu=0 quick=0 phase=all
   out=${OUT:-$root/results}
@@ -308,6 +327,7 @@ PY
     step "pretrain (CPU reference for parity)" "$short" "$bin/train" pretrain "${tiny[@]}" --device cpu --out "$work/parity-reference"
     step "pretrain on $dev (parity)" "$long" "$bin/train" pretrain "${tiny[@]}" --device "$dev" --out "$work/parity-measured"
     parity "Exemplar-v2, ResNet-18/4, 32 px, batch 16, 15 steps" "$work/parity-reference" "$work/parity-measured" 1e-3
+    gpu_path "$bin" "$dev" "$out/gpu-path.log"
   fi
 
   # 2. Training throughput: burn, then PyTorch f32 and bf16 channels-last, on the same configs.

@@ -61,11 +61,18 @@ def machine_section(records):
 
 def parity_section(records):
     rows = [r for r in records if r.get("suite") == "parity"]
-    if not rows:
+    tests = [r for r in records if r.get("suite") == "gpu_path"]
+    if not rows and not tests:
         return []
-    out = ["## Correctness: GPU loss curve against the CPU's", "",
-           "| run | steps | max abs. loss difference | max rel. difference | tolerance | verdict |",
-           "|---|---:|---:|---:|---:|---|"]
+    out = ["## Correctness: GPU loss curve against the CPU's", ""]
+    for r in tests:
+        verdict = "passed" if r["rc"] == 0 else f"FAILED (exit {r['rc']})"
+        out += [f"GPU-path tests on `{r['device']}` (train/tests/gpu_path.rs: every model's "
+                f"gradients, training runs step by step): {verdict}; their comparison tables "
+                f"are in `{r['log']}`.", ""]
+    if rows:
+        out += ["| run | steps | max abs. loss difference | max rel. difference | tolerance | verdict |",
+                "|---|---:|---:|---:|---:|---|"]
     for r in rows:
         out.append(f"| {r['label']} | {r['steps']} | {r['max_abs']:.2e} | {r['max_rel']:.2e} "
                    f"| {r['tolerance']:.0e} | {r['verdict']} |")
