@@ -17,15 +17,6 @@ if ! command -v apt-get >/dev/null; then
     "or set CHROMIUM to its binary" >&2
   exit 1
 fi
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "error: installing chromium needs root (or sudo)" >&2; exit 1; }
-  sudo=(sudo)
-fi
 echo "installing Debian's chromium (for the browser tests)" >&2
-packages=(chromium fonts-dejavu-core)
-export DEBIAN_FRONTEND=noninteractive
-# A fresh machine may have no package lists yet.
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null 2>&1 \
-  || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; }
+"$(dirname "$0")/apt-install.sh" chromium chromium fonts-dejavu-core
 echo "$(chromium --version 2>/dev/null)" >&2

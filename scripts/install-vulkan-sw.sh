@@ -26,17 +26,8 @@ if ! command -v apt-get >/dev/null; then
     "distribution's Mesa Vulkan drivers (lavapipe) and the Vulkan loader" >&2
   exit 1
 fi
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "error: installing lavapipe needs root (or sudo)" >&2; exit 1; }
-  sudo=(sudo)
-fi
-echo "installing Mesa's lavapipe (a Vulkan device on the CPU, for the GPU-path test)" >&2
-packages=(mesa-vulkan-drivers libvulkan1 vulkan-tools)
-export DEBIAN_FRONTEND=noninteractive
-# A fresh machine may have no package lists yet.
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null 2>&1 \
-  || { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; }
+echo "installing Mesa's lavapipe (a Vulkan device on the CPU, for the GPU-path tests)" >&2
+"$(dirname "$0")/apt-install.sh" lavapipe mesa-vulkan-drivers libvulkan1 vulkan-tools
 if [ -z "$(devices)" ]; then
   echo "error: lavapipe is installed but no Vulkan device answers (vulkaninfo --summary)" >&2
   exit 1
