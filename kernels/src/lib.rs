@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, PaddingConfig2d};
-use burn::tensor::{DType, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use ops::batch_norm::FastBatchNorm;
 use ops::conv2d::{ConvGeometry, FastConv};
@@ -112,9 +112,17 @@ fn geometry(conv: &Conv2d) -> Option<ConvGeometry> {
     })
 }
 
+/// Whether `device` is the flex backend (the CPU), with or without autodiff.
+pub fn on_flex(device: &Device) -> bool {
+    matches!(
+        device.clone().inner().as_dispatch(),
+        DispatchDevice::Flex(_)
+    )
+}
+
 /// Whether `x` is an `f32` tensor on the flex backend, with or without autodiff.
 fn on_flex_f32(x: &Tensor<4>) -> bool {
-    x.dtype() == DType::F32 && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+    x.dtype() == DType::F32 && on_flex(&x.device())
 }
 
 /// A deterministic pseudo-random fill in `[-1, 1)` for the kernels' unit tests (xorshift).

@@ -9,6 +9,7 @@
 //! - `vulkan`: the same adapter pinned to Vulkan, with SPIR-V kernels.
 //! - `cuda:N`: the N-th NVIDIA GPU, kernels compiled by NVRTC.
 
+use burn::module::Module;
 use burn::tensor::Device;
 use thiserror::Error;
 
@@ -46,6 +47,21 @@ impl std::str::FromStr for DeviceSpec {
                 .ok_or_else(|| DeviceError::Unknown(s.to_string())),
         }
     }
+}
+
+/// Whether `spec` names the CPU.
+pub fn is_cpu(spec: &str) -> bool {
+    matches!(spec.parse(), Ok(DeviceSpec::Cpu))
+}
+
+/// `drawn`'s weights in `target`, a module of the same architecture built on another device.
+///
+/// Fresh weights are drawn on the CPU from the run's seed and moved, because every backend has
+/// its own random generator: one seed is then one starting point on every backend, and a GPU
+/// run can be checked against the CPU's step by step. The record carries the data: `target`'s
+/// lazy parameters take the record's values without ever drawing their own.
+pub fn move_weights<M: Module>(drawn: M, target: M) -> M {
+    target.load_record(drawn.into_record())
 }
 
 /// Creates the (non-autodiff) device for a spec.

@@ -9,7 +9,6 @@
 //! has. Everywhere else (the CPU, inference, and the graph capture of ONNX export, where it
 //! becomes one `Resize`) it is burn's `interpolate` itself.
 
-use burn::backend::DispatchDevice;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -18,11 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 /// burn's `interpolate` with [`InterpolateMode::Bilinear`] computes it.
 pub fn bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     let device = x.device();
-    let on_cpu = matches!(
-        device.clone().inner().as_dispatch(),
-        DispatchDevice::Flex(_)
-    );
-    if device.is_autodiff() && !on_cpu {
+    if device.is_autodiff() && !exemplar_kernels::on_flex(&device) {
         return by_matmul(x, size);
     }
     interpolate(

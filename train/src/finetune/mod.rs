@@ -168,8 +168,7 @@ pub trait FromConfig: Task + Sized {
 }
 
 /// The task's model around `backbone` (on the CPU), with a head drawn on the CPU, moved to
-/// `device`. The record carries the data: a module built on `device` has lazy parameters that
-/// take the record's values without ever drawing their own.
+/// `device`.
 fn to_device<T: Task>(
     task: &T,
     config: &FinetuneConfig,
@@ -178,11 +177,11 @@ fn to_device<T: Task>(
     device: &Device,
 ) -> T::Model {
     let drawn = task.build(backbone, cpu);
-    if matches!(config.device.parse(), Ok(crate::device::DeviceSpec::Cpu)) {
+    if crate::device::is_cpu(&config.device) {
         return drawn;
     }
-    task.build(config.backbone_config().init(device), device)
-        .load_record(drawn.into_record())
+    let target = task.build(config.backbone_config().init(device), device);
+    crate::device::move_weights(drawn, target)
 }
 
 /// Runs (or resumes) fine-tuning of `config` in `run_dir` for any task.
@@ -195,8 +194,7 @@ pub fn finetune<T: Task + OpenSplit + FromConfig>(
     let device = plain.clone().autodiff();
     device.seed(config.seed);
     // Fresh weights (a new head, a random backbone) are drawn on the CPU from the run's seed and
-    // moved, as pretraining's are (pretrain/learner.rs): one seed is one starting point on every
-    // backend, so a GPU run can be checked against the CPU's step by step.
+    // moved (`crate::device::move_weights`).
     let cpu = Device::flex().autodiff();
     cpu.seed(config.seed);
     // A resumed run's saved configuration already holds what the initial weights dictated, and

@@ -7,7 +7,6 @@
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use exemplar_models::contrastive::loss::positive_top1;
 use exemplar_models::encoder::l2_normalize;
@@ -17,6 +16,7 @@ use rand::seq::SliceRandom;
 use super::encoder_config;
 use crate::config::PretrainConfig;
 use crate::data::synthetic::rng_for;
+use crate::device::{is_cpu, move_weights};
 use crate::loader::Batch;
 
 /// The trainable state of either kind of method.
@@ -51,25 +51,21 @@ impl Learner {
     }
 }
 
-/// A freshly initialised learner on `device`.
-///
-/// Every backend has its own random generator, so one seed would start a GPU run from other
-/// weights than a CPU run. The initial weights and queue are therefore always drawn on the CPU
-/// (seeded with the run's seed) and moved: a seed means one starting point on every backend,
-/// and a GPU run's loss curve can be checked against the CPU's step by step.
+/// A freshly initialised learner on `device`: the weights and the queue are drawn on the CPU
+/// from the run's seed and moved ([`move_weights`]).
 pub(super) fn fresh(config: &PretrainConfig, encoder: &EncoderConfig, device: &Device) -> Learner {
-    if matches!(config.device.parse(), Ok(crate::device::DeviceSpec::Cpu)) {
+    if is_cpu(&config.device) {
         return draw(config, encoder, device);
     }
     let cpu = Device::flex();
     cpu.seed(config.seed);
     match draw(config, encoder, &cpu.autodiff()) {
         Learner::Supervised { model } => Learner::Supervised {
-            model: move_encoder(model, encoder, device),
+            model: move_weights(model, encoder.init(device)),
         },
         Learner::Contrastive { query, key, queue } => Learner::Contrastive {
-            query: move_encoder(query, encoder, device),
-            key: move_encoder(key, encoder, device).no_grad(),
+            query: move_weights(query, encoder.init(device)),
+            key: move_weights(key, encoder.init(device)).no_grad(),
             queue: KeyQueue::from_parts(
                 Tensor::<2>::from_data(queue.keys().into_data(), device),
                 queue.labels().to_vec(),
@@ -77,16 +73,6 @@ pub(super) fn fresh(config: &PretrainConfig, encoder: &EncoderConfig, device: &D
             ),
         },
     }
-}
-
-/// `model`'s parameters in a new encoder on `device`, through the checkpoints' record format.
-fn move_encoder(model: Encoder, encoder: &EncoderConfig, device: &Device) -> Encoder {
-    let bytes = model
-        .into_record()
-        .into_bytes()
-        .expect("a freshly initialised encoder serialises");
-    let record = ModuleRecord::from_bytes(bytes).expect("the record just written reads back");
-    encoder.init(device).load_record(record)
 }
 
 /// The learner's initial state, drawn from `device`'s random generator.
@@ -228,7 +214,7 @@ mod tests {
         let drawn = encoder.init(&cpu.clone().autodiff());
         let images = Tensor::<4>::random([2, 3, 16, 16], Distribution::Default, &cpu);
         let expected = drawn.valid().forward(images.clone());
-        let moved = move_encoder(drawn, &encoder, &cpu);
+        let moved = move_weights(drawn, encoder.init(&cpu));
         let got = moved.forward(images);
         expected.into_data().assert_eq(&got.into_data(), true);
     }
