@@ -53,7 +53,7 @@ prepare() {
     features=()
     ort_flag=()
   fi
-  local packages=(-p exemplar-train -p exemplar-export -p exemplar-serve)
+  local packages=(-p exemplar-train -p exemplar-train-cli -p exemplar-export -p exemplar-serve)
   rm -rf "$bundle/root" "$bundle/parts" "$bundle/tools"
   mkdir -p "$bundle/root/bin" "$bundle/parts" "$bundle/tools"
 
@@ -224,7 +224,7 @@ PY
   publish
 }
 
-# gpu_path BIN DEVICE LOG: the GPU-path tests (train/tests/gpu_path.rs), as CI runs them on a
+# gpu_path BIN DEVICE LOG: the GPU-path tests (train-cli/tests/gpu_path.rs), as CI runs them on a
 # software Vulkan device: every model's gradients and short training runs on DEVICE against the
 # CPU, step by step. Their printed comparison goes to LOG, their verdict to the results.
 gpu_path() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A software Vulkan device for the GPU-path test (train/tests/gpu_path.rs): Mesa's lavapipe,
+# A software Vulkan device for the GPU-path test (train-cli/tests/gpu_path.rs): Mesa's lavapipe,
 # a conformant Vulkan 1.3 driver that runs on the CPU (Debian's `mesa-vulkan-drivers`), with the
 # Vulkan loader and `vulkaninfo`. Nothing is installed where a Vulkan device already answers.
 #

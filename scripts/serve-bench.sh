@@ -94,7 +94,7 @@ fi
 # The binaries, in release as users run them.
 scripts/install-onnxruntime.sh
 echo "building train, export and serve (release)" >&2
-cargo build --release --quiet -p exemplar-train -p exemplar-export -p exemplar-serve --bins
+cargo build --release --quiet -p exemplar-train-cli -p exemplar-export -p exemplar-serve --bins
 
 # The models.
 models=$bench/models

@@ -16,6 +16,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=$(scripts/fetch-fashion-mnist.sh)
 # The release build: the one the pipeline and the tests use.
-cargo build --release --quiet -p exemplar-train --bin train
+cargo build --release --quiet -p exemplar-train-cli --bin train
 exec target/release/train experiment --data "idx:$data" --settings configs/study.toml \
   --out results/study --work runs/study "$@"

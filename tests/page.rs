@@ -460,7 +460,7 @@ fn the_api_page_lists_every_operation_and_tries_one() {
 /// so the served models see the kind of image they were trained on.
 #[test]
 fn the_sample_images_are_the_built_in_data() {
-    use exemplar_train::data::synthetic::{Stream, SyntheticFaces, SyntheticObjects};
+    use exemplar_data::synthetic::{Stream, SyntheticFaces, SyntheticObjects};
     let scene = SyntheticObjects::new(1, Stream::Val, 10, 96).scene(3);
     let face = SyntheticFaces::new(1, Stream::Val, 10, 96, 100).face(3);
     for (name, generated) in [("scene", scene.image), ("face", face.image)] {
@@ -470,7 +470,7 @@ fn the_sample_images_are_the_built_in_data() {
         assert!(
             committed == generated.to_rgb8(),
             "serve/assets/samples/{name}.png differs from the generator's; rewrite it with \
-             `cargo run -p exemplar-train --example samples -- serve/assets/samples`"
+             `cargo run -p exemplar-data --example samples -- serve/assets/samples`"
         );
     }
 }

@@ -257,7 +257,7 @@ fn every_endpoint_answers_with_the_models_own_output() {
 /// not the training side's to the bit (that is checked on small images above). The stated
 /// tolerance, against what the classifier gives for the training side's pre-processing: every
 /// class probability within 0.02 (0.0075 measured) and the same best class. The inputs
-/// themselves are compared in models/inference/tests/decode.rs. (The test's embedding backbone,
+/// themselves are compared in inference/tests/decode.rs. (The test's embedding backbone,
 /// four channels wide at 16 px, moves by a fifth of its length for the same input change: too
 /// sensitive a network to pin.)
 #[test]

@@ -12,6 +12,7 @@ pub mod card;
 pub mod contrastive;
 pub mod encoder;
 pub mod heads;
+mod layers;
 pub mod network;
 pub mod store;
 pub mod torchvision;

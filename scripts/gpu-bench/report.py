@@ -67,7 +67,7 @@ def parity_section(records):
     out = ["## Correctness: GPU loss curve against the CPU's", ""]
     for r in tests:
         verdict = "passed" if r["rc"] == 0 else f"FAILED (exit {r['rc']})"
-        out += [f"GPU-path tests on `{r['device']}` (train/tests/gpu_path.rs: every model's "
+        out += [f"GPU-path tests on `{r['device']}` (train-cli/tests/gpu_path.rs: every model's "
                 f"gradients, training runs step by step): {verdict}; their comparison tables "
                 f"are in `{r['log']}`.", ""]
     if rows:

@@ -22,10 +22,10 @@ use std::time::Instant;
 
 use clap::Parser;
 
+use exemplar_data::Dataset;
+use exemplar_data::synthetic::{Stream, SyntheticObjects};
 use exemplar_models::{Depth, Stem};
 use exemplar_train::config::{Method, PretrainConfig};
-use exemplar_train::data::Dataset;
-use exemplar_train::data::synthetic::{Stream, SyntheticObjects};
 use exemplar_train::pretrain::{Learner, optimizer, train_step};
 
 const IMAGE_SIZE: usize = 64;

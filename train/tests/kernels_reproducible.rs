@@ -14,9 +14,9 @@
 //!
 //! One test in its own file: `exemplar_kernels::set_enabled` switches the whole process.
 
+use exemplar_data::synthetic::{Stream, SyntheticObjects};
 use exemplar_models::{Depth, Stem};
 use exemplar_train::config::{Method, PretrainConfig};
-use exemplar_train::data::synthetic::{Stream, SyntheticObjects};
 use exemplar_train::pretrain::{Learner, optimizer, train_step};
 
 const STEPS: usize = 6;

@@ -6,13 +6,13 @@
 //! 7×7/2 convolution and max pooling divides resolution by four, which leaves nothing of a 32 px
 //! image; the small stem is the CIFAR variant, a 3×3/1 convolution without pooling).
 
+use crate::layers::{batch_norm as bn, conv2d};
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Initializer, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use exemplar_kernels::{batch_norm as bn, conv2d};
 use serde::{Deserialize, Serialize};
 
 /// Depth of the network: the number and kind of residual blocks per stage.

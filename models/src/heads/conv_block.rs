@@ -28,9 +28,9 @@ impl ConvBnRelu {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(exemplar_kernels::batch_norm(
+        relu(crate::layers::batch_norm(
             &self.bn,
-            exemplar_kernels::conv2d(&self.conv, x),
+            crate::layers::conv2d(&self.conv, x),
         ))
     }
 }

@@ -81,14 +81,14 @@ impl Detector {
     /// log width/height.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let [c3, c4, c5] = self.backbone.forward_stages(images);
-        let p5 = exemplar_kernels::conv2d(&self.lateral5, c5);
-        let p4 = exemplar_kernels::conv2d(&self.lateral4, c4.clone()) + upsample_to(p5, &c4);
-        let p3 = exemplar_kernels::conv2d(&self.lateral3, c3.clone()) + upsample_to(p4, &c3);
+        let p5 = crate::layers::conv2d(&self.lateral5, c5);
+        let p4 = crate::layers::conv2d(&self.lateral4, c4.clone()) + upsample_to(p5, &c4);
+        let p3 = crate::layers::conv2d(&self.lateral3, c3.clone()) + upsample_to(p4, &c3);
         let x = self.head.forward(self.smooth.forward(p3));
         Tensor::cat(
             vec![
-                exemplar_kernels::conv2d(&self.heatmap, x.clone()),
-                exemplar_kernels::conv2d(&self.boxes, x),
+                crate::layers::conv2d(&self.heatmap, x.clone()),
+                crate::layers::conv2d(&self.boxes, x),
             ],
             1,
         )

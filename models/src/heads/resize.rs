@@ -3,7 +3,7 @@
 //! burn's GPU backends (`wgpu`, `vulkan`, `cuda`: burn-cubecl 0.22) run bilinear `interpolate`
 //! forward but have no backward pass for it; only nearest-neighbour resizing has one there. So a
 //! detection or segmentation head could not take a single training step on a GPU
-//! (train/tests/gpu_path.rs found it). Bilinear resizing is separable and linear: along each axis
+//! (train-cli/tests/gpu_path.rs found it). Bilinear resizing is separable and linear: along each axis
 //! every output is a weighted sum of two inputs. On a GPU training device it is therefore computed
 //! as two matrix products with those weights, the same function, whose gradient every backend
 //! has. Everywhere else (the CPU, inference, and the graph capture of ONNX export, where it
@@ -17,7 +17,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 /// burn's `interpolate` with [`InterpolateMode::Bilinear`] computes it.
 pub fn bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
     let device = x.device();
-    if device.is_autodiff() && !exemplar_kernels::on_flex(&device) {
+    if crate::layers::trains_on_gpu(&device) {
         return by_matmul(x, size);
     }
     interpolate(

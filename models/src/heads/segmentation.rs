@@ -89,7 +89,7 @@ impl Segmenter {
             pooled,
         ];
         let x = self.project.forward(Tensor::cat(branches, 1));
-        let logits = exemplar_kernels::conv2d(&self.classifier, self.refine.forward(x));
+        let logits = crate::layers::conv2d(&self.classifier, self.refine.forward(x));
         bilinear(logits, [h, w])
     }
 }

@@ -5,8 +5,8 @@ use exemplar_models::{Depth, Stem};
 
 use super::layers::{flags_given, set_given};
 use super::{BadImagePolicy, Method, PretrainConfig, Schedule};
-use crate::augment::AugmentPreset;
-use crate::data::DataSource;
+use exemplar_data::DataSource;
+use exemplar_data::augment::AugmentPreset;
 
 /// Command-line flags of `train pretrain`. Each one, when given, overrides the config file and
 /// the method's defaults.

@@ -9,8 +9,8 @@ use exemplar_models::{Depth, ProjectionKind, Stem};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::augment::{AugmentPreset, Augmentation};
-use crate::data::{DataSource, SyntheticOptions};
+use exemplar_data::augment::{AugmentPreset, Augmentation};
+use exemplar_data::{DataSource, SyntheticOptions};
 
 mod flags;
 pub mod layers;
@@ -111,16 +111,7 @@ pub enum Schedule {
     Constant,
 }
 
-/// What to do with an image that cannot be decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum BadImagePolicy {
-    /// Report it (path and reason) and use the next sample instead.
-    Skip,
-    /// Stop the run with the error.
-    Fail,
-}
-
+pub use exemplar_data::BadImagePolicy;
 pub use exemplar_inference::Normalization;
 
 /// Everything a pretraining run depends on.
@@ -192,8 +183,8 @@ pub struct PretrainConfig {
 impl PretrainConfig {
     /// How the loader builds this configuration's batches: two augmented views per image for
     /// the contrastive methods, one for the supervised baseline.
-    pub fn batch_plan(&self) -> crate::loader::BatchPlan {
-        crate::loader::BatchPlan {
+    pub fn batch_plan(&self) -> exemplar_data::loader::BatchPlan {
+        exemplar_data::loader::BatchPlan {
             batch_size: self.batch_size,
             image_size: self.image_size,
             views: if self.method.is_contrastive() { 2 } else { 1 },

@@ -10,7 +10,7 @@ use exemplar_inference::detection::{Detection, area, iou};
 use serde::Serialize;
 
 use super::detection_errors::{ErrorBreakdown, breakdown};
-use crate::data::Object;
+use exemplar_data::Object;
 
 /// One evaluated image: what the model found and the ground truth.
 #[derive(Debug, Clone)]

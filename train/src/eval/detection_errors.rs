@@ -112,7 +112,7 @@ mod tests {
     use exemplar_inference::detection::Detection;
 
     use super::*;
-    use crate::data::Object;
+    use exemplar_data::Object;
 
     fn object(class: usize, bbox: [f32; 4]) -> Object {
         Object {

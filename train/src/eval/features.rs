@@ -6,8 +6,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use exemplar_models::ResNet;
 
 use crate::config::{BadImagePolicy, Normalization};
-use crate::data::{DataError, Dataset};
-use crate::loader::eval_batches;
+use exemplar_data::loader::eval_batches;
+use exemplar_data::{DataError, Dataset};
 
 /// Features of a set of samples: `[count, dim]` row-major, with their labels.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use serde::Serialize;
 
 use super::features::Features;
-use crate::data::synthetic::rng_for;
+use exemplar_data::synthetic::rng_for;
 
 #[derive(Debug, Clone, Copy)]
 pub struct FewShotOptions {

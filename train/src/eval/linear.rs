@@ -17,7 +17,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::features::Features;
-use crate::data::synthetic::rng_for;
+use exemplar_data::synthetic::rng_for;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LinearProbeOptions {

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::data::annotated::IGNORE_LABEL;
+use exemplar_data::annotated::IGNORE_LABEL;
 
 /// Counts of (true class, predicted class) pixels.
 #[derive(Debug, Clone)]

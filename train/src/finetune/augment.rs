@@ -5,8 +5,8 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::augment::{ColorJitter, color_jitter, random_resized_crop_region};
-use crate::data::annotated::Annotated;
+use exemplar_data::annotated::Annotated;
+use exemplar_data::augment::{ColorJitter, color_jitter, random_resized_crop_region};
 
 /// Mild photometric noise: the tasks' labels do not depend on colour, but it is no pretext.
 const JITTER: ColorJitter = ColorJitter {
@@ -50,9 +50,9 @@ impl TaskAugmentation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Image;
-    use crate::data::annotated::{DetectionSample, LandmarkSample, Object, SegmentationSample};
-    use crate::data::synthetic::rng_for;
+    use exemplar_data::Image;
+    use exemplar_data::annotated::{DetectionSample, LandmarkSample, Object, SegmentationSample};
+    use exemplar_data::synthetic::rng_for;
 
     /// Geometry only: what a crop or flip does to the labels must match what it does to pixels.
     fn geometric(flip_pairs: Vec<[usize; 2]>) -> TaskAugmentation {

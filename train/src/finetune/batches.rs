@@ -9,10 +9,10 @@ use rand::seq::SliceRandom;
 use super::Task;
 use super::config::FinetuneConfig;
 use crate::config::BadImagePolicy;
-use crate::data::DataError;
-use crate::data::annotated::{Annotated, TaskDataset};
-use crate::data::synthetic::rng_for;
-use crate::loader::{Prefetch, Source, read_or_skip_from, view_batches};
+use exemplar_data::DataError;
+use exemplar_data::annotated::{Annotated, TaskDataset};
+use exemplar_data::loader::{Prefetch, Source, read_or_skip_from, view_batches};
+use exemplar_data::synthetic::rng_for;
 
 /// How evaluation feeds images to the network.
 #[derive(Debug, Clone)]

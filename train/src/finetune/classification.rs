@@ -12,9 +12,9 @@ use exemplar_models::{Classifier, ClassifierConfig, NetworkConfig, ResNet};
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
 use super::{EvalInput, Evaluation, FromConfig, OpenSplit, Task, TaskKind, for_each_batch};
-use crate::data::annotated::{ClassSample, Labelled, TaskDataset};
-use crate::data::{self, DataError, Split};
 use crate::eval::knn::argmax;
+use exemplar_data::annotated::{ClassSample, Labelled, TaskDataset};
+use exemplar_data::{self, DataError, Split};
 
 pub struct ClassificationTask {
     class_names: Vec<String>,
@@ -38,11 +38,12 @@ impl OpenSplit for ClassificationTask {
         config: &FinetuneConfig,
         split: Split,
     ) -> Result<Arc<dyn TaskDataset<ClassSample>>, DataError> {
-        let dataset = data::open(&config.data, split, config.synthetic, config.image_size)?
-            .ok_or_else(|| DataError::Empty {
-                what: config.data.to_string(),
-                hint: "no validation split (ImageFolder: add ROOT/val)".into(),
-            })?;
+        let dataset =
+            exemplar_data::open(&config.data, split, config.synthetic, config.image_size)?
+                .ok_or_else(|| DataError::Empty {
+                    what: config.data.to_string(),
+                    hint: "no validation split (ImageFolder: add ROOT/val)".into(),
+                })?;
         Ok(Arc::new(Labelled(dataset)))
     }
 }

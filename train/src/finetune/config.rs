@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::layers::{flags_given, overlay, read_saved, read_table, set_given, value};
 use crate::config::{BadImagePolicy, ConfigError, Normalization};
-use crate::data::{DataSource, SyntheticOptions};
+use exemplar_data::{DataSource, SyntheticOptions};
 
 /// The downstream task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

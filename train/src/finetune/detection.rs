@@ -13,9 +13,9 @@ use exemplar_models::{Detector, DetectorConfig, NetworkConfig, ResNet};
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
 use super::{EvalInput, Evaluation, FromConfig, OpenSplit, Task, TaskKind, for_each_batch};
-use crate::data::annotated::{DetectionSample, TaskDataset};
-use crate::data::{self, DataError, Split};
 use crate::eval::detection::{ImageResult, evaluate};
+use exemplar_data::annotated::{DetectionSample, TaskDataset};
+use exemplar_data::{self, DataError, Split};
 
 /// Decoding written to the card for serving.
 pub const SERVING_DECODING: DetectionDecoding = DetectionDecoding {
@@ -60,7 +60,7 @@ impl OpenSplit for DetectionTask {
         config: &FinetuneConfig,
         split: Split,
     ) -> Result<Arc<dyn TaskDataset<DetectionSample>>, DataError> {
-        data::open_detection(&config.data, split, config.synthetic, config.image_size)
+        exemplar_data::open_detection(&config.data, split, config.synthetic, config.image_size)
     }
 }
 

@@ -12,9 +12,9 @@ use exemplar_models::{LandmarkRegressor, LandmarkRegressorConfig, NetworkConfig,
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
 use super::{EvalInput, Evaluation, FromConfig, OpenSplit, Task, TaskKind, for_each_batch};
-use crate::data::annotated::{LandmarkSample, TaskDataset};
-use crate::data::{self, DataError, Split};
 use crate::eval::landmarks::evaluate;
+use exemplar_data::annotated::{LandmarkSample, TaskDataset};
+use exemplar_data::{self, DataError, Split};
 
 /// Eye centres normalise the error; left/right eyes and mouth corners swap under a flip
 /// (the five MAFL points: left eye, right eye, nose, left mouth, right mouth).
@@ -48,7 +48,7 @@ impl OpenSplit for LandmarkTask {
         config: &FinetuneConfig,
         split: Split,
     ) -> Result<Arc<dyn TaskDataset<LandmarkSample>>, DataError> {
-        data::open_landmarks(&config.data, split, config.synthetic, config.image_size)
+        exemplar_data::open_landmarks(&config.data, split, config.synthetic, config.image_size)
     }
 }
 

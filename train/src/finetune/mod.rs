@@ -42,11 +42,11 @@ use self::batches::spawn_batches;
 use self::config::FinetuneConfig;
 use self::saved::{restore, save_checkpoint, save_model};
 use crate::checkpoint::atomic_write;
-use crate::data::annotated::{Annotated, TaskDataset};
-use crate::data::{DataError, Split};
 use crate::eval::{default_result_path, write_result};
 use crate::progress::{MetricsLog, Progress};
 use crate::run::{self, RunError, io_error};
+use exemplar_data::annotated::{Annotated, TaskDataset};
+use exemplar_data::{DataError, Split};
 
 pub use self::batches::{EvalInput, for_each_batch};
 

@@ -18,9 +18,9 @@ use super::{
     EvalInput, Evaluation, FromConfig, MODEL_CARD, MODEL_WEIGHTS, OpenSplit, Task, TaskKind,
 };
 use crate::checkpoint::{atomic_write, write_checkpoint};
-use crate::data::Split;
 use crate::run::resume::{Resumed, STATE_FILE};
 use crate::run::{RunError, io_error};
+use exemplar_data::Split;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LoopState {

@@ -12,9 +12,9 @@ use exemplar_models::{NetworkConfig, ResNet, Segmenter, SegmenterConfig};
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
 use super::{EvalInput, Evaluation, FromConfig, OpenSplit, Task, TaskKind, for_each_batch};
-use crate::data::annotated::{IGNORE_LABEL, SegmentationSample, TaskDataset};
-use crate::data::{self, DataError, Split};
 use crate::eval::segmentation::Confusion;
+use exemplar_data::annotated::{IGNORE_LABEL, SegmentationSample, TaskDataset};
+use exemplar_data::{self, DataError, Split};
 
 pub struct SegmentationTask {
     class_names: Vec<String>,
@@ -47,7 +47,7 @@ impl OpenSplit for SegmentationTask {
         config: &FinetuneConfig,
         split: Split,
     ) -> Result<Arc<dyn TaskDataset<SegmentationSample>>, DataError> {
-        data::open_segmentation(&config.data, split, config.synthetic, config.image_size)
+        exemplar_data::open_segmentation(&config.data, split, config.synthetic, config.image_size)
     }
 }
 

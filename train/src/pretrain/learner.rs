@@ -15,9 +15,9 @@ use rand::seq::SliceRandom;
 
 use super::encoder_config;
 use crate::config::PretrainConfig;
-use crate::data::synthetic::rng_for;
 use crate::device::{is_cpu, move_weights};
-use crate::loader::Batch;
+use exemplar_data::loader::Batch;
+use exemplar_data::synthetic::rng_for;
 
 /// The trainable state of either kind of method.
 // One learner exists per run and it is moved, not copied, each step: boxing the large variant

@@ -13,15 +13,14 @@
 //! ```
 
 mod learner;
+mod monitor;
 mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use burn::tensor::Device;
 use exemplar_models::card::{BackboneCard, CARD_FORMAT, save_backbone};
 use exemplar_models::{EncoderConfig, ResNetConfig};
 use serde::Serialize;
@@ -29,14 +28,13 @@ use serde_json::json;
 
 use crate::checkpoint::atomic_write;
 use crate::config::{PretrainConfig, Schedule};
-use crate::data::{self, Dataset, Split};
-use crate::eval::features::{ExtractOptions, train_and_val_features};
-use crate::eval::knn::{KnnResult, knn_classify};
-use crate::eval::{default_result_path, write_result};
+use crate::eval::knn::KnnResult;
 use crate::progress::{MetricsLog, Progress};
 use crate::run::{self, RunError, Window, io_error};
+use exemplar_data::{self, Dataset, Split};
 
 use self::learner::fresh;
+use self::monitor::KnnMonitor;
 use self::state::{restore, save_checkpoint};
 
 pub use self::learner::{Learner, train_step};
@@ -124,10 +122,7 @@ pub fn pretrain(
         val_set: val_set.as_ref(),
         device: &device,
     };
-    if start == 0 && config.knn_every > 0 {
-        // The untrained network's score: the baseline every later kNN result is read against.
-        monitor.record(&learner, 0, " (initialisation)", &progress, &mut metrics)?;
-    }
+    monitor.at_start(&learner, start, &progress, &mut metrics)?;
     let loader = plan.spawn(Arc::clone(&train_set), start, end, config.workers);
     let started = Instant::now();
     let mut window = Window::new();
@@ -162,9 +157,7 @@ pub fn pretrain(
             summary.last_loss = Some(window.mean_loss());
             window = Window::new();
         }
-        if config.knn_every > 0 && done.is_multiple_of(config.knn_every) && done != end {
-            monitor.record(&learner, done, "", &progress, &mut metrics)?;
-        }
+        monitor.after_step(&learner, done, end, &progress, &mut metrics)?;
         if done.is_multiple_of(config.checkpoint_every) || done == end {
             save_checkpoint(run_dir, done, &learner, &optim, config)?;
         }
@@ -187,13 +180,7 @@ pub fn pretrain(
     };
     save_backbone(run_dir, learner.backbone(), &card)?;
 
-    summary.knn = monitor.record(&learner, summary.steps, " (final)", &progress, &mut metrics)?;
-    if let Some(knn) = &summary.knn {
-        let path = default_result_path(run_dir, "knn");
-        let data = train_set.describe();
-        write_result(&path, "knn", run_dir, config.method.name(), &data, knn)
-            .map_err(io_error(&path))?;
-    }
+    summary.knn = monitor.at_end(&learner, summary.steps, run_dir, &progress, &mut metrics)?;
     Ok(summary)
 }
 
@@ -202,12 +189,13 @@ type Splits = (Arc<dyn Dataset>, Option<Arc<dyn Dataset>>);
 
 /// Opens the [`Splits`] of the configured data.
 fn open_splits(config: &PretrainConfig) -> Result<Splits, RunError> {
-    let open = |split| data::open(&config.data, split, config.synthetic, config.image_size);
+    let open =
+        |split| exemplar_data::open(&config.data, split, config.synthetic, config.image_size);
     let train_set = open(Split::Train)?
         .ok_or_else(|| RunError::Setup(format!("{} has no training split", config.data)))?;
     let train_set: Arc<dyn Dataset> = match config.base_classes {
         Some(classes) => {
-            let base = data::subset::Subset::with_labels(train_set, |label| {
+            let base = exemplar_data::subset::Subset::with_labels(train_set, |label| {
                 usize::try_from(label).is_ok_and(|label| label < classes)
             })?;
             if base.is_empty() {
@@ -221,7 +209,7 @@ fn open_splits(config: &PretrainConfig) -> Result<Splits, RunError> {
         None => train_set,
     };
     let train_set: Arc<dyn Dataset> = match config.train_subset {
-        Some(limit) => Arc::new(data::subset::Subset::sample(train_set, limit)),
+        Some(limit) => Arc::new(exemplar_data::subset::Subset::sample(train_set, limit)),
         None => train_set,
     };
     Ok((train_set, open(Split::Val)?))
@@ -252,61 +240,5 @@ pub fn learning_rate(config: &PretrainConfig, step: usize, total_steps: usize) -
     match config.schedule {
         Schedule::Constant => config.lr(),
         Schedule::Cosine => run::cosine(config.lr(), step, total_steps),
-    }
-}
-
-/// The kNN monitor: scores the current backbone on the validation split (when there is one),
-/// prints the result and logs it.
-struct KnnMonitor<'a> {
-    config: &'a PretrainConfig,
-    train_set: &'a Arc<dyn Dataset>,
-    val_set: Option<&'a Arc<dyn Dataset>>,
-    device: &'a Device,
-}
-
-impl KnnMonitor<'_> {
-    fn record(
-        &self,
-        learner: &Learner,
-        step: usize,
-        note: &str,
-        progress: &Progress,
-        metrics: &mut MetricsLog,
-    ) -> Result<Option<KnnResult>, RunError> {
-        let Some(val_set) = self.val_set.filter(|_| self.config.knn_bank_size > 0) else {
-            return Ok(None);
-        };
-        let config = self.config;
-        let backbone = learner.backbone().valid();
-        let options = ExtractOptions {
-            image_size: config.image_size,
-            normalization: config.normalization,
-            batch_size: config.batch_size.max(64),
-            workers: config.workers,
-            on_bad_image: config.on_bad_image,
-        };
-        let (bank, queries) = train_and_val_features(
-            &backbone,
-            self.train_set,
-            val_set,
-            config.knn_bank_size,
-            options,
-            self.device,
-        )?;
-        let knn = knn_classify(
-            &bank,
-            &queries,
-            self.train_set.class_names().len(),
-            config.knn_k,
-            config.knn_temperature,
-            self.device,
-        );
-        progress.println(&format!(
-            "step {step}: kNN top-1 {:.2}%{note}",
-            knn.top1 * 100.0
-        ));
-        let entry = json!({"step": step, "knn_top1": knn.top1});
-        metrics.write(&entry).map_err(io_error(metrics.path()))?;
-        Ok(Some(knn))
     }
 }

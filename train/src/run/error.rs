@@ -8,8 +8,8 @@ use exemplar_models::store::StoreError;
 use exemplar_models::torchvision::TorchvisionError;
 use thiserror::Error;
 
-use crate::data::DataError;
 use crate::device::DeviceError;
+use exemplar_data::DataError;
 
 #[derive(Debug, Error)]
 pub enum RunError {

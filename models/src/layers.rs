@@ -1,0 +1,44 @@
+//! How the networks run their convolutions and batch norms.
+//!
+//! With the `training` feature (the trainer turns it on) they go through exemplar-kernels' fused
+//! CPU kernels where those apply, and through burn's modules everywhere else. Without it (export,
+//! whose graph capture for ONNX takes burn's modules anyway, and any inference-only user) they are
+//! burn's modules, the same functions, and this crate then links neither the kernels nor burn's
+//! autodiff (`cargo tree -p exemplar-export`; docs/design.md).
+
+use burn::tensor::Device;
+
+#[cfg(feature = "training")]
+pub(crate) use exemplar_kernels::{batch_norm, conv2d};
+
+#[cfg(not(feature = "training"))]
+use burn::{
+    nn::{BatchNorm, conv::Conv2d},
+    tensor::Tensor,
+};
+
+/// `conv.forward(x)`.
+#[cfg(not(feature = "training"))]
+pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv.forward(x)
+}
+
+/// `bn.forward(x)`.
+#[cfg(not(feature = "training"))]
+pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    bn.forward(x)
+}
+
+/// Whether `device` trains on a GPU backend (autodiff on anything but the flex CPU backend).
+/// Training needs the `training` feature, so without it this is always false.
+pub(crate) fn trains_on_gpu(device: &Device) -> bool {
+    #[cfg(feature = "training")]
+    {
+        device.is_autodiff() && !exemplar_kernels::on_flex(device)
+    }
+    #[cfg(not(feature = "training"))]
+    {
+        let _ = device;
+        false
+    }
+}
