@@ -53,7 +53,7 @@ prepare() {
     features=()
     ort_flag=()
   fi
-  local packages=(-p exemplar-train -p exemplar-train-cli -p exemplar-export -p exemplar-serve)
+  local packages=(-p exemplar-train -p exemplar-train-cli -p exemplar-export -p exemplar-serve -p exemplar-tests)
   rm -rf "$bundle/root" "$bundle/parts" "$bundle/tools"
   mkdir -p "$bundle/root/bin" "$bundle/parts" "$bundle/tools"
 

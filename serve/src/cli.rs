@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use crate::registry::DeviceChoice;
+use crate::runtime::DeviceChoice;
 use crate::telemetry::LogFormat;
 
 /// Serve exported exemplar models over HTTP (task endpoints under /v1, Open Inference Protocol

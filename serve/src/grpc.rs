@@ -75,27 +75,22 @@ impl GrpcInferenceService for Service {
     ) -> Answer<ModelMetadataResponse> {
         let ModelMetadataRequest { name, version } = request.into_inner();
         let model = model_of(&self.registry, name, version)?;
-        let card = &model.card;
-        let input = TensorMetadata {
-            name: card.input.name.clone(),
-            datatype: card.input.datatype.name().into(),
-            shape: vec![-1, 3, card.input.height as i64, card.input.width as i64],
+        let proto = |tensors: &[crate::registry::TensorMetadata]| {
+            tensors
+                .iter()
+                .map(|t| TensorMetadata {
+                    name: t.name.clone(),
+                    datatype: t.datatype.into(),
+                    shape: t.shape.clone(),
+                })
+                .collect()
         };
-        let outputs = card
-            .outputs
-            .iter()
-            .map(|o| TensorMetadata {
-                name: o.name.clone(),
-                datatype: "FP32".into(),
-                shape: o.shape.iter().map(|d| d.parse().unwrap_or(-1)).collect(),
-            })
-            .collect();
         Ok(Response::new(ModelMetadataResponse {
             name: model.name.clone(),
             versions: vec!["1".into()],
-            platform: "onnxruntime_onnx".into(),
-            inputs: vec![input],
-            outputs,
+            platform: model.platform.into(),
+            inputs: proto(&model.tensors.inputs),
+            outputs: proto(&model.tensors.outputs),
         }))
     }
 
@@ -127,7 +122,7 @@ impl GrpcInferenceService for Service {
         let count = shape.iter().product::<usize>();
         let values = input_values(
             input,
-            model.card.input.datatype,
+            model.input.datatype,
             &request.raw_input_contents,
             count,
         )?;

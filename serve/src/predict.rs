@@ -8,8 +8,9 @@ use exemplar_inference::decode::{DecodeLimits, decode_for};
 
 use crate::error::ApiError;
 use crate::registry::Model;
+use crate::runtime::Output;
 use crate::upload::Upload;
-use crate::worker::{Output, SubmitError};
+use crate::worker::SubmitError;
 
 /// The submitted picture's `[width, height]`.
 #[derive(Debug, Clone, Copy)]
@@ -29,8 +30,8 @@ pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiErr
         ));
     }
     let input = model.card.input.clone();
+    let size = model.input_size();
     let (original, pixels) = tokio::task::spawn_blocking(move || {
-        let size = [input.width, input.height];
         let decoded = decode_for(&body, Some(size), DecodeLimits::default())?;
         let pixels = InputValues::preprocess(&decoded.pixels, &input);
         Ok::<_, exemplar_inference::decode::DecodeError>((decoded.original, pixels))

@@ -85,7 +85,7 @@ pub fn one_input<'a, T>(model: &Model, inputs: &'a [T]) -> Result<&'a T, ApiErro
         [input] => Ok(input),
         _ => Err(ApiError::bad_request(format!(
             "expected exactly one input tensor ('{}'), got {}",
-            model.card.input.name,
+            model.input.name,
             inputs.len()
         ))),
     }
@@ -99,20 +99,20 @@ pub fn check_input(
     shape: &[usize],
     datatype: &str,
 ) -> Result<(), ApiError> {
-    let card = &model.card;
-    if name != card.input.name {
+    let input = &model.input;
+    if name != input.name {
         return Err(ApiError::bad_request(format!(
             "unknown input '{name}' (the model's input is '{}')",
-            card.input.name
+            input.name
         )));
     }
-    let takes = card.input.datatype.name();
+    let takes = input.datatype.name();
     if datatype != takes {
         return Err(ApiError::bad_request(format!(
             "input '{name}': datatype {datatype} is not supported (the model takes {takes})"
         )));
     }
-    let image = [3, card.input.height, card.input.width];
+    let image = input.dims;
     if shape.len() != 4 || shape[1..] != image || shape[0] == 0 {
         return Err(ApiError::bad_request(format!(
             "shape {shape:?} does not fit the model's input [batch, {}, {}, {}]",
@@ -129,8 +129,7 @@ pub async fn run_batch(
     model: &Model,
     values: &InputValues,
 ) -> Result<Vec<(Vec<usize>, Vec<f32>)>, ApiError> {
-    let input = &model.card.input;
-    let images = values.chunks(3 * input.height * input.width);
+    let images = values.chunks(model.input.per_image());
     let mut pending = Vec::with_capacity(images.len());
     for image in images {
         let submitted = model

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 use crate::api::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::registry::Model;
+use crate::registry::{Model, TensorMetadata};
 
 /// The protocol extensions this server speaks, as server metadata lists them.
 pub const EXTENSIONS: &[&str] = &[tensor::BINARY_TENSOR_DATA];
@@ -45,14 +45,6 @@ pub struct ServerMetadata {
     pub models: Vec<String>,
     /// Where the models run: `CPU` or `CUDA:N`.
     pub device: String,
-}
-
-/// A tensor's name, datatype and shape (-1: any size).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TensorMetadata {
-    pub name: String,
-    pub datatype: &'static str,
-    pub shape: Vec<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,28 +119,13 @@ pub async fn model_metadata(
     Path(path): Path<ModelPath>,
 ) -> Result<Json<ModelMetadata>, ApiError> {
     let model = model(&registry, path)?;
-    let card = &model.card;
-    let input = TensorMetadata {
-        name: card.input.name.clone(),
-        datatype: card.input.datatype.name(),
-        shape: vec![-1, 3, card.input.height as i64, card.input.width as i64],
-    };
-    let outputs = card
-        .outputs
-        .iter()
-        .map(|o| TensorMetadata {
-            name: o.name.clone(),
-            datatype: "FP32",
-            shape: o.shape.iter().map(|d| d.parse().unwrap_or(-1)).collect(),
-        })
-        .collect();
     Ok(Json(ModelMetadata {
         name: model.name.clone(),
         versions: vec!["1"],
-        platform: "onnxruntime_onnx",
-        inputs: vec![input],
-        outputs,
-        card: card.clone(),
+        platform: model.platform,
+        inputs: model.tensors.inputs.clone(),
+        outputs: model.tensors.outputs.clone(),
+        card: model.card.clone(),
     }))
 }
 

@@ -1,5 +1,5 @@
-//! One inference worker per model: one queue, and one thread per instance, each owning an ONNX
-//! Runtime session of the model (a session runs one call at a time), like
+//! One inference worker per model: one queue, and one thread per instance, each owning a
+//! [`Runtime`] copy of the model (it runs one call at a time), like
 //! Triton's instance groups. Each thread batches requests dynamically — it takes the first
 //! waiting image, then whatever else arrives within `max_delay`, up to `max_batch`, and runs them
 //! as one call — so with several instances one batch is prepared while another runs.
@@ -21,16 +21,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
-use exemplar_inference::{InputDatatype, InputValues};
-use ort::session::Session;
+use exemplar_inference::InputValues;
 use tokio::sync::oneshot;
 
 use crate::metrics::{Execution, Failure, Metrics};
+use crate::runtime::{Outputs, Placement, Runtime};
 
-mod runner;
-
-use runner::Runner;
-pub use runner::buckets;
+/// The batch sizes a CUDA worker runs: powers of two below `max_batch`, and `max_batch`.
+pub fn buckets(max_batch: usize) -> Vec<usize> {
+    let max_batch = max_batch.max(1);
+    let mut sizes: Vec<usize> = (0..)
+        .map(|p| 1usize << p)
+        .take_while(|&n| n < max_batch)
+        .collect();
+    sizes.push(max_batch);
+    sizes
+}
 
 /// How requests are grouped.
 #[derive(Debug, Clone, Copy)]
@@ -41,87 +47,11 @@ pub struct BatchOptions {
     pub queue: usize,
 }
 
-/// Where a model's session runs, which decides how batches are handed to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    Cpu,
-    /// This CUDA device: bucketed, pinned, I/O-bound batches.
-    Cuda(i32),
-}
-
-impl std::fmt::Display for Placement {
-    /// As logged at start-up and shown in `/v2`: `CPU` or `CUDA:N`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Placement::Cpu => f.write_str("CPU"),
-            Placement::Cuda(id) => write!(f, "CUDA:{id}"),
-        }
-    }
-}
-
 /// One image's network input and where its outputs go.
 struct Job {
     input: InputValues,
     reply: oneshot::Sender<Result<Outputs, String>>,
     queued: Instant,
-}
-
-/// A model's input tensor: its name, `[channels, height, width]` and datatype.
-#[derive(Debug, Clone)]
-pub struct ModelInput {
-    pub name: String,
-    pub dims: [usize; 3],
-    pub datatype: InputDatatype,
-}
-
-impl ModelInput {
-    /// The input a model card describes.
-    pub fn of(card: &exemplar_inference::ModelCard) -> Self {
-        Self {
-            name: card.input.name.clone(),
-            dims: [3, card.input.height, card.input.width],
-            datatype: card.input.datatype,
-        }
-    }
-
-    /// Values in one image.
-    pub fn per_image(&self) -> usize {
-        self.dims.iter().product()
-    }
-}
-
-/// One image's output tensor: values and shape (without the batch axis).
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub values: Vec<f32>,
-    pub shape: Vec<usize>,
-}
-
-/// One image's output tensors, in the graph's (and the card's) order.
-pub type Outputs = Vec<Output>;
-
-impl Output {
-    /// Tensors joined along their first axis (the channels): detection's `heatmaps`, `offsets`
-    /// and `sizes` back into the `[classes + 4, h, w]` maps its decoding reads. One tensor is
-    /// returned as it is; tensors whose other axes differ cannot be joined.
-    pub fn join(mut outputs: Outputs) -> Result<Output, String> {
-        if outputs.len() == 1 {
-            return Ok(outputs.remove(0));
-        }
-        let first = outputs.first().ok_or("the model returned no outputs")?;
-        let mut shape = first.shape.clone();
-        for other in &outputs[1..] {
-            if other.shape.len() != shape.len() || other.shape.get(1..) != shape.get(1..) {
-                return Err(format!(
-                    "outputs of shapes {:?} and {:?} do not join along the channels",
-                    first.shape, other.shape
-                ));
-            }
-        }
-        shape[0] = outputs.iter().map(|o| o.shape[0]).sum();
-        let values = outputs.into_iter().flat_map(|o| o.values).collect();
-        Ok(Output { values, shape })
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,25 +69,22 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts one thread per session of `sessions` (the model's instances), all taking images
-    /// from one queue. The model's input `input` takes `[batch, 3, height, width]` values of
-    /// its datatype; every output is read. On CUDA the bucket sizes are run once before this
+    /// Starts one thread per runtime of `instances` (the model's instances, on `placement`),
+    /// all taking images from one queue. On CUDA the bucket sizes are run once before this
     /// returns.
     pub fn spawn(
         name: &str,
-        sessions: Vec<Session>,
-        input: ModelInput,
+        instances: Vec<Box<dyn Runtime>>,
         placement: Placement,
         options: BatchOptions,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Self> {
         let (sender, receiver) = bounded(options.queue.max(1));
-        for (instance, session) in sessions.into_iter().enumerate() {
-            let mut runner = Runner::new(session, input.clone());
-            if let Placement::Cuda(device) = placement {
+        for (instance, mut runtime) in instances.into_iter().enumerate() {
+            if let Placement::Cuda(_) = placement {
                 let started = Instant::now();
                 let sizes = buckets(options.max_batch);
-                match runner.bind(device, &sizes) {
+                match runtime.prepare(&sizes) {
                     Ok(()) => tracing::info!(
                         model = name,
                         batch_sizes = ?sizes,
@@ -177,7 +104,7 @@ impl Worker {
             std::thread::Builder::new()
                 .name(format!("model-{name}-{instance}"))
                 .spawn(move || {
-                    run(runner, options, receiver, |report| match report {
+                    run(runtime, options, receiver, |report| match report {
                         Report::Ran(execution) => metrics.execution(&model, &execution),
                         Report::Canceled(images) => {
                             metrics.failure(&model, Failure::Canceled, images)
@@ -237,7 +164,7 @@ enum Report<'a> {
 }
 
 fn run(
-    mut runner: Runner,
+    mut runtime: Box<dyn Runtime>,
     options: BatchOptions,
     receiver: Receiver<Job>,
     record: impl Fn(Report),
@@ -270,7 +197,7 @@ fn run(
             inputs.push(job.input);
             replies.push(job.reply);
         }
-        let result = runner.infer(&inputs);
+        let result = runtime.infer(&inputs);
         record(Report::Ran(Execution {
             waits: &waits,
             compute: started.elapsed(),
@@ -294,10 +221,6 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use exemplar_train::finetune::classification::ClassificationTask;
-    use exemplar_train::finetune::config::FinetuneConfig;
-    use exemplar_train::finetune::{self, TaskKind};
-    use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 
     #[test]
     fn buckets_are_powers_of_two_then_the_largest_batch() {
@@ -305,175 +228,5 @@ mod tests {
         assert_eq!(buckets(8), vec![1, 2, 4, 8]);
         assert_eq!(buckets(12), vec![1, 2, 4, 8, 12]);
         assert_eq!(buckets(0), vec![1]);
-    }
-
-    /// A briefly fine-tuned classifier in `dir/run`, exported into `dir/model`: its folder and
-    /// card.
-    fn exported(dir: &std::path::Path) -> (std::path::PathBuf, exemplar_inference::ModelCard) {
-        let run = dir.join("run");
-        let mut config = FinetuneConfig::defaults(TaskKind::Classification);
-        config.epochs = 1;
-        config.synthetic.train_size = 32;
-        config.synthetic.val_size = 8;
-        finetune::finetune::<ClassificationTask>(config, &run, false).unwrap();
-        export_as(dir, InputDatatype::Fp32)
-    }
-
-    /// The run of [`exported`] exported again with an input of `datatype`, into
-    /// `dir/model-<datatype>`.
-    fn export_as(
-        dir: &std::path::Path,
-        datatype: InputDatatype,
-    ) -> (std::path::PathBuf, exemplar_inference::ModelCard) {
-        let model = match datatype {
-            InputDatatype::Fp32 => dir.join("model"),
-            other => dir.join(format!("model-{other}")),
-        };
-        let options = exemplar_export::ExportOptions {
-            parity_batch: 2,
-            input_datatype: datatype,
-        };
-        exemplar_export::export_with(&dir.join("run"), &model, &options).unwrap();
-        let card = exemplar_inference::ModelCard::read(&model.join("model.json")).unwrap();
-        (model, card)
-    }
-
-    fn open(model: &std::path::Path) -> Session {
-        Session::builder(exemplar_inference::runtime::environment().unwrap())
-            .unwrap()
-            .commit_from_file(model.join("model.onnx"))
-            .unwrap()
-    }
-
-    /// Images whose clients stopped waiting (the request's future dropped, as when the
-    /// connection closes) are taken off the queue without being computed.
-    #[test]
-    fn images_of_clients_that_left_are_not_computed() {
-        let dir = tempfile::tempdir().unwrap();
-        let (model, card) = exported(dir.path());
-        let input = ModelInput::of(&card);
-        let metrics = Arc::new(Metrics::default());
-        let options = BatchOptions {
-            max_batch: 1,
-            max_delay: Duration::ZERO,
-            queue: 32,
-        };
-        let worker = Worker::spawn(
-            "m",
-            vec![open(&model)],
-            input.clone(),
-            Placement::Cpu,
-            options,
-            Arc::clone(&metrics),
-        )
-        .unwrap();
-        let image = InputValues::Fp32(vec![0.25; input.per_image()]);
-        // Nineteen clients leave as soon as their image is queued; the twentieth waits.
-        for _ in 0..19 {
-            drop(worker.submit(image.clone()).unwrap());
-        }
-        let last = worker.submit(image.clone()).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let output = runtime.block_on(last.wait()).unwrap().unwrap();
-        assert_eq!(output[0].values.len(), card.class_names.len());
-        // Only the waiting client's image ran (the batch-size histogram counts the calls made),
-        // give or take one taken in the instant between a submit and its drop.
-        let text = metrics.render();
-        let calls: u64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("exemplar_batch_size_count{model=\"m\"} "))
-            .unwrap_or_else(|| panic!("{text}"))
-            .parse()
-            .unwrap();
-        assert!(calls <= 2, "{calls} calls for 1 waiting image: {text}");
-        let canceled: u64 = text
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("exemplar_inference_failure_total{model=\"m\",reason=\"canceled\"} ")
-            })
-            .unwrap_or_else(|| panic!("{text}"))
-            .parse()
-            .unwrap();
-        assert!(
-            canceled >= 18,
-            "{canceled} images counted as canceled: {text}"
-        );
-    }
-
-    /// The bound path (here in plain host memory; on CUDA in page-locked memory) pads a batch to
-    /// its bucket and must answer each image exactly as a plain call of the batch does, in each
-    /// input datatype; an image of another datatype is an error, not a crash.
-    #[test]
-    fn padded_bound_batches_answer_like_plain_calls() {
-        let dir = tempfile::tempdir().unwrap();
-        exported(dir.path());
-        for datatype in InputDatatype::ALL {
-            padded_bound_batches_in(dir.path(), datatype);
-        }
-    }
-
-    fn padded_bound_batches_in(dir: &std::path::Path, datatype: InputDatatype) {
-        let (model, card) = export_as(dir, datatype);
-        let open = || open(&model);
-        let input = ModelInput::of(&card);
-        let mut plain = Runner::new(open(), input.clone());
-        let mut bound = Runner::new(open(), input.clone());
-        bound
-            .bind_with(&buckets(6), |_| {
-                MemoryInfo::new(
-                    AllocationDevice::CPU,
-                    0,
-                    AllocatorType::Device,
-                    MemoryType::Default,
-                )
-            })
-            .unwrap();
-        assert_eq!(bound.bound.len(), 4, "buckets 1, 2, 4 and 6");
-        let image = |k: usize| {
-            let pattern = (0..input.per_image()).map(|i| (i * 7 + k * 13) % 17);
-            match datatype {
-                InputDatatype::Uint8 => InputValues::Uint8(pattern.map(|v| v as u8 * 15).collect()),
-                _ => {
-                    let values = pattern.map(|v| v as f64 / 17.0 - 0.5).collect::<Vec<_>>();
-                    InputValues::from_numbers(datatype, &values).unwrap()
-                }
-            }
-        };
-        // 6 then 3: the second batch is padded with what the first left in the staging buffer.
-        for n in [6, 3, 1, 5] {
-            let inputs: Vec<InputValues> = (0..n).map(|k| image(k + n)).collect();
-            let expected = plain.infer_plain(&inputs).unwrap();
-            let got = bound.infer(&inputs).unwrap();
-            assert_eq!(got.len(), n);
-            for (g, e) in got.iter().flatten().zip(expected.iter().flatten()) {
-                assert_eq!(g.shape, e.shape);
-                for (a, b) in g.values.iter().zip(&e.values) {
-                    assert!(
-                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
-                        "{a} vs {b} at batch {n}"
-                    );
-                }
-            }
-        }
-        // A batch larger than every bucket (not produced by the worker) still gets answered.
-        let inputs: Vec<InputValues> = (0..7).map(image).collect();
-        assert_eq!(bound.infer(&inputs).unwrap().len(), 7);
-        let other = match datatype {
-            InputDatatype::Uint8 => InputDatatype::Fp16,
-            _ => InputDatatype::Uint8,
-        };
-        let wrong = [InputValues::zeros(other, input.per_image())];
-        let error = bound.infer(&wrong).unwrap_err();
-        assert!(
-            error.contains(&format!("the model takes {datatype}")),
-            "{error}"
-        );
-        let error = plain.infer_plain(&wrong).unwrap_err();
-        assert!(
-            error.contains(&format!("the model takes {datatype}")),
-            "{error}"
-        );
     }
 }

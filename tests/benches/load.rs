@@ -2,7 +2,8 @@
 //! classifier, with and without dynamic batching, and the same model called in-process through
 //! ONNX Runtime as the floor. Writes `results/serve-load-cpu.md`.
 //!
-//! `cargo bench -p exemplar-serve --bench load` (after scripts/install-onnxruntime.sh).
+//! `cargo build --release -p exemplar-serve && cargo bench -p exemplar-tests --bench load` (after
+//! scripts/install-onnxruntime.sh; the bench starts the `serve` binary that build made).
 //! Figures are only comparable within one run: the machines are noisy.
 //!
 //! With `--models DIR` it instead loads one already exported model on any device and prints one
@@ -55,8 +56,8 @@ struct Server(Child, String);
 
 impl Server {
     fn start(models: &Path, args: &[&str]) -> Self {
-        let binary = Path::new(env!("CARGO_BIN_EXE_serve"));
-        Self::start_with(binary, models, "cpu", args, Stdio::null()).expect("serve starts")
+        let binary = exemplar_tests::binary_path("serve");
+        Self::start_with(&binary, models, "cpu", args, Stdio::null()).expect("serve starts")
     }
 
     /// Starts `binary` and waits for its "listening" line; `stderr` receives its log.
@@ -262,7 +263,8 @@ fn exported_model_load(args: &[String]) -> Result<(), String> {
     let device = value("--device").unwrap_or("cpu");
     let clients = number("--clients", CLIENTS)?;
     let requests = number("--requests", REQUESTS_PER_CLIENT)?;
-    let binary = PathBuf::from(value("--serve").unwrap_or(env!("CARGO_BIN_EXE_serve")));
+    let binary =
+        value("--serve").map_or_else(|| exemplar_tests::binary_path("serve"), PathBuf::from);
     let flags: Vec<&str> = serve_flags.iter().map(String::as_str).collect();
     let server = Server::start_with(&binary, models, device, &flags, Stdio::inherit())?;
     let body = jpeg();
@@ -317,7 +319,7 @@ fn main() {
         ),
     ];
     let mut report = format!(
-        "# serve load benchmark (CPU)\n\nMachine: {}. Model: the default fine-tuning classifier (ResNet-18 at width 0.25, small stem, 64 px input), exported to ONNX, ONNX Runtime {} on the CPU. Request: a {}-byte 160×120 PNG to `/v1/classify` (decode, resize, normalise, infer, softmax). {} concurrent clients × {} requests over loopback, a new connection per request.\n\nCommand: `cargo bench -p exemplar-serve --bench load`. Compare rows of one run only.\n\n| setup | requests | requests/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n",
+        "# serve load benchmark (CPU)\n\nMachine: {}. Model: the default fine-tuning classifier (ResNet-18 at width 0.25, small stem, 64 px input), exported to ONNX, ONNX Runtime {} on the CPU. Request: a {}-byte 160×120 PNG to `/v1/classify` (decode, resize, normalise, infer, softmax). {} concurrent clients × {} requests over loopback, a new connection per request.\n\nCommand: `cargo bench -p exemplar-tests --bench load`. Compare rows of one run only.\n\n| setup | requests | requests/s | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n",
         machine(),
         exemplar_inference::runtime::ORT_VERSION,
         body.len(),

@@ -1,24 +1,103 @@
-//! A model's ONNX Runtime session and the two ways batches reach it: plain calls with a tensor
-//! of the batch's size, or (on CUDA) page-locked staging tensors of a few bucket sizes bound to
-//! the session (the module above says why).
+//! ONNX Runtime: a model's sessions (one per instance, with the threading of [`Instances`], on
+//! the CPU or a CUDA device), and the two ways batches reach a session: plain calls with a
+//! tensor of the batch's size, or (on CUDA) page-locked staging tensors of the worker's bucket
+//! sizes bound to the session (crate::worker says why).
 
+use std::path::Path;
+
+use exemplar_inference::runtime::{cuda_provider, environment};
 use exemplar_inference::{InputDatatype, InputValues};
 use half::f16;
+use ort::environment::Environment;
 use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::builder::SessionBuilder;
 use ort::session::{IoBinding, Session};
 use ort::value::{DynTensor, PrimitiveTensorElementType, Tensor as OrtTensor};
 
-use super::{ModelInput, Output, Outputs};
+use super::{DeviceChoice, Instances, Loaded, ModelInput, Output, Outputs, Placement, Runtime};
 
-/// The batch sizes a CUDA worker runs: powers of two below `max_batch`, and `max_batch`.
-pub fn buckets(max_batch: usize) -> Vec<usize> {
-    let max_batch = max_batch.max(1);
-    let mut sizes: Vec<usize> = (0..)
-        .map(|p| 1usize << p)
-        .take_while(|&n| n < max_batch)
+/// What OIP model metadata calls this runtime.
+pub const PLATFORM: &str = "onnxruntime_onnx";
+
+/// `graph` (an ONNX file) loaded `instances.count` times on `device`, for a model whose input
+/// is `input`. With [`DeviceChoice::Auto`] the CPU is used when CUDA does not load.
+pub fn load(
+    graph: &Path,
+    input: &ModelInput,
+    device: DeviceChoice,
+    instances: Instances,
+) -> anyhow::Result<Loaded> {
+    let (first, placement) = session(graph, device, instances)?;
+    let pinned = match placement {
+        Placement::Cpu => DeviceChoice::Cpu,
+        Placement::Cuda(id) => DeviceChoice::Cuda(id),
+    };
+    let mut sessions = vec![first];
+    for _ in 1..instances.count {
+        sessions.push(session(graph, pinned, instances)?.0);
+    }
+    let instances = sessions
+        .into_iter()
+        .map(|session| {
+            Box::new(OnnxModel::new(session, input.clone(), placement)) as Box<dyn Runtime>
+        })
         .collect();
-    sizes.push(max_batch);
-    sizes
+    Ok(Loaded {
+        instances,
+        placement,
+    })
+}
+
+/// A session builder with `instances`' threading.
+fn builder(environment: &'static Environment, instances: Instances) -> ort::Result<SessionBuilder> {
+    let mut builder = Session::builder(environment)?
+        .with_intra_threads(instances.intra_op_threads)?
+        .with_inter_threads(instances.inter_op_threads)?
+        .with_intra_op_spinning(instances.spin)?
+        .with_inter_op_spinning(instances.spin)?;
+    if instances.inter_op_threads > 1 {
+        builder = builder.with_parallel_execution(true)?;
+    }
+    Ok(builder)
+}
+
+/// A session for `graph` on `device`; the device it really runs on.
+fn session(
+    graph: &Path,
+    device: DeviceChoice,
+    instances: Instances,
+) -> anyhow::Result<(Session, Placement)> {
+    let environment = environment()?;
+    let failed = |e: ort::Error| anyhow::anyhow!("{}: {e}", graph.display());
+    let cuda = match device {
+        DeviceChoice::Cpu => None,
+        DeviceChoice::Auto => Some(0),
+        DeviceChoice::Cuda(id) => Some(id),
+    };
+    if let Some(id) = cuda {
+        let provider = cuda_provider(id).build().error_on_failure();
+        let attempt = builder(environment, instances)
+            .map_err(failed)?
+            .with_execution_providers([provider]);
+        match attempt {
+            Ok(mut builder) => {
+                return Ok((
+                    builder.commit_from_file(graph).map_err(failed)?,
+                    Placement::Cuda(id),
+                ));
+            }
+            Err(e) if device == DeviceChoice::Auto => {
+                tracing::warn!(error = %e, "CUDA is not available; running on the CPU");
+            }
+            Err(e) => anyhow::bail!(
+                "the CUDA execution provider did not load: {e} (install it with scripts/install-onnxruntime.sh --cuda)"
+            ),
+        }
+    }
+    let session = builder(environment, instances)
+        .and_then(|mut b| b.commit_from_file(graph))
+        .map_err(failed)?;
+    Ok((session, Placement::Cpu))
 }
 
 /// One bucket's page-locked input tensor (of the model's input datatype), bound with the
@@ -30,11 +109,12 @@ pub struct Bound {
 }
 
 /// A model's session and the way batches reach it.
-pub struct Runner {
+pub struct OnnxModel {
     session: Session,
     input: ModelInput,
+    placement: Placement,
     /// Empty: plain calls with tensors of the batch's own size.
-    pub(super) bound: Vec<Bound>,
+    bound: Vec<Bound>,
 }
 
 /// The element types a model input can have, each read from its [`InputValues`] variant.
@@ -128,13 +208,42 @@ fn staging<T: Element>(
     Ok(OrtTensor::<T>::new(allocator, [size, c, h, w])?.upcast())
 }
 
-impl Runner {
-    pub fn new(session: Session, input: ModelInput) -> Self {
+impl Runtime for OnnxModel {
+    fn infer(&mut self, inputs: &[InputValues]) -> Result<Vec<Outputs>, String> {
+        self.infer_bound(inputs)
+    }
+
+    /// On CUDA: page-locked staging tensors of `batch_sizes`; on the CPU nothing is needed.
+    fn prepare(&mut self, batch_sizes: &[usize]) -> Result<(), String> {
+        match self.placement {
+            Placement::Cpu => Ok(()),
+            Placement::Cuda(device) => self.bind(device, batch_sizes),
+        }
+    }
+}
+
+impl OnnxModel {
+    /// A session of a model whose input is `input`, running on `placement`.
+    pub fn new(session: Session, input: ModelInput, placement: Placement) -> Self {
         Self {
             session,
             input,
+            placement,
             bound: Vec::new(),
         }
+    }
+
+    /// A CPU session of `graph` with ONNX Runtime's default threading.
+    pub fn open_on_cpu(graph: &Path, input: ModelInput) -> anyhow::Result<Self> {
+        let session = Session::builder(environment()?)
+            .and_then(|mut builder| builder.commit_from_file(graph))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", graph.display()))?;
+        Ok(Self::new(session, input, Placement::Cpu))
+    }
+
+    /// The batch sizes bound by [`Self::bind_with`], smallest first.
+    pub fn bound_sizes(&self) -> Vec<usize> {
+        self.bound.iter().map(|b| b.size).collect()
     }
 
     /// Switches to padded, I/O-bound batches of `sizes` in memory of `memory(kind)`, and runs
@@ -181,7 +290,7 @@ impl Runner {
         self.bound = bound;
         let image = InputValues::zeros(self.input.datatype, self.input.per_image());
         for &size in sizes {
-            if let Err(message) = self.infer(&vec![image.clone(); size]) {
+            if let Err(message) = self.infer_bound(&vec![image.clone(); size]) {
                 self.bound.clear();
                 return Err(message);
             }
@@ -201,9 +310,9 @@ impl Runner {
         })
     }
 
-    /// Runs `inputs` (CHW images of the model's input datatype) as one batch; each input's
-    /// outputs.
-    pub fn infer(&mut self, inputs: &[InputValues]) -> Result<Vec<Outputs>, String> {
+    /// Runs `inputs` as one batch, padded to the smallest bound size that holds it; a batch
+    /// larger than every bound size (or no binding) goes through [`Self::infer_plain`].
+    pub fn infer_bound(&mut self, inputs: &[InputValues]) -> Result<Vec<Outputs>, String> {
         let n = inputs.len();
         let e = |e: ort::Error| e.to_string();
         let Some(bound) = self.bound.iter_mut().find(|b| b.size >= n) else {
@@ -223,7 +332,8 @@ impl Runner {
         per_image(&outputs, n)
     }
 
-    pub(super) fn infer_plain(&mut self, inputs: &[InputValues]) -> Result<Vec<Outputs>, String> {
+    /// Runs `inputs` as one tensor of exactly their number.
+    pub fn infer_plain(&mut self, inputs: &[InputValues]) -> Result<Vec<Outputs>, String> {
         let n = inputs.len();
         let dims = self.input.dims;
         let tensor = match self.input.datatype {
