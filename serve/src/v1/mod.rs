@@ -1,22 +1,28 @@
 //! The task endpoints under `/v1`: an image in (the body, or a multipart form's `image`), the
 //! decoded result out, in the image's pixels. Pre- and post-processing are `exemplar_inference`'s,
 //! the same code `train eval` scores with.
+//!
+//! Every route is the same skeleton ([`answer`]): pick the model, check the query, run the
+//! image, turn the output into the answer. What differs is a [`TaskRoute`] ([`tasks`], one
+//! impl per task); [`task_route!`] writes each handler with its OpenAPI description.
 
 pub mod answers;
 
+mod tasks;
+
 use axum::extract::{Query, State};
-use base64::Engine;
-use exemplar_inference::card::TaskSpec;
-use exemplar_inference::{classification, detection, landmarks, rle, segmentation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api::{AppState, Served, served};
 use crate::error::ApiError;
-use crate::predict::{run, size_of};
+use crate::predict::{Size, run};
 use crate::registry::{Model, Registry};
+use crate::runtime::Output;
 use crate::upload::Upload;
 use answers::*;
+use tasks::{Classify, Detect, Embed, Landmarks, Segment};
 
+/// The query options of the `/v1` routes (each reads its own).
 #[derive(Debug, Deserialize)]
 pub struct Params {
     /// The model to use; optional when exactly one model serves the task.
@@ -76,238 +82,105 @@ fn pick<'a>(
     }
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/detect",
-    summary = "Detection: COCO-style boxes [x, y, w, h] with scores and class names",
-    params(("model" = Option<String>, Query, description = "a detection model; optional when only one is loaded"),
-        ("score_threshold" = Option<f32>, Query, minimum = 0, maximum = 1, description = "drop detections scoring below this (default: the model card's threshold)")),
-    request_body(
-        description = "the image: its bytes as the body, or a multipart form",
-        content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
-    ),
-    responses((status = 200, description = "the result, in the submitted image's pixels", body = DetectAnswer), TaskErrors),
-    tag = "tasks"
-)]
-pub async fn detect(
-    State(registry): State<AppState>,
-    Query(params): Query<Params>,
+/// What one `/v1` route adds to the shared skeleton.
+pub trait TaskRoute {
+    /// The model card's task name this route serves.
+    const TASK: &'static str;
+    /// The query's options for this task, checked before the image is decoded.
+    type Options;
+    type Answer: Serialize;
+
+    fn options(model: &Model, params: &Params) -> Result<Self::Options, ApiError>;
+
+    /// The answer, in the submitted image's pixels, from the model's output (its tensors
+    /// joined along the channels).
+    fn answer(model: &Model, options: Self::Options, image: Size, output: Output) -> Self::Answer;
+}
+
+/// The skeleton every `/v1` route runs.
+async fn answer<T: TaskRoute>(
+    registry: &Registry,
+    params: Params,
     upload: Upload,
-) -> Result<Served<DetectAnswer>, ApiError> {
-    let model = pick(&registry, "detection", &params, &upload)?;
-    let TaskSpec::Detection(decoding) = &model.card.task else {
-        unreachable!("pick checked the task");
-    };
-    let mut decoding = *decoding;
-    if let Some(threshold) = params.score_threshold {
-        if !(0.0..=1.0).contains(&threshold) {
-            return Err(ApiError::bad_request(format!(
-                "score_threshold must be between 0 and 1, not {threshold}"
-            )));
+) -> Result<Served<T::Answer>, ApiError> {
+    let model = pick(registry, T::TASK, &params, &upload)?;
+    let options = T::options(model, &params)?;
+    let (image, output) = run(model, upload).await?;
+    Ok(served(model, T::answer(model, options, image, output)))
+}
+
+/// A `/v1` handler for a [`TaskRoute`], with the OpenAPI description the routes share: the
+/// image as the body or a multipart form, the model (optional when one serves the task), the
+/// answer or a [`TaskErrors`] status. `params(...)` lists the route's own query options.
+macro_rules! task_route {
+    ($handler:ident, $route:ty, $path:literal, $summary:literal, $answer:ty,
+     model = $model_doc:literal $(, $param:tt)*) => {
+        #[utoipa::path(
+            post,
+            path = $path,
+            summary = $summary,
+            params(("model" = Option<String>, Query, description = $model_doc) $(, $param)*),
+            request_body(
+                description = "the image: its bytes as the body, or a multipart form",
+                content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
+            ),
+            responses((status = 200, description = "the result, in the submitted image's pixels", body = $answer), TaskErrors),
+            tag = "tasks"
+        )]
+        pub async fn $handler(
+            State(registry): State<AppState>,
+            Query(params): Query<Params>,
+            upload: Upload,
+        ) -> Result<Served<$answer>, ApiError> {
+            answer::<$route>(&registry, params, upload).await
         }
-        decoding.score_threshold = threshold;
-    }
-    let (image, output) = run(model, upload).await?;
-    let classes = model.card.class_names.len();
-    let [w, h] = size_of(&image);
-    let (input_w, input_h) = (
-        model.card.input.width as f32,
-        model.card.input.height as f32,
-    );
-    let detections = detection::decode(
-        &output.values,
-        classes,
-        [output.shape[1], output.shape[2]],
-        &decoding,
-        [w / input_w, h / input_h],
-        [w, h],
-    );
-    let detections = detections
-        .iter()
-        .map(|d| {
-            let [x0, y0, x1, y1] = d.bbox;
-            Detection {
-                bbox: [x0, y0, x1 - x0, y1 - y0],
-                score: d.score,
-                class_id: d.class,
-                class_name: model.card.class_names[d.class].clone(),
-            }
-        })
-        .collect();
-    let answer = DetectAnswer {
-        model: model.name.clone(),
-        width: image.width,
-        height: image.height,
-        detections,
     };
-    Ok(served(model, answer))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/segment",
-    summary = "Semantic segmentation: a PNG of class indices (or per-class COCO RLE with format=rle)",
-    params(("model" = Option<String>, Query, description = "a segmentation model; optional when only one is loaded"),
-        ("format" = Option<String>, Query, description = "png (default): one PNG of class indices; rle: COCO RLE per class present")),
-    request_body(
-        description = "the image: its bytes as the body, or a multipart form",
-        content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
-    ),
-    responses((status = 200, description = "the result, in the submitted image's pixels", body = SegmentAnswer), TaskErrors),
-    tag = "tasks"
-)]
-pub async fn segment(
-    State(registry): State<AppState>,
-    Query(params): Query<Params>,
-    upload: Upload,
-) -> Result<Served<SegmentAnswer>, ApiError> {
-    let model = pick(&registry, "segmentation", &params, &upload)?;
-    let format = params.format.as_deref().unwrap_or("png");
-    if format != "png" && format != "rle" {
-        return Err(ApiError::bad_request(format!(
-            "unknown mask format '{format}' (png or rle)"
-        )));
-    }
-    let (image, output) = run(model, upload).await?;
-    let classes = output.shape[0];
-    let predicted =
-        segmentation::argmax(&output.values, classes, [output.shape[1], output.shape[2]]);
-    let mask = segmentation::resize_nearest(
-        &predicted,
-        [output.shape[2], output.shape[1]],
-        [image.width, image.height],
-    );
-    let mut answer = SegmentAnswer {
-        model: model.name.clone(),
-        width: image.width,
-        height: image.height,
-        classes: model.card.class_names.clone(),
-        mask: None,
-        masks: None,
-    };
-    if format == "png" {
-        let png = segmentation::to_png(&mask, [image.width, image.height]);
-        answer.mask = Some(PngMask {
-            format: "png",
-            data: base64::engine::general_purpose::STANDARD.encode(png),
-        });
-    } else {
-        let present = (0..classes)
-            .filter(|&c| mask.contains(&(c as u8)))
-            .map(|c| {
-                let encoded = rle::encode(image.width, image.height, |i| mask[i] == c as u8);
-                ClassMask {
-                    class_id: c,
-                    class_name: model.card.class_names[c].clone(),
-                    rle: Rle {
-                        size: encoded.size,
-                        counts: rle::to_string(&encoded.counts),
-                    },
-                }
-            })
-            .collect();
-        answer.masks = Some(present);
-    }
-    Ok(served(model, answer))
-}
+task_route!(
+    detect,
+    Detect,
+    "/v1/detect",
+    "Detection: COCO-style boxes [x, y, w, h] with scores and class names",
+    DetectAnswer,
+    model = "a detection model; optional when only one is loaded",
+    ("score_threshold" = Option<f32>, Query, minimum = 0, maximum = 1, description = "drop detections scoring below this (default: the model card's threshold)")
+);
 
-#[utoipa::path(
-    post,
-    path = "/v1/landmarks",
-    summary = "Facial landmarks: named (x, y) points",
-    params(("model" = Option<String>, Query, description = "a landmarks model; optional when only one is loaded")),
-    request_body(
-        description = "the image: its bytes as the body, or a multipart form",
-        content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
-    ),
-    responses((status = 200, description = "the result, in the submitted image's pixels", body = LandmarksAnswer), TaskErrors),
-    tag = "tasks"
-)]
-pub async fn landmarks(
-    State(registry): State<AppState>,
-    Query(params): Query<Params>,
-    upload: Upload,
-) -> Result<Served<LandmarksAnswer>, ApiError> {
-    let model = pick(&registry, "landmarks", &params, &upload)?;
-    let (image, output) = run(model, upload).await?;
-    let points = landmarks::denormalize(&output.values, size_of(&image));
-    let points = points
-        .iter()
-        .zip(&model.card.class_names)
-        .map(|(&[x, y], name)| Point {
-            name: name.clone(),
-            x,
-            y,
-        })
-        .collect();
-    let answer = LandmarksAnswer {
-        model: model.name.clone(),
-        width: image.width,
-        height: image.height,
-        points,
-    };
-    Ok(served(model, answer))
-}
+task_route!(
+    segment,
+    Segment,
+    "/v1/segment",
+    "Semantic segmentation: a PNG of class indices (or per-class COCO RLE with format=rle)",
+    SegmentAnswer,
+    model = "a segmentation model; optional when only one is loaded",
+    ("format" = Option<String>, Query, description = "png (default): one PNG of class indices; rle: COCO RLE per class present")
+);
 
-#[utoipa::path(
-    post,
-    path = "/v1/embed",
-    summary = "Embedding: pooled backbone features",
-    params(("model" = Option<String>, Query, description = "a embedding model; optional when only one is loaded")),
-    request_body(
-        description = "the image: its bytes as the body, or a multipart form",
-        content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
-    ),
-    responses((status = 200, description = "the result, in the submitted image's pixels", body = EmbedAnswer), TaskErrors),
-    tag = "tasks"
-)]
-pub async fn embed(
-    State(registry): State<AppState>,
-    Query(params): Query<Params>,
-    upload: Upload,
-) -> Result<Served<EmbedAnswer>, ApiError> {
-    let model = pick(&registry, "embedding", &params, &upload)?;
-    let (_, output) = run(model, upload).await?;
-    let answer = EmbedAnswer {
-        model: model.name.clone(),
-        dim: output.values.len(),
-        embedding: output.values,
-    };
-    Ok(served(model, answer))
-}
+task_route!(
+    landmarks,
+    Landmarks,
+    "/v1/landmarks",
+    "Facial landmarks: named (x, y) points",
+    LandmarksAnswer,
+    model = "a landmarks model; optional when only one is loaded"
+);
 
-#[utoipa::path(
-    post,
-    path = "/v1/classify",
-    summary = "Classification: the top-k classes with softmax scores",
-    params(("model" = Option<String>, Query, description = "a classification model; optional when only one is loaded"),
-        ("top_k" = Option<usize>, Query, minimum = 1, description = "classes to return (default 5)")),
-    request_body(
-        description = "the image: its bytes as the body, or a multipart form",
-        content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
-    ),
-    responses((status = 200, description = "the result, in the submitted image's pixels", body = ClassifyAnswer), TaskErrors),
-    tag = "tasks"
-)]
-pub async fn classify(
-    State(registry): State<AppState>,
-    Query(params): Query<Params>,
-    upload: Upload,
-) -> Result<Served<ClassifyAnswer>, ApiError> {
-    let model = pick(&registry, "classification", &params, &upload)?;
-    let top_k = params.top_k.unwrap_or(5).max(1);
-    let (_, output) = run(model, upload).await?;
-    let top = classification::top_k(&output.values, top_k)
-        .iter()
-        .map(|&(c, p)| ClassScore {
-            class_id: c,
-            class_name: model.card.class_names[c].clone(),
-            score: p,
-        })
-        .collect();
-    let answer = ClassifyAnswer {
-        model: model.name.clone(),
-        top,
-    };
-    Ok(served(model, answer))
-}
+task_route!(
+    embed,
+    Embed,
+    "/v1/embed",
+    "Embedding: pooled backbone features",
+    EmbedAnswer,
+    model = "a embedding model; optional when only one is loaded"
+);
+
+task_route!(
+    classify,
+    Classify,
+    "/v1/classify",
+    "Classification: the top-k classes with softmax scores",
+    ClassifyAnswer,
+    model = "a classification model; optional when only one is loaded",
+    ("top_k" = Option<usize>, Query, minimum = 1, description = "classes to return (default 5)")
+);
