@@ -12,7 +12,7 @@ use thiserror::Error;
 use crate::store::{StoreError, load_module};
 use crate::{
     Classifier, ClassifierConfig, Detector, DetectorConfig, LandmarkRegressor,
-    LandmarkRegressorConfig, ResNetConfig, Segmenter, SegmenterConfig,
+    LandmarkRegressorConfig, ResNet, ResNetConfig, Segmenter, SegmenterConfig,
 };
 
 /// File names of a fine-tuned model inside its run (and each checkpoint) directory.
@@ -39,6 +39,49 @@ pub enum Network {
     Segmenter(Segmenter),
     Landmarks(LandmarkRegressor),
 }
+
+/// A task head's configuration: the network it builds around a backbone, and its entry in
+/// [`NetworkConfig`]. Fine-tuning works through this, so a task's trainer needs no code of its
+/// own for building and saving its network.
+pub trait HeadConfig: Copy + Send + Sync + 'static {
+    type Network: Module + 'static;
+
+    /// The task network around `backbone`, with a fresh head.
+    fn with_backbone(&self, backbone: ResNet, device: &Device) -> Self::Network;
+
+    /// What `network.json` saves of it.
+    fn network_config(&self) -> NetworkConfig;
+
+    /// The network's backbone.
+    fn backbone(network: &Self::Network) -> &ResNet;
+}
+
+/// [`HeadConfig`] for a head configuration whose network has a `backbone` field and a
+/// `with_backbone` constructor (all of them).
+macro_rules! head_config {
+    ($config:ident => $network:ident, NetworkConfig::$variant:ident) => {
+        impl HeadConfig for $config {
+            type Network = $network;
+
+            fn with_backbone(&self, backbone: ResNet, device: &Device) -> $network {
+                $config::with_backbone(self, backbone, device)
+            }
+
+            fn network_config(&self) -> NetworkConfig {
+                NetworkConfig::$variant(*self)
+            }
+
+            fn backbone(network: &$network) -> &ResNet {
+                &network.backbone
+            }
+        }
+    };
+}
+
+head_config!(ClassifierConfig => Classifier, NetworkConfig::Classification);
+head_config!(DetectorConfig => Detector, NetworkConfig::Detection);
+head_config!(SegmenterConfig => Segmenter, NetworkConfig::Segmentation);
+head_config!(LandmarkRegressorConfig => LandmarkRegressor, NetworkConfig::Landmarks);
 
 #[derive(Debug, Error)]
 pub enum NetworkError {

@@ -28,6 +28,17 @@ pub struct TaskAugmentation {
 }
 
 impl TaskAugmentation {
+    /// For scenes (detection, segmentation): crops of 30–100% of the image, flips, colour
+    /// jitter.
+    pub fn scenes() -> Self {
+        Self {
+            crop_scale: Some([0.3, 1.0]),
+            flip: true,
+            flip_pairs: Vec::new(),
+            color: true,
+        }
+    }
+
     /// One random training view of `sample`, `size × size` pixels.
     pub fn apply<S: Annotated>(&self, sample: S, size: usize, rng: &mut ChaCha8Rng) -> S {
         let mut out = match self.crop_scale {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
-use exemplar_models::{Classifier, ClassifierConfig, NetworkConfig, ResNet};
+use exemplar_models::{Classifier, ClassifierConfig};
 
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
@@ -50,6 +50,7 @@ impl OpenSplit for ClassificationTask {
 
 impl Task for ClassificationTask {
     type Sample = ClassSample;
+    type Head = ClassifierConfig;
     type Model = Classifier;
     type Targets = ClassTargets;
 
@@ -61,16 +62,8 @@ impl Task for ClassificationTask {
         &self.class_names
     }
 
-    fn build(&self, backbone: ResNet, device: &Device) -> Classifier {
-        self.model.with_backbone(backbone, device)
-    }
-
-    fn network(&self) -> NetworkConfig {
-        NetworkConfig::Classification(self.model)
-    }
-
-    fn backbone(model: &Classifier) -> &ResNet {
-        &model.backbone
+    fn head(&self) -> &ClassifierConfig {
+        &self.model
     }
 
     fn augmentation(&self) -> TaskAugmentation {

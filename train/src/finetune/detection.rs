@@ -8,9 +8,8 @@ use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Device, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
 use exemplar_inference::detection::{self as decode, BOX_CHANNELS, DetectionDecoding};
-use exemplar_models::{Detector, DetectorConfig, NetworkConfig, ResNet};
+use exemplar_models::{Detector, DetectorConfig};
 
-use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
 use super::{EvalInput, Evaluation, FromConfig, OpenSplit, Task, TaskKind, for_each_batch};
 use crate::eval::detection::{ImageResult, evaluate};
@@ -76,6 +75,7 @@ impl DetectionTask {
 
 impl Task for DetectionTask {
     type Sample = DetectionSample;
+    type Head = DetectorConfig;
     type Model = Detector;
     type Targets = DetectionTargets;
 
@@ -87,25 +87,8 @@ impl Task for DetectionTask {
         &self.class_names
     }
 
-    fn build(&self, backbone: ResNet, device: &Device) -> Detector {
-        self.model.with_backbone(backbone, device)
-    }
-
-    fn network(&self) -> NetworkConfig {
-        NetworkConfig::Detection(self.model)
-    }
-
-    fn backbone(model: &Detector) -> &ResNet {
-        &model.backbone
-    }
-
-    fn augmentation(&self) -> TaskAugmentation {
-        TaskAugmentation {
-            crop_scale: Some([0.3, 1.0]),
-            flip: true,
-            flip_pairs: Vec::new(),
-            color: true,
-        }
+    fn head(&self) -> &DetectorConfig {
+        &self.model
     }
 
     fn targets(&self, samples: &[DetectionSample], size: usize) -> DetectionTargets {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
 use exemplar_inference::landmarks::{denormalize, normalize};
-use exemplar_models::{LandmarkRegressor, LandmarkRegressorConfig, NetworkConfig, ResNet};
+use exemplar_models::{LandmarkRegressor, LandmarkRegressorConfig};
 
 use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
@@ -54,6 +54,7 @@ impl OpenSplit for LandmarkTask {
 
 impl Task for LandmarkTask {
     type Sample = LandmarkSample;
+    type Head = LandmarkRegressorConfig;
     type Model = LandmarkRegressor;
     type Targets = LandmarkTargets;
 
@@ -65,16 +66,8 @@ impl Task for LandmarkTask {
         &self.point_names
     }
 
-    fn build(&self, backbone: ResNet, device: &Device) -> LandmarkRegressor {
-        self.model.with_backbone(backbone, device)
-    }
-
-    fn network(&self) -> NetworkConfig {
-        NetworkConfig::Landmarks(self.model)
-    }
-
-    fn backbone(model: &LandmarkRegressor) -> &ResNet {
-        &model.backbone
+    fn head(&self) -> &LandmarkRegressorConfig {
+        &self.model
     }
 
     fn augmentation(&self) -> TaskAugmentation {

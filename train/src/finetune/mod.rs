@@ -32,8 +32,8 @@ use burn::module::{Module, ParamGroup};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
-use exemplar_models::ResNet;
 use exemplar_models::network::NetworkConfig;
+use exemplar_models::{HeadConfig, ResNet};
 use serde::Serialize;
 use serde_json::json;
 
@@ -101,6 +101,8 @@ pub struct Evaluation {
 /// What the shared loop needs from a task.
 pub trait Task: Send + Sync + 'static {
     type Sample: Annotated;
+    /// The head's configuration; the network it builds is the task's model.
+    type Head: HeadConfig<Network = Self::Model>;
     type Model: Module + 'static;
     /// Batch targets, built on the loader threads.
     type Targets: Send + 'static;
@@ -110,16 +112,28 @@ pub trait Task: Send + Sync + 'static {
     /// Class names (point names for landmarks), as written to the card.
     fn class_names(&self) -> &[String];
 
+    /// The head this run trains.
+    fn head(&self) -> &Self::Head;
+
     /// The task's model around `backbone`, with a fresh head.
-    fn build(&self, backbone: ResNet, device: &Device) -> Self::Model;
+    fn build(&self, backbone: ResNet, device: &Device) -> Self::Model {
+        self.head().with_backbone(backbone, device)
+    }
 
     /// The architecture [`Task::build`] builds, saved as `network.json` beside the weights.
-    fn network(&self) -> NetworkConfig;
+    fn network(&self) -> NetworkConfig {
+        self.head().network_config()
+    }
 
-    fn backbone(model: &Self::Model) -> &ResNet;
+    fn backbone(model: &Self::Model) -> &ResNet {
+        Self::Head::backbone(model)
+    }
 
-    /// Label-preserving training augmentation.
-    fn augmentation(&self) -> TaskAugmentation;
+    /// Label-preserving training augmentation; by default the scenes' (crops of 30–100% of the
+    /// image, flips, colour jitter).
+    fn augmentation(&self) -> TaskAugmentation {
+        TaskAugmentation::scenes()
+    }
 
     /// Targets of a batch of augmented `size × size` samples.
     fn targets(&self, samples: &[Self::Sample], size: usize) -> Self::Targets;

@@ -7,9 +7,8 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use exemplar_inference::card::{OutputSpec, TaskSpec};
 use exemplar_inference::segmentation::{argmax, resize_nearest};
-use exemplar_models::{NetworkConfig, ResNet, Segmenter, SegmenterConfig};
+use exemplar_models::{Segmenter, SegmenterConfig};
 
-use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
 use super::{EvalInput, Evaluation, FromConfig, OpenSplit, Task, TaskKind, for_each_batch};
 use crate::eval::segmentation::Confusion;
@@ -53,6 +52,7 @@ impl OpenSplit for SegmentationTask {
 
 impl Task for SegmentationTask {
     type Sample = SegmentationSample;
+    type Head = SegmenterConfig;
     type Model = Segmenter;
     type Targets = SegmentationTargets;
 
@@ -64,25 +64,8 @@ impl Task for SegmentationTask {
         &self.class_names
     }
 
-    fn build(&self, backbone: ResNet, device: &Device) -> Segmenter {
-        self.model.with_backbone(backbone, device)
-    }
-
-    fn network(&self) -> NetworkConfig {
-        NetworkConfig::Segmentation(self.model)
-    }
-
-    fn backbone(model: &Segmenter) -> &ResNet {
-        &model.backbone
-    }
-
-    fn augmentation(&self) -> TaskAugmentation {
-        TaskAugmentation {
-            crop_scale: Some([0.3, 1.0]),
-            flip: true,
-            flip_pairs: Vec::new(),
-            color: true,
-        }
+    fn head(&self) -> &SegmenterConfig {
+        &self.model
     }
 
     fn targets(&self, samples: &[SegmentationSample], size: usize) -> SegmentationTargets {
