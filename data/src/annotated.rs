@@ -5,7 +5,10 @@
 //! masks are resampled by nearest neighbour (labels are never interpolated), points are mapped
 //! and left/right points swap under a flip.
 
-use super::{DataError, Image};
+use std::path::PathBuf;
+
+use super::image::decode_file;
+use super::{DataError, Image, check_index};
 
 /// A detection ground-truth object; `[x0, y0, x1, y1]` in pixels of its image.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +64,38 @@ pub trait TaskDataset<S>: Send + Sync {
 
     /// One line saying what this is.
     fn describe(&self) -> String;
+}
+
+/// Landmark images on disk, each with its points: what the CelebA list and `.pts` folders
+/// open as.
+pub struct LandmarkFiles {
+    /// What they are, for [`TaskDataset::describe`].
+    pub(crate) what: String,
+    pub(crate) samples: Vec<(PathBuf, Vec<[f32; 2]>)>,
+    pub(crate) point_names: Vec<String>,
+}
+
+impl TaskDataset<LandmarkSample> for LandmarkFiles {
+    fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    fn class_names(&self) -> &[String] {
+        &self.point_names
+    }
+
+    fn get(&self, index: usize) -> Result<LandmarkSample, DataError> {
+        check_index(index, self.samples.len())?;
+        let (path, points) = &self.samples[index];
+        Ok(LandmarkSample {
+            image: decode_file(path)?,
+            points: points.clone(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{} ({} images)", self.what, self.samples.len())
+    }
 }
 
 /// What geometric augmentation needs from a sample.

@@ -9,9 +9,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::annotated::{LandmarkSample, TaskDataset};
-use super::image::decode_file;
-use super::{DataError, Split, check_index};
+use super::annotated::LandmarkFiles;
+use super::{DataError, Split};
 
 /// Point names in file order (MAFL's order).
 pub const CELEBA_POINTS: [&str; 5] = ["left_eye", "right_eye", "nose", "left_mouth", "right_mouth"];
@@ -19,12 +18,7 @@ pub const CELEBA_POINTS: [&str; 5] = ["left_eye", "right_eye", "nose", "left_mou
 /// An image name with its points.
 pub type NamedPoints = (String, Vec<[f32; 2]>);
 
-pub struct CelebA {
-    images: PathBuf,
-    source: String,
-    samples: Vec<NamedPoints>,
-    point_names: Vec<String>,
-}
+pub struct CelebA;
 
 fn find(root: &Path, names: &[&str]) -> Option<PathBuf> {
     names.iter().map(|n| root.join(n)).find(|p| p.exists())
@@ -93,7 +87,8 @@ pub fn parse_landmarks(text: &str, path: &Path) -> Result<Vec<NamedPoints>, Data
 }
 
 impl CelebA {
-    pub fn open(root: &Path, split: Split) -> Result<Self, DataError> {
+    /// The split's images (`img_align_celeba/`) with their five aligned landmarks.
+    pub fn open(root: &Path, split: Split) -> Result<LandmarkFiles, DataError> {
         let list_name = "list_landmarks_align_celeba.txt";
         let list = find(root, &[list_name, &format!("Anno/{list_name}")]).ok_or_else(|| {
             DataError::Empty {
@@ -124,10 +119,13 @@ impl CelebA {
                 hint: "the split lists no images".into(),
             });
         }
-        Ok(Self {
-            images: root.join("img_align_celeba"),
-            source: wanted.0.display().to_string(),
-            samples,
+        let images = root.join("img_align_celeba");
+        Ok(LandmarkFiles {
+            what: format!("CelebA landmarks {}", wanted.0.display()),
+            samples: samples
+                .into_iter()
+                .map(|(name, points)| (images.join(name), points))
+                .collect(),
             point_names: CELEBA_POINTS.iter().map(|s| s.to_string()).collect(),
         })
     }
@@ -171,33 +169,6 @@ fn split_names(root: &Path, split: Split) -> Result<(PathBuf, Vec<String>), Data
         }
     }
     Ok((path, names))
-}
-
-impl TaskDataset<LandmarkSample> for CelebA {
-    fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    fn class_names(&self) -> &[String] {
-        &self.point_names
-    }
-
-    fn get(&self, index: usize) -> Result<LandmarkSample, DataError> {
-        check_index(index, self.samples.len())?;
-        let (name, points) = &self.samples[index];
-        Ok(LandmarkSample {
-            image: decode_file(&self.images.join(name))?,
-            points: points.clone(),
-        })
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "CelebA landmarks {} ({} images)",
-            self.source,
-            self.samples.len()
-        )
-    }
 }
 
 #[cfg(test)]

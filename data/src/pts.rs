@@ -8,16 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::annotated::{LandmarkSample, TaskDataset};
+use super::annotated::LandmarkFiles;
 use super::celeba::CELEBA_POINTS;
-use super::image::decode_file;
-use super::{DataError, Split, check_index};
+use super::{DataError, Split};
 
-pub struct PtsFolder {
-    dir: PathBuf,
-    samples: Vec<(PathBuf, Vec<[f32; 2]>)>,
-    point_names: Vec<String>,
-}
+pub struct PtsFolder;
 
 fn bad(path: &Path, reason: impl Into<String>) -> DataError {
     DataError::BadFormat {
@@ -94,7 +89,8 @@ pub fn to_five_points(points: &[[f32; 2]], path: &Path) -> Result<Vec<[f32; 2]>,
 }
 
 impl PtsFolder {
-    pub fn open(root: &Path, split: Split) -> Result<Self, DataError> {
+    /// The split folder's images, each with the five points of the `.pts` file beside it.
+    pub fn open(root: &Path, split: Split) -> Result<LandmarkFiles, DataError> {
         let candidates: &[&str] = match split {
             Split::Train => &["train"],
             Split::Val => &["val", "test"],
@@ -140,38 +136,11 @@ impl PtsFolder {
                 hint: "no .pts files".into(),
             });
         }
-        Ok(Self {
-            dir,
+        Ok(LandmarkFiles {
+            what: format!("300-W .pts {}", dir.display()),
             samples,
             point_names: CELEBA_POINTS.iter().map(|s| s.to_string()).collect(),
         })
-    }
-}
-
-impl TaskDataset<LandmarkSample> for PtsFolder {
-    fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    fn class_names(&self) -> &[String] {
-        &self.point_names
-    }
-
-    fn get(&self, index: usize) -> Result<LandmarkSample, DataError> {
-        check_index(index, self.samples.len())?;
-        let (path, points) = &self.samples[index];
-        Ok(LandmarkSample {
-            image: decode_file(path)?,
-            points: points.clone(),
-        })
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "300-W .pts {} ({} images)",
-            self.dir.display(),
-            self.samples.len()
-        )
     }
 }
 
