@@ -5,6 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use exemplar_train::config::BackboneFlags;
 use exemplar_train::finetune::TaskKind;
 use exemplar_train::finetune::config::{FinetuneConfig, FinetuneFlags};
 
@@ -332,7 +333,10 @@ fn a_config_file_sits_between_the_defaults_and_the_flags() {
     )
     .unwrap();
     let flags = FinetuneFlags {
-        epochs: Some(5),
+        backbone: BackboneFlags {
+            epochs: Some(5),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let config = flags.resolve(Some(&path)).unwrap();

@@ -76,13 +76,20 @@ pub struct TaskEvalArgs {
     /// Data to evaluate on (its validation split) [default: the run's data]
     #[arg(long)]
     data: Option<DataSource>,
+    #[command(flatten)]
+    common: EvalRunning,
+}
+
+/// How every evaluation runs, and where its result goes.
+#[derive(Debug, Args)]
+struct EvalRunning {
     /// Data-loading threads
     #[arg(long, default_value_t = 2)]
     workers: usize,
     /// Compute device: cpu, wgpu, vulkan or cuda:N
     #[arg(long, default_value = "cpu")]
     device: String,
-    /// Where to write the JSON result [default: RUN/eval/<task>.json]
+    /// Where to write the JSON result [default: RUN/eval/<evaluation>.json]
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -99,15 +106,8 @@ struct EvalData {
     /// Use at most this many training images [default: all]
     #[arg(long)]
     train_limit: Option<usize>,
-    /// Data-loading threads
-    #[arg(long, default_value_t = 2)]
-    workers: usize,
-    /// Compute device: cpu, wgpu, vulkan or cuda:N
-    #[arg(long, default_value = "cpu")]
-    device: String,
-    /// Where to write the JSON result [default: RUN/eval/<kind>.json]
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    common: EvalRunning,
 }
 
 #[derive(Debug, Args)]
@@ -170,7 +170,7 @@ impl EvalSetup {
 }
 
 fn eval_setup(args: &EvalData) -> Result<EvalSetup> {
-    let device = exemplar_train::device::select(&args.device)?;
+    let device = exemplar_train::device::select(&args.common.device)?;
     let (backbone, card) = load_backbone(&args.run, &device)
         .with_context(|| format!("loading the backbone of {}", args.run.display()))?;
     let saved = args.run.join("config.toml");
@@ -195,7 +195,7 @@ fn eval_setup(args: &EvalData) -> Result<EvalSetup> {
         image_size: card.image_size,
         normalization: card.normalization,
         batch_size: 128,
-        workers: args.workers.max(1),
+        workers: args.common.workers.max(1),
         on_bad_image: BadImagePolicy::Skip,
     };
     Ok(EvalSetup {
@@ -217,6 +217,7 @@ fn save_result(
     result: &impl serde::Serialize,
 ) -> Result<PathBuf> {
     let path = args
+        .common
         .json
         .clone()
         .unwrap_or_else(|| default_result_path(&args.run, kind));
@@ -305,10 +306,11 @@ fn task_eval<T: Task + FromConfig + OpenSplit>(args: TaskEvalArgs, kind: TaskKin
     if let Some(data) = args.data {
         config.data = data;
     }
-    config.workers = args.workers.max(1);
-    let device = exemplar_train::device::select(&args.device)?;
+    config.workers = args.common.workers.max(1);
+    let device = exemplar_train::device::select(&args.common.device)?;
     let (eval, data) = finetune::evaluate_run::<T>(&args.run, &config, &card, &device)?;
     let path = args
+        .common
         .json
         .clone()
         .unwrap_or_else(|| default_result_path(&args.run, kind.name()));

@@ -1,52 +1,37 @@
 //! `train finetune`.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Args;
 use exemplar_train::finetune::config::{FinetuneConfig, FinetuneFlags};
 use exemplar_train::finetune::{self, FinetuneSummary, TaskKind};
-use exemplar_train::run::dir;
+
+use super::RunArgs;
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    /// TOML file with any of the settings below, `task` included (flags override it).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Run directory: config, metrics, checkpoints, the model and its card go here.
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Continue the run in --out from its last checkpoint, with its saved configuration.
-    #[arg(long, requires = "out")]
-    resume: bool,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     flags: FinetuneFlags,
 }
 
 pub fn run(args: FinetuneArgs) -> Result<()> {
-    let (config, out) = if args.resume {
-        let out = args.out.expect("clap requires --out with --resume");
-        let given = args
-            .flags
-            .training_flags_given()
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let saved = dir::resume_config(&out, "fine-tuning", args.config.is_some(), given)?;
-        let mut config = FinetuneConfig::load(&saved)?;
-        args.flags.apply_runtime(&mut config);
-        (config, out)
-    } else {
-        let config = args.flags.resolve(args.config.as_deref())?;
-        let out = args
-            .out
-            .unwrap_or_else(|| dir::default_run_dir(config.task.name()));
-        dir::check_new(&out)?;
-        (config, out)
-    };
+    let flags = &args.flags;
+    let (config, out) = args.run.settle(
+        "fine-tuning",
+        flags.training_flags_given(),
+        |saved| {
+            let mut config = FinetuneConfig::load(saved)?;
+            flags.apply_runtime(&mut config);
+            Ok(config)
+        },
+        |file| Ok(flags.resolve(file)?),
+        |config| config.task.name(),
+    )?;
     let task = config.task;
+    let resume = args.run.resume;
     let summary =
-        exemplar_train::with_task!(task, T => finetune::finetune::<T>(config, &out, args.resume))?;
+        exemplar_train::with_task!(task, T => finetune::finetune::<T>(config, &out, resume))?;
     print_finetune_summary(task, &summary);
     Ok(())
 }

@@ -1,41 +1,35 @@
 //! `train pretrain`.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
 use clap::Args;
-use exemplar_train::config::{self, PretrainConfig, PretrainFlags};
+use exemplar_train::config::{self, PretrainFlags};
 use exemplar_train::pretrain::pretrain;
-use exemplar_train::run::dir;
+
+use super::RunArgs;
 
 #[derive(Debug, Args)]
 pub struct PretrainArgs {
-    /// TOML file with any of the settings below (flags override it).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Run directory: config, metrics, checkpoints and the trained backbone go here.
-    #[arg(long, value_name = "DIR")]
-    out: Option<PathBuf>,
-    /// Continue the run in --out from its last checkpoint, with its saved configuration.
-    #[arg(long, requires = "out")]
-    resume: bool,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     flags: PretrainFlags,
 }
 
 pub fn run(args: PretrainArgs) -> Result<()> {
-    let (config, out) = if args.resume {
-        let out = args.out.expect("clap requires --out with --resume");
-        (resumed_config(&args.config, &out, &args.flags)?, out)
-    } else {
-        let config = config::resolve(args.config.as_deref(), &args.flags)?;
-        let out = args
-            .out
-            .unwrap_or_else(|| dir::default_run_dir(config.method.name()));
-        dir::check_new(&out)?;
-        (config, out)
-    };
-    let summary = pretrain(&config, &out, args.resume)?;
+    let flags = &args.flags;
+    let (config, out) = args.run.settle(
+        "pretraining",
+        flags.training_flags_given(),
+        |saved| {
+            let mut config = config::load_saved(saved)?;
+            flags.apply_runtime(&mut config);
+            config.validate()?;
+            Ok(config)
+        },
+        |file| Ok(config::resolve(file, flags)?),
+        |config| config.method.name(),
+    )?;
+    let summary = pretrain(&config, &out, args.run.resume)?;
     let knn = summary
         .knn
         .as_ref()
@@ -64,22 +58,4 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The saved configuration of the run in `out`, with only the runtime flags applied.
-fn resumed_config(
-    file: &Option<PathBuf>,
-    out: &Path,
-    flags: &PretrainFlags,
-) -> Result<PretrainConfig> {
-    let given = flags
-        .training_flags_given()
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let saved = dir::resume_config(out, "pretraining", file.is_some(), given)?;
-    let mut config = config::load_saved(&saved)?;
-    flags.apply_runtime(&mut config);
-    config.validate()?;
-    Ok(config)
 }

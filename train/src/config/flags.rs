@@ -1,10 +1,9 @@
 //! The command-line flags of `train pretrain`.
 
 use clap::Args;
-use exemplar_models::{Depth, Stem};
 
 use super::layers::{flags_given, set_given};
-use super::{BadImagePolicy, Method, PretrainConfig, Schedule};
+use super::{BackboneFlags, BadImagePolicy, Method, PretrainConfig, Schedule, set_backbone};
 use exemplar_data::DataSource;
 use exemplar_data::augment::AugmentPreset;
 
@@ -15,18 +14,8 @@ pub struct PretrainFlags {
     /// Pretraining method [default: exemplar-v2]
     #[arg(long, value_enum)]
     pub method: Option<Method>,
-    /// Backbone: resnet18, resnet34 or resnet50 [default: resnet50]
-    #[arg(long)]
-    pub arch: Option<Depth>,
-    /// Channel width multiplier [default: 1]
-    #[arg(long)]
-    pub width: Option<f32>,
-    /// Network stem: imagenet (7×7/2 + max-pool) or small (3×3/1) [default: imagenet]
-    #[arg(long)]
-    pub stem: Option<Stem>,
-    /// Input size in pixels [default: 224]
-    #[arg(long)]
-    pub image_size: Option<usize>,
+    #[command(flatten)]
+    pub backbone: BackboneFlags,
     /// Contrastive embedding size [default: 128]
     #[arg(long)]
     pub embed_dim: Option<usize>,
@@ -39,15 +28,9 @@ pub struct PretrainFlags {
     /// Temperature τ [default: 0.2 (v2), 0.07 (v1)]
     #[arg(long)]
     pub temperature: Option<f64>,
-    /// Training epochs [default: 200]
-    #[arg(long)]
-    pub epochs: Option<usize>,
     /// Stop after this many steps (the schedule still spans all epochs)
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Batch size [default: 256]
-    #[arg(long)]
-    pub batch_size: Option<usize>,
     /// Learning rate at batch size 256, scaled linearly [default: 0.03 (contrastive), 0.1 (supervised)]
     #[arg(long = "lr")]
     pub base_lr: Option<f64>,
@@ -121,12 +104,11 @@ impl PretrainFlags {
     /// Names of the flags that change what is trained (as opposed to how it runs), for refusing
     /// them on `--resume`.
     pub fn training_flags_given(&self) -> Vec<&'static str> {
-        let mut given = Vec::new();
+        let mut given = self.backbone.given();
         flags_given!(self => given;
-            method => "--method", arch => "--arch", width => "--width", stem => "--stem",
-            image_size => "--image-size", embed_dim => "--embed-dim", queue_size => "--queue-size",
-            key_momentum => "--key-momentum", temperature => "--temperature", epochs => "--epochs",
-            batch_size => "--batch-size", base_lr => "--lr", sgd_momentum => "--sgd-momentum",
+            method => "--method", embed_dim => "--embed-dim", queue_size => "--queue-size",
+            key_momentum => "--key-momentum", temperature => "--temperature",
+            base_lr => "--lr", sgd_momentum => "--sgd-momentum",
             weight_decay => "--weight-decay", schedule => "--schedule", bn_splits => "--bn-splits",
             seed => "--seed", data => "--data", train_subset => "--train-subset",
             base_classes => "--base-classes",
@@ -162,17 +144,12 @@ impl PretrainFlags {
         if let Some(v) = self.base_classes {
             config.base_classes = Some(v);
         }
+        set_backbone!(self.backbone => config);
         set_given!(self => config;
-            arch,
-            width,
-            stem,
-            image_size,
             embed_dim,
             queue_size,
             key_momentum,
             temperature,
-            epochs,
-            batch_size,
             base_lr,
             sgd_momentum,
             weight_decay,

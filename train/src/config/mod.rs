@@ -12,9 +12,12 @@ use thiserror::Error;
 use exemplar_data::augment::{AugmentPreset, Augmentation};
 use exemplar_data::{DataSource, SyntheticOptions};
 
+mod backbone_flags;
 mod flags;
 pub mod layers;
 
+pub use self::backbone_flags::BackboneFlags;
+pub(crate) use self::backbone_flags::set_backbone;
 pub use self::flags::PretrainFlags;
 pub use self::layers::resolve;
 
@@ -381,7 +384,10 @@ mod tests {
         )
         .unwrap();
         let flags = PretrainFlags {
-            epochs: Some(5),
+            backbone: BackboneFlags {
+                epochs: Some(5),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let config = resolve(Some(&path), &flags).unwrap();
@@ -410,7 +416,10 @@ mod tests {
             .to_string();
         assert!(err.contains("method"), "{err}");
         let flags = PretrainFlags {
-            batch_size: Some(10),
+            backbone: BackboneFlags {
+                batch_size: Some(10),
+                ..Default::default()
+            },
             bn_splits: Some(3),
             ..Default::default()
         };

@@ -9,7 +9,7 @@ use exemplar_models::{Depth, Stem};
 use serde::{Deserialize, Serialize};
 
 use crate::config::layers::{flags_given, overlay, read_saved, read_table, set_given, value};
-use crate::config::{BadImagePolicy, ConfigError, Normalization};
+use crate::config::{BackboneFlags, BadImagePolicy, ConfigError, Normalization, set_backbone};
 use exemplar_data::{DataSource, SyntheticOptions};
 
 /// The downstream task.
@@ -297,27 +297,11 @@ pub struct FinetuneFlags {
     /// pts:PATH, image-folder:PATH or idx:PATH [default: the built-in data of the task]
     #[arg(long)]
     pub data: Option<DataSource>,
-    /// Backbone for random or PyTorch init: resnet18, resnet34, resnet50 [default: resnet18]
-    #[arg(long)]
-    pub arch: Option<Depth>,
-    /// Channel width multiplier for random init [default: 0.25]
-    #[arg(long)]
-    pub width: Option<f32>,
-    /// Stem for random or PyTorch init: imagenet or small [default: small]
-    #[arg(long)]
-    pub stem: Option<Stem>,
-    /// Input size in pixels [default: 64]
-    #[arg(long)]
-    pub image_size: Option<usize>,
+    #[command(flatten)]
+    pub backbone: BackboneFlags,
     /// Channels of the task head [default: 32]
     #[arg(long)]
     pub head_channels: Option<usize>,
-    /// Training epochs [default: 8]
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Batch size [default: 32]
-    #[arg(long)]
-    pub batch_size: Option<usize>,
     /// Peak learning rate (warm-up, then cosine) [default: 0.02]
     #[arg(long)]
     pub lr: Option<f64>,
@@ -389,9 +373,9 @@ impl FinetuneFlags {
         }
         if matches!(config.init, Init::Run(_)) {
             let given: Vec<&str> = [
-                ("--arch", self.arch.is_some()),
-                ("--width", self.width.is_some()),
-                ("--stem", self.stem.is_some()),
+                ("--arch", self.backbone.arch.is_some()),
+                ("--width", self.backbone.width.is_some()),
+                ("--stem", self.backbone.stem.is_some()),
             ]
             .iter()
             .filter(|(_, g)| *g)
@@ -405,15 +389,10 @@ impl FinetuneFlags {
                 )));
             }
         }
+        set_backbone!(self.backbone => config);
         set_given!(self => config;
             data,
-            arch,
-            width,
-            stem,
-            image_size,
             head_channels,
-            epochs,
-            batch_size,
             lr,
             backbone_lr_scale,
             momentum,
@@ -434,11 +413,10 @@ impl FinetuneFlags {
 
     /// Flags that would change what a resumed run trains.
     pub fn training_flags_given(&self) -> Vec<&'static str> {
-        let mut given = Vec::new();
+        let mut given = self.backbone.given();
         flags_given!(self => given;
-            task => "--task", init => "--init", data => "--data", arch => "--arch", width => "--width",
-            stem => "--stem", image_size => "--image-size", head_channels => "--head-channels",
-            epochs => "--epochs", batch_size => "--batch-size", lr => "--lr",
+            task => "--task", init => "--init", data => "--data",
+            head_channels => "--head-channels", lr => "--lr",
             backbone_lr_scale => "--backbone-lr-scale", momentum => "--momentum",
             weight_decay => "--weight-decay", seed => "--seed",
             synthetic_train_size => "--synthetic-train-size", synthetic_val_size => "--synthetic-val-size",
