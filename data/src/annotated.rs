@@ -114,16 +114,24 @@ pub trait Annotated: Sized + Send + 'static {
     }
 }
 
+/// [`Annotated::image`] and [`Annotated::image_mut`] for a sample whose picture is its `image`
+/// field (every sample here).
+macro_rules! image_field {
+    () => {
+        fn image(&self) -> &Image {
+            &self.image
+        }
+        fn image_mut(&mut self) -> &mut Image {
+            &mut self.image
+        }
+    };
+}
+
 /// Boxes keep at least this fraction of their area after a crop, or are dropped.
 const MIN_VISIBLE: f32 = 0.3;
 
 impl Annotated for DetectionSample {
-    fn image(&self) -> &Image {
-        &self.image
-    }
-    fn image_mut(&mut self) -> &mut Image {
-        &mut self.image
-    }
+    image_field!();
 
     fn crop_resize(self, region: [f32; 4], out_w: usize, out_h: usize) -> Self {
         let [x0, y0, w, h] = region;
@@ -171,12 +179,7 @@ fn area(b: [f32; 4]) -> f32 {
 }
 
 impl Annotated for SegmentationSample {
-    fn image(&self) -> &Image {
-        &self.image
-    }
-    fn image_mut(&mut self) -> &mut Image {
-        &mut self.image
-    }
+    image_field!();
 
     fn crop_resize(self, region: [f32; 4], out_w: usize, out_h: usize) -> Self {
         let mask = resample_mask(
@@ -202,12 +205,7 @@ impl Annotated for SegmentationSample {
 }
 
 impl Annotated for LandmarkSample {
-    fn image(&self) -> &Image {
-        &self.image
-    }
-    fn image_mut(&mut self) -> &mut Image {
-        &mut self.image
-    }
+    image_field!();
 
     fn crop_resize(self, region: [f32; 4], out_w: usize, out_h: usize) -> Self {
         let [x0, y0, w, h] = region;
@@ -239,12 +237,7 @@ impl Annotated for LandmarkSample {
 }
 
 impl Annotated for ClassSample {
-    fn image(&self) -> &Image {
-        &self.image
-    }
-    fn image_mut(&mut self) -> &mut Image {
-        &mut self.image
-    }
+    image_field!();
 
     fn crop_resize(self, region: [f32; 4], out_w: usize, out_h: usize) -> Self {
         Self {

@@ -46,6 +46,18 @@ def pick(records, **match):
     return None
 
 
+def table(title, columns, rows, note=None):
+    """A Markdown section: `## title`, an optional note, and a table of `columns` (name, and
+    whether it is right-aligned) over `rows` (lists of cells)."""
+    out = [f"## {title}", ""]
+    if note:
+        out += [note, ""]
+    out.append("| " + " | ".join(name for name, _ in columns) + " |")
+    out.append("|" + "|".join("---:" if right else "---" for _, right in columns) + "|")
+    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return out + [""]
+
+
 def machine_section(records):
     out = ["# GPU benchmark: burn and ONNX Runtime beside PyTorch", ""]
     for r in records:
@@ -88,35 +100,29 @@ def train_section(records):
             keys.append(key)
     if not keys:
         return []
-    out = ["## Training throughput (images/s, full steps)", "",
-           "burn bf16 keeps every tensor in bf16 (speed only: it breaks the momentum update); "
-           "PyTorch bf16 is autocast with f32 weights.", "",
-           "| network | px | batch | method | burn f32 | PyTorch f32 | burn ÷ PyTorch f32 "
-           "| burn bf16 | PyTorch bf16 channels-last | burn bf16 ÷ PyTorch bf16 |",
-           "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for arch, size, batch, method in keys:
         same = dict(suite="train", arch=arch, image_size=size, batch=batch, method=method)
         burn = pick(train, impl="burn", precision="f32", **same)
         torch32 = pick(train, impl="pytorch", precision="f32", channels_last=False, **same)
         burn16 = pick(train, impl="burn", precision="bf16", **same)
         torch16 = pick(train, impl="pytorch", precision="bf16", channels_last=True, **same)
-        out.append(f"| {arch} | {size} | {batch} | {method} | {rate(burn)} | {rate(torch32)} "
-                   f"| {ratio(burn, torch32)} | {rate(burn16)} | {rate(torch16)} "
-                   f"| {ratio(burn16, torch16)} |")
-    return out + [""]
+        rows.append([arch, size, batch, method, rate(burn), rate(torch32), ratio(burn, torch32),
+                     rate(burn16), rate(torch16), ratio(burn16, torch16)])
+    columns = [("network", False), ("px", True), ("batch", True), ("method", False),
+               ("burn f32", True), ("PyTorch f32", True), ("burn ÷ PyTorch f32", True),
+               ("burn bf16", True), ("PyTorch bf16 channels-last", True),
+               ("burn bf16 ÷ PyTorch bf16", True)]
+    note = ("burn bf16 keeps every tensor in bf16 (speed only: it breaks the momentum update); "
+            "PyTorch bf16 is autocast with f32 weights.")
+    return table("Training throughput (images/s, full steps)", columns, rows, note)
 
 
 def infer_section(records):
     infer = [r for r in records if r.get("suite") == "infer"]
     if not infer:
         return []
-    out = ["## Inference throughput (images/s)", "",
-           "`io`: `host` = new host tensors in and out per call; `pinned` = page-locked host "
-           "buffers (I/O binding; PyTorch: `pin_memory` + `non_blocking`); `device` = input "
-           "and output stay on the GPU.", "",
-           "| runtime | provider / precision | io | batch | latency ms | images/s "
-           "| ÷ PyTorch f32, same io |",
-           "|---|---|---|---:|---:|---:|---:|"]
+    rows = []
     for r in infer:
         torch32 = pick(infer, impl="pytorch", precision="f32", channels_last=False,
                        io=r["io"], batch=r["batch"])
@@ -124,9 +130,15 @@ def infer_section(records):
                                                         else ""))
         shown = "–" if r["impl"] == "pytorch" and r["precision"] == "f32" and not \
             r.get("channels_last") else ratio(r["images_per_second"], torch32)
-        out.append(f"| {r['impl']} | {what} | {r['io']} | {r['batch']} | {r['latency_ms']:.2f} "
-                   f"| {rate(r['images_per_second'])} | {shown} |")
-    return out + [""]
+        rows.append([r["impl"], what, r["io"], r["batch"], f"{r['latency_ms']:.2f}",
+                     rate(r["images_per_second"]), shown])
+    columns = [("runtime", False), ("provider / precision", False), ("io", False),
+               ("batch", True), ("latency ms", True), ("images/s", True),
+               ("÷ PyTorch f32, same io", True)]
+    note = ("`io`: `host` = new host tensors in and out per call; `pinned` = page-locked host "
+            "buffers (I/O binding; PyTorch: `pin_memory` + `non_blocking`); `device` = input "
+            "and output stay on the GPU.")
+    return table("Inference throughput (images/s)", columns, rows, note)
 
 
 def decode_section(records):
@@ -136,28 +148,24 @@ def decode_section(records):
     best_ort = max((r["images_per_second"] for r in records
                     if r.get("suite") == "infer" and r.get("impl") == "onnxruntime"
                     and r.get("io") != "device"), default=None)
-    out = ["## Does the CPU side keep up?", "",
-           "| work | threads | images/s | ÷ best ONNX Runtime rate with host I/O |",
-           "|---|---:|---:|---:|"]
-    for r in decode:
-        out.append(f"| decode + resize + normalise ({r['source']} → {r['image_size']} px) "
-                   f"| {r['threads']} | {rate(r['images_per_second'])} "
-                   f"| {ratio(r['images_per_second'], best_ort)} |")
-    return out + [""]
+    rows = [[f"decode + resize + normalise ({r['source']} → {r['image_size']} px)", r["threads"],
+             rate(r["images_per_second"]), ratio(r["images_per_second"], best_ort)]
+            for r in decode]
+    columns = [("work", False), ("threads", True), ("images/s", True),
+               ("÷ best ONNX Runtime rate with host I/O", True)]
+    return table("Does the CPU side keep up?", columns, rows)
 
 
 def serve_section(records):
     rows = [r for r in records if r.get("suite") == "serve"]
     if not rows:
         return []
-    out = ["## serve end to end (HTTP, JPEG uploads)", "",
-           "| device | model | clients | serve flags | requests | images/s | p50 ms | p99 ms |",
-           "|---|---|---:|---|---:|---:|---:|---:|"]
-    for r in rows:
-        out.append(f"| {r['device']} | {r['model']} | {r['clients']} | `{r['serve_flags']}` "
-                   f"| {r['requests']} | {rate(r['images_per_second'])} | {r['p50_ms']:.1f} "
-                   f"| {r['p99_ms']:.1f} |")
-    return out + [""]
+    cells = [[r["device"], r["model"], r["clients"], f"`{r['serve_flags']}`", r["requests"],
+              rate(r["images_per_second"]), f"{r['p50_ms']:.1f}", f"{r['p99_ms']:.1f}"]
+             for r in rows]
+    columns = [("device", False), ("model", False), ("clients", True), ("serve flags", False),
+               ("requests", True), ("images/s", True), ("p50 ms", True), ("p99 ms", True)]
+    return table("serve end to end (HTTP, JPEG uploads)", columns, cells)
 
 
 def failure_section(records):
