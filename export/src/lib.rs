@@ -54,6 +54,8 @@ pub enum ExportError {
     #[error(transparent)]
     Torchvision(#[from] exemplar_models::torchvision::TorchvisionError),
     #[error("burn-onnx could not export the model: {0}")]
+    Capture(#[from] burn_onnx::export::ExportError),
+    #[error("burn-onnx could not export the model: {0}")]
     Onnx(String),
     #[error(transparent)]
     RuntimeLibrary(#[from] exemplar_inference::runtime::RuntimeError),

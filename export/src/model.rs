@@ -13,9 +13,7 @@ use exemplar_inference::ModelCard;
 use exemplar_inference::card::{CARD_FORMAT, InputSpec, OutputSpec, Provenance, TaskSpec};
 use exemplar_models::card::{BACKBONE_CARD, BackboneCard, load_backbone};
 use exemplar_models::network::NETWORK_CONFIG;
-use exemplar_models::{
-    Classifier, Detector, LandmarkRegressor, Network, NetworkConfig, ResNet, Segmenter,
-};
+use exemplar_models::{Network, NetworkConfig, NetworkVisitor, ResNet};
 
 use crate::ExportError;
 
@@ -28,10 +26,18 @@ pub const MODEL_CARD: &str = "model.json";
 pub enum Exportable {
     /// A pretrained backbone: pooled features `[batch, dim]`.
     Embedding(ResNet),
-    Classifier(Classifier),
-    Detector(Detector),
-    Segmenter(Segmenter),
-    Landmarks(LandmarkRegressor),
+    /// A fine-tuned task network.
+    Task(Network),
+}
+
+impl Exportable {
+    /// `visitor` on the network and its forward pass, whatever its task.
+    pub fn visit<V: NetworkVisitor>(&self, visitor: V) -> V::Output {
+        match self {
+            Exportable::Embedding(backbone) => visitor.visit(backbone, ResNet::forward),
+            Exportable::Task(network) => network.visit(visitor),
+        }
+    }
 }
 
 /// What a run directory holds.
@@ -63,15 +69,7 @@ pub fn read(run: &Path, device: &Device) -> Result<Source, ExportError> {
 /// Loads the model of `run` (see [`read`]) for ONNX export.
 pub fn load(run: &Path, device: &Device) -> Result<(Exportable, ModelCard), ExportError> {
     Ok(match read(run, device)? {
-        Source::Finetuned(network, _, card) => {
-            let model = match network {
-                Network::Classifier(m) => Exportable::Classifier(m),
-                Network::Detector(m) => Exportable::Detector(m),
-                Network::Segmenter(m) => Exportable::Segmenter(m),
-                Network::Landmarks(m) => Exportable::Landmarks(m),
-            };
-            (model, card)
-        }
+        Source::Finetuned(network, _, card) => (Exportable::Task(network), card),
         Source::Pretrained(backbone, card) => {
             let card = embedding_card(&card);
             (Exportable::Embedding(backbone), card)

@@ -1,8 +1,10 @@
 //! burn → ONNX with burn-onnx's exporter: the forward pass is captured twice (batch 1 and
 //! batch 2) so the batch axis becomes symbolic, and the weights are embedded.
 
+use burn::module::Module;
 use burn::tensor::{Device, Distribution, Tensor};
 use burn_onnx::export::{AxisSpec, InputSpec, OnnxExporter, OnnxModel};
+use exemplar_models::NetworkVisitor;
 
 use crate::ExportError;
 use crate::model::Exportable;
@@ -16,51 +18,63 @@ pub fn to_onnx(
     [height, width]: [usize; 2],
     device: &Device,
 ) -> Result<OnnxModel, ExportError> {
-    let sample = |n: usize| {
-        Tensor::<4>::random(
-            [n, 3, height, width],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        )
-    };
-    let spec = [InputSpec::new([
-        AxisSpec::dynamic(BATCH_AXIS),
-        AxisSpec::Static,
-        AxisSpec::Static,
-        AxisSpec::Static,
-    ])];
-    let exporter = OnnxExporter::new();
-    let result = match model {
-        Exportable::Embedding(m) => {
-            exporter.export_dynamic(m, sample(1), sample(2), &spec, |m, x| m.forward(x))
-        }
-        Exportable::Classifier(m) => {
-            exporter.export_dynamic(m, sample(1), sample(2), &spec, |m, x| m.forward(x))
-        }
-        Exportable::Detector(m) => {
-            exporter.export_dynamic(m, sample(1), sample(2), &spec, |m, x| m.forward(x))
-        }
-        Exportable::Segmenter(m) => {
-            exporter.export_dynamic(m, sample(1), sample(2), &spec, |m, x| m.forward(x))
-        }
-        Exportable::Landmarks(m) => {
-            exporter.export_dynamic(m, sample(1), sample(2), &spec, |m, x| m.forward(x))
-        }
-    };
-    result.map_err(|e| ExportError::Onnx(e.to_string()))
+    let onnx = model.visit(Capture {
+        size: [height, width],
+        device,
+    })?;
+    Ok(onnx)
+}
+
+/// The graph capture of a network's forward pass, at batch 1 and batch 2.
+struct Capture<'a> {
+    size: [usize; 2],
+    device: &'a Device,
+}
+
+impl NetworkVisitor for Capture<'_> {
+    type Output = Result<OnnxModel, burn_onnx::export::ExportError>;
+
+    fn visit<M: Module, const D: usize>(
+        self,
+        network: &M,
+        forward: fn(&M, Tensor<4>) -> Tensor<D>,
+    ) -> Self::Output {
+        let [height, width] = self.size;
+        let sample = |n: usize| {
+            Tensor::<4>::random(
+                [n, 3, height, width],
+                Distribution::Normal(0.0, 1.0),
+                self.device,
+            )
+        };
+        let spec = [InputSpec::new([
+            AxisSpec::dynamic(BATCH_AXIS),
+            AxisSpec::Static,
+            AxisSpec::Static,
+            AxisSpec::Static,
+        ])];
+        OnnxExporter::new().export_dynamic(network, sample(1), sample(2), &spec, forward)
+    }
 }
 
 /// burn's own output for `input`: values and shape.
 pub fn burn_output(model: &Exportable, input: Tensor<4>) -> (Vec<f32>, Vec<usize>) {
-    fn read<const D: usize>(t: Tensor<D>) -> (Vec<f32>, Vec<usize>) {
-        let shape = t.dims().to_vec();
-        (t.into_data().iter::<f32>().collect(), shape)
-    }
-    match model {
-        Exportable::Embedding(m) => read(m.forward(input)),
-        Exportable::Classifier(m) => read(m.forward(input)),
-        Exportable::Detector(m) => read(m.forward(input)),
-        Exportable::Segmenter(m) => read(m.forward(input)),
-        Exportable::Landmarks(m) => read(m.forward(input)),
+    model.visit(Run(input))
+}
+
+/// A network's forward pass on one input, read back.
+struct Run(Tensor<4>);
+
+impl NetworkVisitor for Run {
+    type Output = (Vec<f32>, Vec<usize>);
+
+    fn visit<M: Module, const D: usize>(
+        self,
+        network: &M,
+        forward: fn(&M, Tensor<4>) -> Tensor<D>,
+    ) -> Self::Output {
+        let output = forward(network, self.0);
+        let shape = output.dims().to_vec();
+        (output.into_data().iter::<f32>().collect(), shape)
     }
 }

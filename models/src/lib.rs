@@ -27,4 +27,4 @@ pub use heads::detection::{Detector, DetectorConfig};
 pub use heads::landmarks::{LandmarkRegressor, LandmarkRegressorConfig};
 pub use heads::projection::{ProjectionHead, ProjectionHeadConfig, ProjectionKind};
 pub use heads::segmentation::{Segmenter, SegmenterConfig};
-pub use network::{HeadConfig, Network, NetworkConfig};
+pub use network::{HeadConfig, Network, NetworkConfig, NetworkVisitor};

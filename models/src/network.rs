@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -82,6 +82,31 @@ head_config!(ClassifierConfig => Classifier, NetworkConfig::Classification);
 head_config!(DetectorConfig => Detector, NetworkConfig::Detection);
 head_config!(SegmenterConfig => Segmenter, NetworkConfig::Segmentation);
 head_config!(LandmarkRegressorConfig => LandmarkRegressor, NetworkConfig::Landmarks);
+
+/// Something done with a network whatever its type, given the module and its forward pass (images
+/// to an output tensor of rank `D`). Export captures and runs every network this way, so it has
+/// no code of its own per task.
+pub trait NetworkVisitor {
+    type Output;
+
+    fn visit<M: Module, const D: usize>(
+        self,
+        network: &M,
+        forward: fn(&M, Tensor<4>) -> Tensor<D>,
+    ) -> Self::Output;
+}
+
+impl Network {
+    /// `visitor` on this network and its forward pass.
+    pub fn visit<V: NetworkVisitor>(&self, visitor: V) -> V::Output {
+        match self {
+            Network::Classifier(m) => visitor.visit(m, Classifier::forward),
+            Network::Detector(m) => visitor.visit(m, Detector::forward),
+            Network::Segmenter(m) => visitor.visit(m, Segmenter::forward),
+            Network::Landmarks(m) => visitor.visit(m, LandmarkRegressor::forward),
+        }
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum NetworkError {
