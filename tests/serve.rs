@@ -251,6 +251,20 @@ fn every_endpoint_answers_with_the_models_own_output() {
     let spec = server.get("/openapi.json").json();
     assert_eq!(spec["openapi"], "3.1.0");
     assert!(spec["paths"]["/v1/segment"]["post"].is_object());
+
+    // Each model's metadata names the route that answers with it, and that route does.
+    for (model, route) in [
+        ("detection", "/v1/detect"),
+        ("segmentation", "/v1/segment"),
+        ("landmarks", "/v1/landmarks"),
+        ("backbone", "/v1/embed"),
+        ("classification", "/v1/classify"),
+    ] {
+        let meta = server.get(&format!("/v2/models/{model}")).json();
+        assert_eq!(meta["route"], route, "{model}");
+        let answer = server.post_image(&format!("{route}?model={model}"), &image);
+        assert_eq!(answer.status, 200, "{route}: {}", answer.json());
+    }
 }
 
 /// Photos much larger than the input are decoded downscaled (DCT domain), so the server's input is

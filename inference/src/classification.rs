@@ -1,5 +1,11 @@
 //! Class logits to ranked probabilities: the softmax and the top k.
 
+use std::convert::Infallible;
+
+use serde::{Deserialize, Serialize};
+
+use crate::served::{Output, ServedModel, ServedTask};
+
 /// The softmax of `logits` (the maximum is subtracted first, so large logits do not overflow).
 /// Empty logits give an empty answer.
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
@@ -16,6 +22,63 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(usize, f32)> {
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.truncate(k);
     ranked
+}
+
+/// `/v1/classify`'s option.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ClassifyQuery {
+    /// classes to return (default 5)
+    #[param(minimum = 1)]
+    pub top_k: Option<usize>,
+}
+
+/// One class and its softmax score.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClassScore {
+    pub class_id: usize,
+    pub class_name: String,
+    pub score: f32,
+}
+
+/// `POST /v1/classify`: the top classes, best first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClassifyAnswer {
+    pub model: String,
+    pub top: Vec<ClassScore>,
+}
+
+/// Classification, served: the `top_k` most probable classes (at least one).
+pub struct Classify;
+
+impl ServedTask for Classify {
+    const TASK: &'static str = "classification";
+    const PATH: &'static str = "/v1/classify";
+    const SUMMARY: &'static str = "Classification: the top-k classes with softmax scores";
+    type Query = ClassifyQuery;
+    /// How many classes to return.
+    type Options = usize;
+    type Error = Infallible;
+    type Answer = ClassifyAnswer;
+
+    fn options(_: &ServedModel, query: ClassifyQuery) -> Result<usize, Infallible> {
+        Ok(query.top_k.unwrap_or(5).max(1))
+    }
+
+    fn answer(model: &ServedModel, k: usize, _: [usize; 2], output: Output) -> ClassifyAnswer {
+        let top = top_k(&output.values, k)
+            .into_iter()
+            .map(|(c, p)| ClassScore {
+                class_id: c,
+                class_name: model.card.class_names[c].clone(),
+                score: p,
+            })
+            .collect();
+        ClassifyAnswer {
+            model: model.name.to_string(),
+            top,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::card::TaskSpec;
+use crate::served::{Output, ServedModel, ServedTask};
+
 /// Output channels besides the class heatmaps: x/y offset and log width/height.
 pub const BOX_CHANNELS: usize = 4;
 
@@ -228,6 +231,110 @@ pub fn encode(
         targets.objects += 1;
     }
     targets
+}
+
+/// `/v1/detect`'s option.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DetectQuery {
+    /// drop detections scoring below this (default: the model card's threshold)
+    #[param(minimum = 0, maximum = 1)]
+    pub score_threshold: Option<f32>,
+}
+
+/// Why `/v1/detect` refused its options.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectOptionError {
+    #[error("score_threshold must be between 0 and 1, not {0}")]
+    ScoreThreshold(f32),
+    #[error("model '{0}' is not a detection model")]
+    NotDetection(String),
+}
+
+/// One detected object as served: COCO-style `[x, y, width, height]`, with its class name.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Detection)]
+pub struct DetectedObject {
+    /// `[x, y, width, height]` in the submitted image's pixels (COCO style).
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub class_id: usize,
+    pub class_name: String,
+}
+
+/// `POST /v1/detect`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DetectAnswer {
+    pub model: String,
+    /// The submitted image's size, which the boxes refer to.
+    pub width: usize,
+    pub height: usize,
+    pub detections: Vec<DetectedObject>,
+}
+
+/// Detection, served: the card's decoding, with the query's score threshold if given.
+pub struct Detect;
+
+impl ServedTask for Detect {
+    const TASK: &'static str = "detection";
+    const PATH: &'static str = "/v1/detect";
+    const SUMMARY: &'static str =
+        "Detection: COCO-style boxes [x, y, w, h] with scores and class names";
+    type Query = DetectQuery;
+    type Options = DetectionDecoding;
+    type Error = DetectOptionError;
+    type Answer = DetectAnswer;
+
+    fn options(model: &ServedModel, query: DetectQuery) -> Result<DetectionDecoding, Self::Error> {
+        let TaskSpec::Detection(decoding) = &model.card.task else {
+            return Err(DetectOptionError::NotDetection(model.name.to_string()));
+        };
+        let mut decoding = *decoding;
+        if let Some(threshold) = query.score_threshold {
+            if !(0.0..=1.0).contains(&threshold) {
+                return Err(DetectOptionError::ScoreThreshold(threshold));
+            }
+            decoding.score_threshold = threshold;
+        }
+        Ok(decoding)
+    }
+
+    fn answer(
+        model: &ServedModel,
+        decoding: DetectionDecoding,
+        [width, height]: [usize; 2],
+        output: Output,
+    ) -> DetectAnswer {
+        let names = &model.card.class_names;
+        let [w, h] = [width as f32, height as f32];
+        let [input_w, input_h] = model.input_size.map(|n| n as f32);
+        let detections = decode(
+            &output.values,
+            names.len(),
+            [output.shape[1], output.shape[2]],
+            &decoding,
+            [w / input_w, h / input_h],
+            [w, h],
+        );
+        let detections = detections
+            .iter()
+            .map(|d| {
+                let [x0, y0, x1, y1] = d.bbox;
+                DetectedObject {
+                    bbox: [x0, y0, x1 - x0, y1 - y0],
+                    score: d.score,
+                    class_id: d.class,
+                    class_name: names[d.class].clone(),
+                }
+            })
+            .collect();
+        DetectAnswer {
+            model: model.name.to_string(),
+            width,
+            height,
+            detections,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,12 @@
 //! `y / height`, in `[0, 1]`), which survives the stretch resize unchanged, so mapping back to
 //! the submitted image is one multiplication per axis.
 
+use std::convert::Infallible;
+
+use serde::Serialize;
+
+use crate::served::{NoOptions, Output, ServedModel, ServedTask};
+
 /// Input-relative coordinates of points in pixels of a `width × height` image.
 pub fn normalize(points: &[[f32; 2]], [width, height]: [f32; 2]) -> Vec<f32> {
     points
@@ -38,6 +44,63 @@ pub fn normalized_error(
         .map(|(&p, &t)| distance(p, t))
         .sum();
     Some(total / truth.len() as f32 / norm)
+}
+
+/// One named landmark, in the submitted image's pixels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Point {
+    pub name: String,
+    pub x: f32,
+    pub y: f32,
+}
+
+/// `POST /v1/landmarks`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LandmarksAnswer {
+    pub model: String,
+    pub width: usize,
+    pub height: usize,
+    pub points: Vec<Point>,
+}
+
+/// Landmarks, served: the card's point names with the points in the submitted image's pixels.
+pub struct Locate;
+
+impl ServedTask for Locate {
+    const TASK: &'static str = "landmarks";
+    const PATH: &'static str = "/v1/landmarks";
+    const SUMMARY: &'static str = "Facial landmarks: named (x, y) points";
+    type Query = NoOptions;
+    type Options = ();
+    type Error = Infallible;
+    type Answer = LandmarksAnswer;
+
+    fn options(_: &ServedModel, _: NoOptions) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn answer(
+        model: &ServedModel,
+        _: (),
+        [width, height]: [usize; 2],
+        output: Output,
+    ) -> LandmarksAnswer {
+        let points = denormalize(&output.values, [width as f32, height as f32])
+            .into_iter()
+            .zip(&model.card.class_names)
+            .map(|([x, y], name)| Point {
+                name: name.clone(),
+                x,
+                y,
+            })
+            .collect();
+        LandmarksAnswer {
+            model: model.name.to_string(),
+            width,
+            height,
+            points,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,9 +8,10 @@
 //! - [`image`]: the RGB image type and the network-input preprocessing (resize + normalise), from
 //!   an [`Image`] or straight from 8-bit pixels.
 //! - [`input`]: a model's input values in the datatype its graph takes (FP32, FP16 or UINT8).
-//! - [`classification`], [`detection`], [`segmentation`], [`landmarks`]: turning raw network
-//!   outputs into ranked classes, boxes, masks and points in the original image's pixels;
-//!   [`rle`]: COCO run-length encoding.
+//! - [`classification`], [`detection`], [`segmentation`], [`landmarks`], [`embedding`]: one
+//!   module per task, turning raw network outputs into ranked classes, boxes, masks and points
+//!   in the original image's pixels, and answering as the server does ([`served`]: the
+//!   [`served::ServedTask`] each implements); [`rle`]: COCO run-length encoding.
 //! - `runtime` (feature `runtime`): finding and loading the ONNX Runtime library.
 //!
 //! This crate does not link burn: the server uses it without the training stack, and evaluation
@@ -21,6 +22,7 @@ pub mod card;
 pub mod classification;
 pub mod decode;
 pub mod detection;
+pub mod embedding;
 pub mod image;
 pub mod input;
 pub mod landmarks;
@@ -29,6 +31,7 @@ pub mod rle;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod segmentation;
+pub mod served;
 
 pub use card::{CardError, InputDatatype, ModelCard, Normalization, TaskSpec};
 pub use image::Image;

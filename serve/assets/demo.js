@@ -1,16 +1,10 @@
 // The demo page: lists the served models (from /v2 and each model's metadata), sends the chosen
-// image to the model's task endpoint and draws the answer over the image (draw.js).
+// image to the model's task route (the metadata's `route`) and draws the answer over the image
+// (draw.js); a task it has no drawing for shows its answer as JSON.
 
 import * as draw from '/ui/draw.js';
 import { element } from '/ui/dom.js';
 
-const ROUTES = {
-  detection: '/v1/detect',
-  segmentation: '/v1/segment',
-  landmarks: '/v1/landmarks',
-  embedding: '/v1/embed',
-  classification: '/v1/classify',
-};
 const SAMPLES = { landmarks: '/ui/samples/face.png' };
 const SCENE = '/ui/samples/scene.png';
 /** About how many pixels the longer side of the drawn image takes. */
@@ -76,6 +70,10 @@ async function submit(blob, what) {
   const model = selected();
   if (!model) return;
   clearResult();
+  if (!model.route) {
+    showError(`No task route serves ${model.task.kind} models; use /v2/models/${model.name}/infer`);
+    return;
+  }
   $('status').textContent = `Sending ${what} to ${model.name}…`;
   const params = new URLSearchParams({ model: model.name });
   // Every peak comes back; the slider filters them here, without another request.
@@ -84,7 +82,7 @@ async function submit(blob, what) {
   let response;
   let body;
   try {
-    response = await fetch(`${ROUTES[model.task.kind]}?${params}`, {
+    response = await fetch(`${model.route}?${params}`, {
       method: 'POST',
       headers: { 'Content-Type': blob.type || 'application/octet-stream' },
       body: blob,
@@ -162,8 +160,13 @@ function render() {
       summary = `a ${answer.dim}-dimensional embedding`;
       break;
     }
-    default:
-      summary = 'an answer this page cannot draw';
+    default: {
+      // A task this page has no drawing for: its answer, as the route returned it.
+      const json = element('pre', JSON.stringify(answer, null, 2));
+      json.id = 'answer';
+      details.append(json);
+      summary = `a ${model.task.kind} answer, listed beside it`;
+    }
   }
   canvas.setAttribute('aria-label', `The ${size} image with ${summary}`);
 }
@@ -298,7 +301,7 @@ async function start() {
     );
     const select = $('model');
     for (const meta of cards) {
-      state.models.set(meta.name, { name: meta.name, task: meta.card.task });
+      state.models.set(meta.name, { name: meta.name, task: meta.card.task, route: meta.route });
       select.append(new Option(`${meta.name} (${meta.card.task.kind})`, meta.name));
     }
     $('server').textContent = `${server.name} ${server.version} on ${server.device}, ${cards.length} models loaded`;

@@ -13,24 +13,10 @@ use crate::api::AppState;
 use crate::registry::Registry;
 use crate::{api, oip, v1};
 
-/// The task endpoints and the task of the models each takes.
-const TASKS: [(&str, &str); 5] = [
-    ("/v1/detect", "detection"),
-    ("/v1/segment", "segmentation"),
-    ("/v1/landmarks", "landmarks"),
-    ("/v1/embed", "embedding"),
-    ("/v1/classify", "classification"),
-];
-
 #[derive(OpenApi)]
 #[openapi(
     info(title = "exemplar-serve", description = "Exported exemplar models over HTTP: task endpoints under /v1, the Open Inference Protocol under /v2."),
     paths(
-        v1::detect,
-        v1::segment,
-        v1::landmarks,
-        v1::embed,
-        v1::classify,
         oip::server_metadata,
         oip::live,
         oip::ready,
@@ -48,16 +34,25 @@ const TASKS: [(&str, &str); 5] = [
 )]
 struct ApiDoc;
 
+/// The generated document: the `/v1` routes first, then the rest.
+fn described() -> utoipa::openapi::OpenApi {
+    let mut api = ApiDoc::openapi();
+    let rest = std::mem::take(&mut api.paths);
+    api.merge(v1::Doc::openapi());
+    api.paths.merge(rest);
+    api
+}
+
 /// The generated document, with the running server's additions.
 pub fn document(registry: &Registry) -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| json!({}));
+    let mut doc = serde_json::to_value(described()).unwrap_or_else(|_| json!({}));
     doc["info"]["version"] = json!(env!("CARGO_PKG_VERSION"));
     let Some(paths) = doc["paths"].as_object_mut() else {
         return doc;
     };
     for (path, item) in paths.iter_mut() {
         // `/v1/<route>` takes the models of its task.
-        let task = TASKS
+        let task = v1::TASKS
             .iter()
             .find(|(route, _)| path == route)
             .map(|(_, task)| *task);

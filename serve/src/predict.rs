@@ -1,5 +1,5 @@
 //! One image through one model: decode the upload for the model's input size, queue it on the
-//! model's worker, and map what can go wrong to HTTP statuses. The task endpoints in `api` turn
+//! model's worker, and map what can go wrong to HTTP statuses. The task endpoints in `v1` turn
 //! the raw output into their answers.
 
 use axum::http::StatusCode;
@@ -12,17 +12,10 @@ use crate::runtime::Output;
 use crate::upload::Upload;
 use crate::worker::SubmitError;
 
-/// The submitted picture's `[width, height]`.
-#[derive(Debug, Clone, Copy)]
-pub struct Size {
-    pub width: usize,
-    pub height: usize,
-}
-
-/// Decodes the body, runs the model on it and returns the picture's size with the model's
-/// output (its output tensors joined along the channels, as decoding reads them). A JPEG much larger than the network input is decoded downscaled (DCT domain) and
+/// Decodes the body, runs the model on it and returns the picture's `[width, height]` with the
+/// model's output (its output tensors joined along the channels, as decoding reads them). A JPEG much larger than the network input is decoded downscaled (DCT domain) and
 /// resized in 8 bits: no full-size `f32` copy is made.
-pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiError> {
+pub async fn run(model: &Model, upload: Upload) -> Result<([usize; 2], Output), ApiError> {
     let body = upload.image;
     if body.is_empty() {
         return Err(ApiError::bad_request(
@@ -47,17 +40,12 @@ pub async fn run(model: &Model, upload: Upload) -> Result<(Size, Output), ApiErr
             SubmitError::Full => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             SubmitError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         })?
-        .and_then(Output::join)
+        .and_then(|outputs| Output::join(outputs).map_err(|e| e.to_string()))
         .map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("inference failed: {e}"),
             )
         })?;
-    let [width, height] = original;
-    Ok((Size { width, height }, output))
-}
-
-pub fn size_of(image: &Size) -> [f32; 2] {
-    [image.width as f32, image.height as f32]
+    Ok((original, output))
 }

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use exemplar_inference::ModelCard;
+use exemplar_inference::served::ServedModel;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -74,6 +75,15 @@ impl Model {
     pub fn input_size(&self) -> [usize; 2] {
         let [_, height, width] = self.input.dims;
         [width, height]
+    }
+
+    /// What a task's answer needs of the model (`exemplar_inference::served`).
+    pub fn served(&self) -> ServedModel<'_> {
+        ServedModel {
+            name: &self.name,
+            card: &self.card,
+            input_size: self.input_size(),
+        }
     }
 }
 

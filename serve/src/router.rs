@@ -76,11 +76,7 @@ pub fn router(registry: Arc<Registry>, cli: &Cli, access: Access) -> Router {
         .load_shed()
         .concurrency_limit(cli.concurrency.max(1));
     Router::new()
-        .route("/v1/detect", post(v1::detect))
-        .route("/v1/segment", post(v1::segment))
-        .route("/v1/landmarks", post(v1::landmarks))
-        .route("/v1/embed", post(v1::embed))
-        .route("/v1/classify", post(v1::classify))
+        .merge(v1::routes())
         .route("/v2", get(oip::server_metadata))
         .route("/v2/health/live", get(oip::live))
         .route("/v2/health/ready", get(oip::ready))

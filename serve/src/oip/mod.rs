@@ -58,6 +58,10 @@ pub struct ModelMetadata {
     /// outputs, provenance.
     #[schema(value_type = Object)]
     pub card: exemplar_inference::ModelCard,
+    /// The task route that answers with this model (`/v1/detect`, …), beside the protocol's own
+    /// `/infer`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<&'static str>,
 }
 
 #[utoipa::path(get, path = "/v2/health/live", summary = "Liveness", responses((status = 200, description = "the server is live", body = Live)), tag = "oip")]
@@ -126,6 +130,7 @@ pub async fn model_metadata(
         inputs: model.tensors.inputs.clone(),
         outputs: model.tensors.outputs.clone(),
         card: model.card.clone(),
+        route: crate::v1::path_of(model.card.task.name()),
     }))
 }
 

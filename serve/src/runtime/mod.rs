@@ -5,6 +5,7 @@
 
 pub mod onnx;
 
+pub use exemplar_inference::served::Output;
 use exemplar_inference::{InputDatatype, InputValues, ModelCard};
 
 /// One loaded copy of a model, owned by one worker thread: it runs one batch at a time.
@@ -122,36 +123,5 @@ impl ModelInput {
     }
 }
 
-/// One image's output tensor: values and shape (without the batch axis).
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub values: Vec<f32>,
-    pub shape: Vec<usize>,
-}
-
 /// One image's output tensors, in the graph's (and the card's) order.
 pub type Outputs = Vec<Output>;
-
-impl Output {
-    /// Tensors joined along their first axis (the channels): detection's `heatmaps`, `offsets`
-    /// and `sizes` back into the `[classes + 4, h, w]` maps its decoding reads. One tensor is
-    /// returned as it is; tensors whose other axes differ cannot be joined.
-    pub fn join(mut outputs: Outputs) -> Result<Output, String> {
-        if outputs.len() == 1 {
-            return Ok(outputs.remove(0));
-        }
-        let first = outputs.first().ok_or("the model returned no outputs")?;
-        let mut shape = first.shape.clone();
-        for other in &outputs[1..] {
-            if other.shape.len() != shape.len() || other.shape.get(1..) != shape.get(1..) {
-                return Err(format!(
-                    "outputs of shapes {:?} and {:?} do not join along the channels",
-                    first.shape, other.shape
-                ));
-            }
-        }
-        shape[0] = outputs.iter().map(|o| o.shape[0]).sum();
-        let values = outputs.into_iter().flat_map(|o| o.values).collect();
-        Ok(Output { values, shape })
-    }
-}

@@ -3,36 +3,36 @@
 //! the same code `train eval` scores with.
 //!
 //! Every route is the same skeleton ([`answer`]): pick the model, check the query, run the
-//! image, turn the output into the answer. What differs is a [`TaskRoute`] ([`tasks`], one
-//! impl per task); [`task_route!`] writes each handler with its OpenAPI description.
+//! image, turn the output into the answer. What differs is each task's
+//! [`ServedTask`], in its own module of `exemplar_inference`; [`task_routes!`] registers them,
+//! one line each, with their handlers, routes and OpenAPI descriptions.
 
-pub mod answers;
+mod forms;
 
-mod tasks;
-
+use axum::Router;
 use axum::extract::{Query, State};
-use serde::{Deserialize, Serialize};
+use axum::routing::post;
+use exemplar_inference::classification::{Classify, ClassifyAnswer, ClassifyQuery};
+use exemplar_inference::detection::{Detect, DetectAnswer, DetectQuery};
+use exemplar_inference::embedding::{Embed, EmbedAnswer};
+use exemplar_inference::landmarks::{LandmarksAnswer, Locate};
+use exemplar_inference::segmentation::{Segment, SegmentAnswer, SegmentQuery};
+use exemplar_inference::served::{NoOptions, ServedTask};
+use serde::Deserialize;
 
 use crate::api::{AppState, Served, served};
 use crate::error::ApiError;
-use crate::predict::{Size, run};
+use crate::predict::run;
 use crate::registry::{Model, Registry};
-use crate::runtime::Output;
 use crate::upload::Upload;
-use answers::*;
-use tasks::{Classify, Detect, Embed, Landmarks, Segment};
+use forms::{ImageForm, TaskErrors};
 
-/// The query options of the `/v1` routes (each reads its own).
+/// The query option every `/v1` route reads; each task reads its own besides
+/// ([`ServedTask::Query`]).
 #[derive(Debug, Deserialize)]
-pub struct Params {
+pub struct ModelQuery {
     /// The model to use; optional when exactly one model serves the task.
     model: Option<String>,
-    /// `png` (default) or `rle`, for segmentation masks.
-    format: Option<String>,
-    /// Classes to return from classification (default 5).
-    top_k: Option<usize>,
-    /// Detections scoring below this are dropped (default: the model card's threshold).
-    score_threshold: Option<f32>,
 }
 
 /// The model named by `?model=` or the form's `model` field, which must solve `task`; with no
@@ -40,10 +40,10 @@ pub struct Params {
 fn pick<'a>(
     registry: &'a Registry,
     task: &str,
-    params: &Params,
+    query: &ModelQuery,
     upload: &Upload,
 ) -> Result<&'a Model, ApiError> {
-    let name = match (&params.model, &upload.model) {
+    let name = match (&query.model, &upload.model) {
         (Some(query), Some(form)) if query != form => {
             return Err(ApiError::bad_request(format!(
                 "the query names model '{query}' and the form names '{form}': name one"
@@ -82,105 +82,81 @@ fn pick<'a>(
     }
 }
 
-/// What one `/v1` route adds to the shared skeleton.
-pub trait TaskRoute {
-    /// The model card's task name this route serves.
-    const TASK: &'static str;
-    /// The query's options for this task, checked before the image is decoded.
-    type Options;
-    type Answer: Serialize;
-
-    fn options(model: &Model, params: &Params) -> Result<Self::Options, ApiError>;
-
-    /// The answer, in the submitted image's pixels, from the model's output (its tensors
-    /// joined along the channels).
-    fn answer(model: &Model, options: Self::Options, image: Size, output: Output) -> Self::Answer;
-}
-
 /// The skeleton every `/v1` route runs.
-async fn answer<T: TaskRoute>(
+async fn answer<T: ServedTask>(
     registry: &Registry,
-    params: Params,
+    model: ModelQuery,
+    query: T::Query,
     upload: Upload,
 ) -> Result<Served<T::Answer>, ApiError> {
-    let model = pick(registry, T::TASK, &params, &upload)?;
-    let options = T::options(model, &params)?;
+    let model = pick(registry, T::TASK, &model, &upload)?;
+    let options = T::options(&model.served(), query)
+        .map_err(|refused| ApiError::bad_request(refused.to_string()))?;
     let (image, output) = run(model, upload).await?;
-    Ok(served(model, T::answer(model, options, image, output)))
+    let answer = T::answer(&model.served(), options, image, output);
+    Ok(served(model, answer))
 }
 
-/// A `/v1` handler for a [`TaskRoute`], with the OpenAPI description the routes share: the
-/// image as the body or a multipart form, the model (optional when one serves the task), the
-/// answer or a [`TaskErrors`] status. `params(...)` lists the route's own query options.
-macro_rules! task_route {
-    ($handler:ident, $route:ty, $path:literal, $summary:literal, $answer:ty,
-     model = $model_doc:literal $(, $param:tt)*) => {
-        #[utoipa::path(
-            post,
-            path = $path,
-            summary = $summary,
-            params(("model" = Option<String>, Query, description = $model_doc) $(, $param)*),
-            request_body(
-                description = "the image: its bytes as the body, or a multipart form",
-                content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
-            ),
-            responses((status = 200, description = "the result, in the submitted image's pixels", body = $answer), TaskErrors),
-            tag = "tasks"
-        )]
-        pub async fn $handler(
-            State(registry): State<AppState>,
-            Query(params): Query<Params>,
-            upload: Upload,
-        ) -> Result<Served<$answer>, ApiError> {
-            answer::<$route>(&registry, params, upload).await
+/// The `/v1` path of the task that models of card task `task` solve.
+pub fn path_of(task: &str) -> Option<&'static str> {
+    TASKS
+        .iter()
+        .find(|(_, name)| *name == task)
+        .map(|(path, _)| *path)
+}
+
+/// Registers each served task: `handler: Task, its query's type, its answer's type;`. It writes
+/// each handler with the OpenAPI description the routes share (the image as the body or a
+/// multipart form, the model, the task's own options, the answer or a [`TaskErrors`] status),
+/// and from the same list [`routes`], [`TASKS`] and [`Doc`].
+macro_rules! task_routes {
+    ($($handler:ident: $task:ty, $query:ty, $answer:ty;)+) => {
+        $(
+            #[utoipa::path(
+                post,
+                path = <$task as ServedTask>::PATH,
+                summary = <$task as ServedTask>::SUMMARY,
+                params(
+                    ("model" = Option<String>, Query, description = "the model to use; optional when only one model of this task is loaded"),
+                    $query
+                ),
+                request_body(
+                    description = "the image: its bytes as the body, or a multipart form",
+                    content(("image/png"), ("image/jpeg"), (inline(ImageForm) = "multipart/form-data"))
+                ),
+                responses((status = 200, description = "the result, in the submitted image's pixels", body = $answer), TaskErrors),
+                tag = "tasks"
+            )]
+            pub async fn $handler(
+                State(registry): State<AppState>,
+                Query(model): Query<ModelQuery>,
+                Query(query): Query<$query>,
+                upload: Upload,
+            ) -> Result<Served<$answer>, ApiError> {
+                answer::<$task>(&registry, model, query, upload).await
+            }
+        )+
+
+        /// The `/v1` routes.
+        pub fn routes() -> Router<AppState> {
+            Router::new()$(.route(<$task as ServedTask>::PATH, post($handler)))+
         }
+
+        /// Each route's path and the card task of the models it takes.
+        pub const TASKS: &[(&str, &str)] =
+            &[$((<$task as ServedTask>::PATH, <$task as ServedTask>::TASK)),+];
+
+        /// The `/v1` routes' OpenAPI description (`openapi` puts it first in the document).
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($handler),+))]
+        pub struct Doc;
     };
 }
 
-task_route!(
-    detect,
-    Detect,
-    "/v1/detect",
-    "Detection: COCO-style boxes [x, y, w, h] with scores and class names",
-    DetectAnswer,
-    model = "a detection model; optional when only one is loaded",
-    ("score_threshold" = Option<f32>, Query, minimum = 0, maximum = 1, description = "drop detections scoring below this (default: the model card's threshold)")
-);
-
-task_route!(
-    segment,
-    Segment,
-    "/v1/segment",
-    "Semantic segmentation: a PNG of class indices (or per-class COCO RLE with format=rle)",
-    SegmentAnswer,
-    model = "a segmentation model; optional when only one is loaded",
-    ("format" = Option<String>, Query, description = "png (default): one PNG of class indices; rle: COCO RLE per class present")
-);
-
-task_route!(
-    landmarks,
-    Landmarks,
-    "/v1/landmarks",
-    "Facial landmarks: named (x, y) points",
-    LandmarksAnswer,
-    model = "a landmarks model; optional when only one is loaded"
-);
-
-task_route!(
-    embed,
-    Embed,
-    "/v1/embed",
-    "Embedding: pooled backbone features",
-    EmbedAnswer,
-    model = "a embedding model; optional when only one is loaded"
-);
-
-task_route!(
-    classify,
-    Classify,
-    "/v1/classify",
-    "Classification: the top-k classes with softmax scores",
-    ClassifyAnswer,
-    model = "a classification model; optional when only one is loaded",
-    ("top_k" = Option<usize>, Query, minimum = 1, description = "classes to return (default 5)")
-);
+task_routes! {
+    detect: Detect, DetectQuery, DetectAnswer;
+    segment: Segment, SegmentQuery, SegmentAnswer;
+    landmarks: Locate, NoOptions, LandmarksAnswer;
+    embed: Embed, NoOptions, EmbedAnswer;
+    classify: Classify, ClassifyQuery, ClassifyAnswer;
+}
