@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use exemplar_models::card::{BACKBONE_CARD, BackboneCard, CARD_FORMAT};
 use exemplar_models::store::write_file;
-use exemplar_models::{Network, ResNet, torchvision};
+use exemplar_models::torchvision;
 use serde::Serialize;
 
 use crate::ExportError;
@@ -51,7 +51,7 @@ pub fn export_torchvision(source: &Path, out: &Path) -> Result<TorchvisionReport
                 data: model_card.provenance.data,
                 class_names: Vec::new(),
             };
-            (backbone_of(network), card)
+            (network.into_backbone(), card)
         }
     };
     let io = |path: &Path| {
@@ -74,13 +74,4 @@ pub fn export_torchvision(source: &Path, out: &Path) -> Result<TorchvisionReport
         backbone: card.backbone.describe(),
         bytes,
     })
-}
-
-fn backbone_of(network: Network) -> ResNet {
-    match network {
-        Network::Classifier(m) => m.backbone,
-        Network::Detector(m) => m.backbone,
-        Network::Segmenter(m) => m.backbone,
-        Network::Landmarks(m) => m.backbone,
-    }
 }

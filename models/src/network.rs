@@ -106,6 +106,16 @@ impl Network {
             Network::Landmarks(m) => visitor.visit(m, LandmarkRegressor::forward),
         }
     }
+
+    /// The backbone, without its head.
+    pub fn into_backbone(self) -> ResNet {
+        match self {
+            Network::Classifier(m) => m.backbone,
+            Network::Detector(m) => m.backbone,
+            Network::Segmenter(m) => m.backbone,
+            Network::Landmarks(m) => m.backbone,
+        }
+    }
 }
 
 #[derive(Debug, Error)]

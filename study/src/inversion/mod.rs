@@ -131,14 +131,8 @@ impl Backbone {
         } else if run.join(NETWORK_CONFIG).is_file() {
             let card = ModelCard::read(&run.join("model.json"))?;
             let (network, config) = Network::load(run, device)?;
-            let network = match network {
-                Network::Classifier(m) => m.backbone,
-                Network::Detector(m) => m.backbone,
-                Network::Segmenter(m) => m.backbone,
-                Network::Landmarks(m) => m.backbone,
-            };
             Ok(Self {
-                network,
+                network: network.into_backbone(),
                 size: [card.input.height, card.input.width],
                 normalization: card.input.normalization,
                 description: format!("{} ({} model)", config.backbone().describe(), config.name()),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{cell, line, lower_is_better, task_title};
+use super::format::{cell, line};
 use crate::analyses::{INVERTED_IMAGES, WAYS};
 use crate::stats::{Paired, Stats};
 use crate::{
@@ -27,7 +27,7 @@ fn favouring(results: &StudyResults, task: TaskKind, a: &str, b: &str) -> Option
         &results.transfer_per_seed(task, a),
         &results.transfer_per_seed(task, b),
     )?;
-    Some(if lower_is_better(task) {
+    Some(if task.lower_is_better() {
         paired.negated()
     } else {
         paired
@@ -91,7 +91,7 @@ pub(super) fn claims(results: &StudyResults, md: &mut String) {
                     &format!(
                         "7. Pretrained on {}, Exemplar-v2 transfers at least as well as CE: {} (positive favours Exemplar-v2)",
                         corpus.title(),
-                        task_title(task)
+                        task.metric_title()
                     ),
                     favouring(results, task, &slug(EXEMPLAR, corpus), &slug(CE, corpus)),
                     "",
@@ -120,7 +120,7 @@ pub(super) fn misalignment(results: &StudyResults, md: &mut String) {
         "## (e) Task misalignment: pretrained on face identities, transferred to landmarks\n\nEach method pretrained on the built-in faces with their identity labels (CE uses them as classes, Exemplar-v2 to mask same-identity negatives, MoCo-v2 ignores them), then fine-tuned to the five landmarks as in (c). The paper (MAFL, CelebA identities) finds MoCo-v2 ahead of CE and Exemplar-v2 at MoCo-v2's level.\n"
     );
     let task = TaskKind::Landmarks;
-    let _ = writeln!(md, "| pretraining | {} |", task_title(task));
+    let _ = writeln!(md, "| pretraining | {} |", task.metric_title());
     let _ = writeln!(md, "|---|---:|");
     let mut rows = vec![("random init".to_string(), "random".to_string())];
     for corpus in [Corpus::Faces, Corpus::Main] {
@@ -334,7 +334,7 @@ pub(super) fn pretraining_data(results: &StudyResults, md: &mut String) {
         results.data, tenth.0, tenth.1
     );
     for task in TASKS {
-        let _ = writeln!(md, "### {}\n", task_title(task));
+        let _ = writeln!(md, "### {}\n", task.metric_title());
         let _ = writeln!(
             md,
             "| pretraining data | CE | MoCo-v2 | Exemplar-v2 | MoCo-v2 − CE | Exemplar-v2 − CE |"

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{line, lower_is_better, task_title};
+use super::format::line;
 use crate::stats::Paired;
 use crate::{Arm, Study, StudyResults, TASKS};
 use exemplar_train::config::Method;
@@ -59,7 +59,7 @@ pub(super) fn claims_section(results: &StudyResults, md: &mut String) {
                 &results.transfer_per_seed(task, &ce),
             )
             .map(|p| {
-                if lower_is_better(task) {
+                if task.lower_is_better() {
                     p.negated()
                 } else {
                     p
@@ -69,7 +69,7 @@ pub(super) fn claims_section(results: &StudyResults, md: &mut String) {
                 md,
                 &format!(
                     "2. Exemplar-v2 transfers at least as well as CE: {} (positive favours Exemplar-v2)",
-                    task_title(task)
+                    task.metric_title()
                 ),
                 paired,
                 "",

@@ -3,7 +3,6 @@
 use std::fmt::Write as _;
 
 use exemplar_data::augment::AugmentPreset;
-use exemplar_train::finetune::config::TaskKind;
 
 use crate::stats::{Paired, Stats, Verdict};
 use crate::{Arm, TRANSFERRED};
@@ -11,19 +10,6 @@ use crate::{Arm, TRANSFERRED};
 /// A cell of mean ± std, or a dash when the arm has no runs.
 pub(super) fn cell(stats: Option<Stats>) -> String {
     stats.map_or_else(|| "—".to_string(), |s| s.cell())
-}
-
-pub(super) fn task_title(task: TaskKind) -> &'static str {
-    match task {
-        TaskKind::Detection => "detection VOC07 mAP50 (%)",
-        TaskKind::Segmentation => "segmentation mIoU (%)",
-        TaskKind::Landmarks => "landmarks NME (%, lower is better)",
-        TaskKind::Classification => "classification top-1 (%)",
-    }
-}
-
-pub(super) fn lower_is_better(task: TaskKind) -> bool {
-    task == TaskKind::Landmarks
 }
 
 pub(super) fn ablation_label(step: AugmentPreset) -> &'static str {

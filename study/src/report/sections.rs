@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::{ablation_label, cell, init_label, task_title};
+use super::format::{ablation_label, cell, init_label};
 use crate::plot::{BarChart, LineChart, Series};
 use crate::stats::{Paired, Stats};
 use crate::{ABLATED, ABLATION, Arm, METHODS, StudyResults, TASKS, TRANSFERRED};
@@ -205,7 +205,7 @@ pub(super) fn transfer(
         md,
         "## (c) Transfer to detection, segmentation and landmarks\n"
     );
-    let titles: Vec<&str> = TASKS.iter().map(|&t| task_title(t)).collect();
+    let titles: Vec<&str> = TASKS.iter().map(|t| t.metric_title()).collect();
     let _ = writeln!(md, "| initialisation | {} |", titles.join(" | "));
     let _ = writeln!(md, "|---|{}", "---:|".repeat(TASKS.len()));
     for init in transfer_inits() {
@@ -227,8 +227,8 @@ pub(super) fn transfer(
             .collect();
         let chart = BarChart {
             title: format!("Transfer: {}", task.name()),
-            y_label: task_title(task).into(),
-            groups: vec![task_title(task).into()],
+            y_label: task.metric_title().into(),
+            groups: vec![task.metric_title().into()],
             series,
         };
         let name = format!("transfer-{}.png", task.name());
@@ -236,7 +236,7 @@ pub(super) fn transfer(
             md,
             "![{}]({name})
 ",
-            task_title(task)
+            task.metric_title()
         );
         files.push((name, chart.render()));
     }

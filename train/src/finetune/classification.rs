@@ -54,6 +54,8 @@ impl Task for ClassificationTask {
     type Model = Classifier;
     type Targets = ClassTargets;
 
+    const METRIC_TITLE: &'static str = "classification top-1 (%)";
+
     fn kind(&self) -> TaskKind {
         TaskKind::Classification
     }

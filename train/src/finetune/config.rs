@@ -8,40 +8,11 @@ use std::str::FromStr;
 use exemplar_models::{Depth, Stem};
 use serde::{Deserialize, Serialize};
 
+pub use super::kind::TaskKind;
+
 use crate::config::layers::{flags_given, overlay, read_saved, read_table, set_given, value};
 use crate::config::{BackboneFlags, BadImagePolicy, ConfigError, Normalization, set_backbone};
 use exemplar_data::{DataSource, SyntheticOptions};
-
-/// The downstream task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum TaskKind {
-    /// Boxes (CenterNet-style head; VOC07 and COCO AP).
-    Detection,
-    /// Per-pixel classes (DeepLabv3 head; mIoU).
-    Segmentation,
-    /// Five facial landmarks (two-layer head on spatial features; inter-ocular error).
-    Landmarks,
-    /// A linear classifier on pooled features (top-1); frozen backbone = linear evaluation.
-    Classification,
-}
-
-impl TaskKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::Detection => "detection",
-            TaskKind::Segmentation => "segmentation",
-            TaskKind::Landmarks => "landmarks",
-            TaskKind::Classification => "classification",
-        }
-    }
-}
-
-impl std::fmt::Display for TaskKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// Where the backbone's initial weights come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,10 +132,7 @@ impl FinetuneConfig {
             arch: Depth::ResNet18,
             width: 0.25,
             stem: Stem::Small,
-            data: match task {
-                TaskKind::Landmarks => DataSource::SyntheticFaces,
-                _ => DataSource::Synthetic,
-            },
+            data: task.default_data(),
             synthetic: SyntheticOptions {
                 train_size: 2000,
                 val_size: 500,

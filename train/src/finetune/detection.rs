@@ -79,6 +79,8 @@ impl Task for DetectionTask {
     type Model = Detector;
     type Targets = DetectionTargets;
 
+    const METRIC_TITLE: &'static str = "detection VOC07 mAP50 (%)";
+
     fn kind(&self) -> TaskKind {
         TaskKind::Detection
     }

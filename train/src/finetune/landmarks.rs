@@ -13,6 +13,7 @@ use super::augment::TaskAugmentation;
 use super::config::FinetuneConfig;
 use super::{EvalInput, Evaluation, FromConfig, OpenSplit, Task, TaskKind, for_each_batch};
 use crate::eval::landmarks::evaluate;
+use exemplar_data::DataSource;
 use exemplar_data::annotated::{LandmarkSample, TaskDataset};
 use exemplar_data::{self, DataError, Split};
 
@@ -57,6 +58,10 @@ impl Task for LandmarkTask {
     type Head = LandmarkRegressorConfig;
     type Model = LandmarkRegressor;
     type Targets = LandmarkTargets;
+
+    const METRIC_TITLE: &'static str = "landmarks NME (%, lower is better)";
+    const LOWER_IS_BETTER: bool = true;
+    const DEFAULT_DATA: DataSource = DataSource::SyntheticFaces;
 
     fn kind(&self) -> TaskKind {
         TaskKind::Landmarks

@@ -20,6 +20,7 @@ pub mod classification;
 pub mod config;
 pub mod detection;
 pub mod init;
+mod kind;
 pub mod landmarks;
 mod saved;
 pub mod segmentation;
@@ -46,41 +47,11 @@ use crate::eval::{default_result_path, write_result};
 use crate::progress::{MetricsLog, Progress};
 use crate::run::{self, RunError, io_error};
 use exemplar_data::annotated::{Annotated, TaskDataset};
-use exemplar_data::{DataError, Split};
+use exemplar_data::{DataError, DataSource, Split};
 
 pub use self::batches::{EvalInput, for_each_batch};
 
-/// The one dispatch from a [`TaskKind`] to its [`Task`] type: evaluates `$body` with `$T` naming
-/// the task's type. `train finetune`, `train eval <task>` and the study use it; `export` needs
-/// none (it rebuilds networks from `network.json`, `exemplar_models::NetworkConfig`).
-///
-/// ```ignore
-/// let summary = with_task!(config.task, T => finetune::<T>(config, &out, false))?;
-/// ```
-#[macro_export]
-macro_rules! with_task {
-    ($kind:expr, $T:ident => $body:expr) => {
-        match $kind {
-            $crate::finetune::TaskKind::Detection => {
-                type $T = $crate::finetune::detection::DetectionTask;
-                $body
-            }
-            $crate::finetune::TaskKind::Segmentation => {
-                type $T = $crate::finetune::segmentation::SegmentationTask;
-                $body
-            }
-            $crate::finetune::TaskKind::Landmarks => {
-                type $T = $crate::finetune::landmarks::LandmarkTask;
-                $body
-            }
-            $crate::finetune::TaskKind::Classification => {
-                type $T = $crate::finetune::classification::ClassificationTask;
-                $body
-            }
-        }
-    };
-}
-pub use self::config::TaskKind;
+pub use self::kind::TaskKind;
 pub use self::saved::{evaluate_run, load_run, model_card};
 
 /// File names of a fine-tuned model inside its run directory.
@@ -106,6 +77,14 @@ pub trait Task: Send + Sync + 'static {
     type Model: Module + 'static;
     /// Batch targets, built on the loader threads.
     type Targets: Send + 'static;
+
+    /// The headline metric as the study's report titles it, with the task and the unit
+    /// (`"detection VOC07 mAP50 (%)"`).
+    const METRIC_TITLE: &'static str;
+    /// Whether a lower headline metric is better (an error rather than a score).
+    const LOWER_IS_BETTER: bool = false;
+    /// The data it trains on unless told otherwise.
+    const DEFAULT_DATA: DataSource = DataSource::Synthetic;
 
     fn kind(&self) -> TaskKind;
 

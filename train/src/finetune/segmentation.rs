@@ -56,6 +56,8 @@ impl Task for SegmentationTask {
     type Model = Segmenter;
     type Targets = SegmentationTargets;
 
+    const METRIC_TITLE: &'static str = "segmentation mIoU (%)";
+
     fn kind(&self) -> TaskKind {
         TaskKind::Segmentation
     }
