@@ -12,38 +12,20 @@ fn json(path: &std::path::Path) -> serde_json::Value {
 fn pretrain_then_evaluate_with_knn_and_linear_probe() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let output = binary("train")
-        .args([
-            "pretrain",
-            "--method",
-            "exemplar-v2",
-            "--arch",
-            "resnet18",
-            "--width",
-            "0.125",
-            "--stem",
-            "small",
-            "--image-size",
-            "16",
-            "--batch-size",
-            "32",
-            "--queue-size",
-            "128",
-            "--epochs",
-            "2",
-            "--synthetic-train-size",
-            "256",
-            "--synthetic-val-size",
-            "100",
-            "--knn-k",
-            "10",
-            "--out",
-        ])
-        .arg(&run)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let output = succeed(
+        binary("train")
+            .args(["pretrain", "--method", "exemplar-v2", "--arch", "resnet18"])
+            .args(["--width", "0.125", "--stem", "small", "--image-size", "16"])
+            .args(["--batch-size", "32", "--queue-size", "128", "--epochs", "2"])
+            .args([
+                "--synthetic-train-size",
+                "256",
+                "--synthetic-val-size",
+                "100",
+            ])
+            .args(["--knn-k", "10", "--out"])
+            .arg(&run),
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("exemplar-v2: 16 steps"), "{stdout}");
 
@@ -61,17 +43,12 @@ fn pretrain_then_evaluate_with_knn_and_linear_probe() {
     assert_eq!(knn["result"]["top1"], monitor["result"]["top1"]);
 
     let linear_json = dir.path().join("linear.json");
-    let output = binary("train")
-        .args(["eval", "linear", "--epochs", "5", "--run"])
-        .arg(&run)
-        .arg("--json")
-        .arg(&linear_json)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        binary("train")
+            .args(["eval", "linear", "--epochs", "5", "--run"])
+            .arg(&run)
+            .arg("--json")
+            .arg(&linear_json),
     );
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("linear probe top-1 "));
     let linear = json(&linear_json);
@@ -86,45 +63,31 @@ fn pretrain_then_evaluate_with_knn_and_linear_probe() {
 fn pretrain_then_finetune_a_detector_then_evaluate_it() {
     let dir = tempfile::tempdir().unwrap();
     let (pretrained, detector) = (dir.path().join("pre"), dir.path().join("det"));
-    let tiny = [
-        "--synthetic-train-size",
-        "64",
-        "--synthetic-val-size",
-        "32",
-        "--batch-size",
-        "16",
-        "--epochs",
-        "1",
-    ];
-    let output = binary("train")
-        .args([
-            "pretrain", "--arch", "resnet18", "--width", "0.0625", "--stem", "small",
-        ])
-        .args(["--image-size", "16", "--queue-size", "64"])
-        .args(tiny)
-        .arg("--out")
-        .arg(&pretrained)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let tiny = ["--synthetic-train-size", "64", "--synthetic-val-size", "32"];
+    let tiny = [tiny.as_slice(), &["--batch-size", "16", "--epochs", "1"]].concat();
+    succeed(
+        binary("train")
+            .args(["pretrain", "--arch", "resnet18", "--width", "0.0625"])
+            .args([
+                "--stem",
+                "small",
+                "--image-size",
+                "16",
+                "--queue-size",
+                "64",
+            ])
+            .args(&tiny)
+            .arg("--out")
+            .arg(&pretrained),
     );
-
-    let output = binary("train")
-        .args(["finetune", "--task", "detection", "--init"])
-        .arg(&pretrained)
-        .args(["--image-size", "32", "--head-channels", "8"])
-        .args(tiny)
-        .arg("--out")
-        .arg(&detector)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    succeed(
+        binary("train")
+            .args(["finetune", "--task", "detection", "--init"])
+            .arg(&pretrained)
+            .args(["--image-size", "32", "--head-channels", "8"])
+            .args(&tiny)
+            .arg("--out")
+            .arg(&detector),
     );
     let card = exemplar_inference::ModelCard::read(&detector.join("model.json")).unwrap();
     let exemplar_inference::TaskSpec::Detection(decoding) = &card.task else {
@@ -144,15 +107,10 @@ fn pretrain_then_finetune_a_detector_then_evaluate_it() {
         expected.iter().map(|(n, s)| (n, s)).collect::<Vec<_>>()
     );
 
-    let output = binary("train")
-        .args(["eval", "detection", "--run"])
-        .arg(&detector)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = succeed(
+        binary("train")
+            .args(["eval", "detection", "--run"])
+            .arg(&detector),
     );
     let line = String::from_utf8_lossy(&output.stdout);
     assert!(line.starts_with("detection: VOC07 mAP50 "), "{line}");

@@ -171,40 +171,29 @@ fn pts_files_reduce_to_the_five_mafl_points() {
     );
 }
 
+/// Why `opened` failed, as the user reads it.
+fn refusal<T>(opened: Result<T, exemplar_data::DataError>) -> String {
+    opened.err().expect("the source was refused").to_string()
+}
+
 #[test]
 fn sources_that_do_not_fit_a_task_are_named() {
-    let err = exemplar_data::open_detection(
-        &DataSource::CelebA(fixture("celeba")),
-        Split::Train,
-        SYNTHETIC,
-        32,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let open_detection =
+        |source| exemplar_data::open_detection(&source, Split::Train, SYNTHETIC, 32);
+    let err = refusal(open_detection(DataSource::CelebA(fixture("celeba"))));
     assert!(
         err.contains("celeba:") && err.contains("detection") && err.contains("voc"),
         "{err}"
     );
-    let err = exemplar_data::open_landmarks(
-        &DataSource::Voc(fixture("nowhere")),
+    let landmarks = DataSource::Voc(fixture("nowhere"));
+    let err = refusal(exemplar_data::open_landmarks(
+        &landmarks,
         Split::Train,
         SYNTHETIC,
         32,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    ));
     assert!(err.contains("landmarks"), "{err}");
     // A directory without the layout: the missing file is named.
-    let err = exemplar_data::open_detection(
-        &DataSource::Voc(fixture("celeba")),
-        Split::Train,
-        SYNTHETIC,
-        32,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = refusal(open_detection(DataSource::Voc(fixture("celeba"))));
     assert!(err.contains("trainval.txt"), "{err}");
 }

@@ -3,35 +3,30 @@
 
 use std::process::Command;
 
+/// Runs `serve` as `command` sets it up: its exit code and what it wrote to stderr.
+fn serve(set_up: impl FnOnce(&mut Command) -> &mut Command) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_serve"));
+    let output = set_up(&mut command).output().expect("spawn serve");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
 #[test]
 fn a_models_directory_without_models_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .arg("--models")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let (code, stderr) = serve(|c| c.arg("--models").arg(dir.path()));
+    assert_ne!(code, Some(0));
     assert!(stderr.contains("holds no exported models"), "{stderr}");
 }
 
 #[test]
 fn a_missing_models_directory_and_a_bad_flag_are_clear_errors() {
-    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .args(["--models", "/nonexistent/models"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let (code, stderr) = serve(|c| c.args(["--models", "/nonexistent/models"]));
+    assert_ne!(code, Some(0));
     assert!(stderr.contains("/nonexistent/models"), "{stderr}");
 
-    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .args(["--models", ".", "--device", "tpu"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = serve(|c| c.args(["--models", ".", "--device", "tpu"]));
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("tpu"), "{stderr}");
 }
 
@@ -43,12 +38,9 @@ fn the_health_check_fails_when_nothing_listens() {
         .local_addr()
         .unwrap()
         .port();
-    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .args(["--health-check", "--addr", &format!("127.0.0.1:{port}")])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let addr = format!("127.0.0.1:{port}");
+    let (code, stderr) = serve(|c| c.args(["--health-check", "--addr", &addr]));
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("unhealthy: cannot connect"), "{stderr}");
 }
 
@@ -56,26 +48,21 @@ fn the_health_check_fails_when_nothing_listens() {
 fn settings_come_from_the_environment_and_flags_win() {
     let dir = tempfile::tempdir().unwrap();
     // EXEMPLAR_MODELS names the (empty) directory: the error proves it was read.
-    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .env("EXEMPLAR_MODELS", dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (_, stderr) = serve(|c| c.env("EXEMPLAR_MODELS", dir.path()));
     assert!(stderr.contains("holds no exported models"), "{stderr}");
-    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .env("EXEMPLAR_MODELS", dir.path())
-        .env("EXEMPLAR_DEVICE", "tpu")
-        .args(["--device", "cpu"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    // A bad device from the environment, overridden by the flag…
+    let (_, stderr) = serve(|c| {
+        c.env("EXEMPLAR_MODELS", dir.path())
+            .env("EXEMPLAR_DEVICE", "tpu")
+            .args(["--device", "cpu"])
+    });
     assert!(stderr.contains("holds no exported models"), "{stderr}");
-    let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-        .env("EXEMPLAR_MODELS", dir.path())
-        .env("EXEMPLAR_DEVICE", "tpu")
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    // … and on its own, a usage error.
+    let (code, _) = serve(|c| {
+        c.env("EXEMPLAR_MODELS", dir.path())
+            .env("EXEMPLAR_DEVICE", "tpu")
+    });
+    assert_eq!(code, Some(2));
 }
 
 #[test]
@@ -92,14 +79,8 @@ fn bad_access_control_flags_are_clear_errors() {
         (&["--otlp-endpoint", "not a url"][..], "--otlp-endpoint"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_serve"))
-            .arg("--models")
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{args:?}");
+        let (code, stderr) = serve(|c| c.arg("--models").arg(dir.path()).args(args));
+        assert_ne!(code, Some(0), "{args:?}");
         assert!(stderr.contains(named), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }

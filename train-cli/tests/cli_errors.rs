@@ -102,34 +102,19 @@ fn corrupt_images_are_reported_then_skipped_or_fatal() {
     // Later flags override earlier ones, so TINY's settings can be adjusted after it.
     let common = ["pretrain", "--method", "moco-v2", "--epochs", "4"];
 
-    let output = run(train()
-        .args(common)
-        .args(TINY)
-        .args([
-            "--batch-size",
-            "8",
-            "--data",
-            &source,
-            "--on-bad-image",
-            "fail",
-            "--out",
-        ])
-        .arg(dir.path().join("fail")));
+    let pretrain = |policy: &str| {
+        run(train()
+            .args(common)
+            .args(TINY)
+            .args(["--batch-size", "8", "--data", &source])
+            .args(["--on-bad-image", policy, "--out"])
+            .arg(dir.path().join(policy)))
+    };
+
+    let output = pretrain("fail");
     assert_clean_failure(&output, "unreadable image");
 
-    let output = run(train()
-        .args(common)
-        .args(TINY)
-        .args([
-            "--batch-size",
-            "8",
-            "--data",
-            &source,
-            "--on-bad-image",
-            "skip",
-            "--out",
-        ])
-        .arg(dir.path().join("skip")));
+    let output = pretrain("skip");
     let err = stderr(&output);
     assert!(output.status.success(), "{err}");
     assert!(

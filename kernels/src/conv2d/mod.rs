@@ -19,13 +19,13 @@
 //! over parts is taken in a fixed order, so results depend on the thread count but not on
 //! scheduling.
 
-use std::borrow::Cow;
-
 use rayon::prelude::*;
 
-use patches::{add_cols, fill_cols, transpose, valid_outputs};
+use patches::{add_cols, fill_cols, transpose};
+use plan::{Group, Plan};
 
 mod patches;
+mod plan;
 #[cfg(test)]
 mod tests;
 
@@ -208,75 +208,6 @@ pub fn backward(
     (x_grad, w_grad)
 }
 
-/// What one call computes with: the live kernel taps and the weight restricted to them.
-struct Plan<'a> {
-    shape: &'a Conv2dShape,
-    /// Kernel offsets `[ky, kx]` that read at least one input pixel, in kernel order.
-    taps: Vec<[usize; 2]>,
-    /// `[out_channels, in_channels · taps]`: the weight itself when every tap is live.
-    weight: Cow<'a, [f32]>,
-}
-
-impl<'a> Plan<'a> {
-    fn new(shape: &'a Conv2dShape, w: &'a [f32]) -> Self {
-        let [out_h, out_w] = shape.out_size();
-        let live = |axis: usize, k: usize, out_len: usize| {
-            let offset = (k * shape.dilation[axis]) as isize - shape.padding[axis].0 as isize;
-            let (begin, end) =
-                valid_outputs(out_len, shape.stride[axis], offset, shape.in_size[axis]);
-            begin < end
-        };
-        let [kh, kw] = shape.kernel;
-        let taps: Vec<[usize; 2]> = (0..kh)
-            .filter(|&ky| live(0, ky, out_h))
-            .flat_map(|ky| {
-                (0..kw)
-                    .filter(|&kx| live(1, kx, out_w))
-                    .map(move |kx| [ky, kx])
-            })
-            .collect();
-        let weight = if taps.len() == kh * kw {
-            Cow::Borrowed(w)
-        } else {
-            let area = kh * kw;
-            let rows = shape.out_channels * shape.in_channels;
-            Cow::Owned(
-                (0..rows)
-                    .flat_map(|row| {
-                        taps.iter()
-                            .map(move |&[ky, kx]| w[row * area + ky * kw + kx])
-                    })
-                    .collect(),
-            )
-        };
-        Self {
-            shape,
-            taps,
-            weight,
-        }
-    }
-
-    /// Rows of the patch matrix: input channels × live taps.
-    fn patch_len(&self) -> usize {
-        self.shape.in_channels * self.taps.len()
-    }
-
-    /// The weight gradient over every tap (zero for the dead ones), from the live taps' one.
-    fn full_weight_grad(&self, live: Vec<f32>) -> Vec<f32> {
-        let [kh, kw] = self.shape.kernel;
-        if self.taps.len() == kh * kw {
-            return live;
-        }
-        let mut full = vec![0.0; self.shape.weight_len()];
-        for (row, values) in live.chunks(self.taps.len().max(1)).enumerate() {
-            for (&[ky, kx], &v) in self.taps.iter().zip(values) {
-                full[row * kh * kw + ky * kw + kx] = v;
-            }
-        }
-        full
-    }
-}
-
 /// One part's weight-gradient sum: the first group's product is written, later ones added.
 struct WeightGrad {
     wanted: bool,
@@ -316,15 +247,16 @@ fn forward_group(
     buffers: &mut Buffers,
     parallelism: gemm::Parallelism,
 ) {
-    let shape = plan.shape;
     let w = &plan.weight[..];
-    let images = x.len() / (shape.in_channels * shape.in_plane());
-    let plane = shape.out_plane();
-    let columns = images * plane;
-    let patch_len = plan.patch_len();
+    let Group {
+        images,
+        plane,
+        columns,
+        patch_len,
+        channels,
+    } = plan.group(x.len());
     let cols = resized(&mut buffers.cols, patch_len * columns);
     fill_cols(x, plan, cols, columns);
-    let channels = shape.out_channels;
     if images == 1 {
         // One image: its `[out_channels, plane]` output is the product itself.
         matmul(
@@ -367,13 +299,14 @@ fn backward_group(
     buffers: &mut Buffers,
     parallelism: gemm::Parallelism,
 ) {
-    let shape = plan.shape;
     let w = &plan.weight[..];
-    let images = x.len() / (shape.in_channels * shape.in_plane());
-    let plane = shape.out_plane();
-    let columns = images * plane;
-    let patch_len = plan.patch_len();
-    let channels = shape.out_channels;
+    let Group {
+        images,
+        plane,
+        columns,
+        patch_len,
+        channels,
+    } = plan.group(x.len());
     // The output gradient as `[out_channels, columns]`: one image already is.
     let dy: &[f32] = if images == 1 {
         out_grad
