@@ -14,9 +14,9 @@
 //!
 //! ```text
 //! scripts/install-vulkan-sw.sh
-//! cargo build --release --workspace --bins --features exemplar-train/wgpu
-//! EXEMPLAR_GPU_DEVICE=wgpu cargo test --release --workspace --features exemplar-train/wgpu \
-//!     --test gpu_path -- --ignored --nocapture
+//! cargo build --release --package exemplar-export     # the `export` binary beside `train`
+//! EXEMPLAR_GPU_DEVICE=wgpu cargo test --release --package exemplar-train-cli \
+//!     --features exemplar-train/wgpu --test gpu_path -- --ignored --nocapture
 //! ```
 //!
 //! On an NVIDIA GPU the same tests run with `--features exemplar-train/cuda` and
