@@ -73,7 +73,7 @@ const PIPELINE_CONFIG: &str = include_str!("../../configs/cpu-quick.toml");
 
 /// The workspace binary `name`: in `EXEMPLAR_BIN_DIR` where that is set (the GPU benchmark
 /// carries the test's executable and the binaries to another machine), else the one cargo built
-/// beside `train` (`cargo build --release --workspace --bins` with the same features).
+/// beside `train`. Only `train` needs the device's feature: `export` runs no device code.
 fn binary(name: &str) -> Command {
     let path = match std::env::var_os("EXEMPLAR_BIN_DIR") {
         Some(dir) => PathBuf::from(dir).join(name),
@@ -81,7 +81,7 @@ fn binary(name: &str) -> Command {
     };
     assert!(
         path.exists(),
-        "{} is missing: build the workspace's binaries with the same features",
+        "{} is missing: build it (cargo build --release --workspace --bins)",
         path.display()
     );
     Command::new(path)
