@@ -375,3 +375,34 @@ fn detection_errors(
         evaluate_run::<DetectionTask>(dir, config, &card, &device).map_err(|e| fail(e.into()))?;
     serde_json::from_value(evaluation.result["errors"].clone()).map_err(|e| fail(e.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{record, recorded};
+
+    /// A reused run must give the report the first run gave, to the last digit: every number
+    /// read back is the number written (serde_json's `float_roundtrip`).
+    #[test]
+    fn recorded_numbers_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let numbers: Vec<f64> = (0..20_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0
+            })
+            .collect();
+        let written = (numbers.clone(), "identity".to_string());
+        record(dir.path(), &written).unwrap();
+        let read: (Vec<f64>, String) =
+            recorded(dir.path(), "identity", |r: &(Vec<f64>, String)| &r.1).unwrap();
+        let differ = numbers
+            .iter()
+            .zip(&read.0)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(differ, 0, "{differ} of {} numbers changed", numbers.len());
+    }
+}
