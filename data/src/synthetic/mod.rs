@@ -4,19 +4,24 @@
 //! * [`SyntheticObjects`]: one main object of one of ten shape classes, plus up to two smaller
 //!   distractor objects, on a varied background (muted gradients, faint stripes, noise). The main
 //!   object covers most of the image, as in object-centric photographs: with a large textured
-//!   background, instance discrimination learns to recognise backgrounds rather than objects. The class is the
-//!   main object's *shape*; colours, sizes, positions and rotations are random, so a model has to
-//!   learn shape rather than colour. Each [`Scene`] carries the class label, every object's box
-//!   and a per-pixel class mask (for detection and segmentation).
+//!   background, instance discrimination learns to recognise backgrounds rather than objects. The
+//!   class is the main object's *shape*; colours, sizes, positions and rotations are random, so a
+//!   model has to learn shape rather than colour. No class can be made into another by a
+//!   rotation, a scaling, a flip or the augmentations' aspect change (`shapes.rs` tests it). Each
+//!   [`Scene`] carries the class label, every object's box and a per-pixel class mask (for
+//!   detection and segmentation).
 //! * [`SyntheticFaces`]: a face-like variant (head, hair, eyes, nose, mouth) whose label is an
-//!   identity (skin tone, hair colour, face shape, eye colour) and which carries the 5 landmarks
-//!   of the MAFL protocol (eyes, nose, mouth corners) under random pose.
+//!   identity and which carries the 5 landmarks of the MAFL protocol (eyes, nose, mouth corners).
+//!   An identity is an appearance (skin, hair, eye and lip colours, hairline, freckles, a mark,
+//!   glasses, a beard); pose, face shape, eye gap and mouth and nose positions are drawn per
+//!   image, so the landmarks carry no identity (`faces.rs` tests it).
 //!
 //! Sample `i` of a split depends only on `(seed, split, i)`, so it can be regenerated in any
 //! order, by any worker, after a resume.
 
 mod faces;
 mod objects;
+mod shapes;
 
 use rand::Rng;
 use rand::SeedableRng;

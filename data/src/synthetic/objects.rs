@@ -3,6 +3,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::shapes::shape_contains;
 use super::{Stream, add_noise, background, pixel_range, random_colour, rng_for};
 use crate::annotated::{DetectionSample, Object, SegmentationSample, TaskDataset};
 use crate::{DataError, Dataset, Image, check_index};
@@ -16,7 +17,7 @@ pub const OBJECT_CLASSES: [&str; 10] = [
     "cross",
     "ring",
     "star",
-    "hexagon",
+    "crescent",
     "ellipse",
     "half-disc",
 ];
@@ -281,23 +282,5 @@ impl Placed {
         let u = dx * self.cos + dy * self.sin;
         let v = -dx * self.sin + dy * self.cos;
         shape_contains(self.class, u, v)
-    }
-}
-
-/// Whether the point `(u, v)` of the shape's unit frame lies inside shape `class`.
-fn shape_contains(class: usize, u: f32, v: f32) -> bool {
-    let r = (u * u + v * v).sqrt();
-    match class {
-        0 => r <= 1.0,
-        1 => u.abs().max(v.abs()) <= 0.8,
-        2 => v <= 0.7 && v >= 1.9 * u.abs() - 1.0,
-        3 => u.abs() + v.abs() <= 1.0,
-        4 => (u.abs() <= 0.3 && v.abs() <= 0.95) || (v.abs() <= 0.3 && u.abs() <= 0.95),
-        5 => (0.55..=1.0).contains(&r),
-        6 => r <= 0.6 + 0.4 * (5.0 * v.atan2(u)).cos(),
-        7 => (u.abs() * 0.866 + v.abs() * 0.5).max(v.abs()) <= 0.85,
-        8 => u * u + (v / 0.5) * (v / 0.5) <= 1.0,
-        9 => r <= 1.0 && v >= 0.0,
-        _ => false,
     }
 }
