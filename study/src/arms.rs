@@ -263,7 +263,7 @@ pub fn pretrain_config(
             config.train_subset = None;
         }
         Corpus::Tenth => {
-            let (images, queue) = tenth(budget);
+            let (images, _) = tenth(budget);
             config.data = options.data.clone();
             config.image_size = budget.image_size;
             config.train_subset = Some(images);
@@ -271,7 +271,6 @@ pub fn pretrain_config(
             let batches = images / budget.batch_size;
             config.epochs =
                 (budget.train_subset / budget.batch_size * budget.epochs).div_ceil(batches);
-            config.queue_size = queue;
         }
         Corpus::Base => {
             config.data = options.data.clone();
@@ -286,6 +285,7 @@ pub fn pretrain_config(
     // The study scores every run itself, on the same features for kNN and the probe.
     config.knn_bank_size = 0;
     let images = config.train_subset.unwrap_or(config.synthetic.train_size);
+    config.queue_size = fitted_queue(budget, images);
     config.log_every = (images / budget.batch_size / 4).max(1);
     config.workers = options.workers;
     config.device = options.device.clone();
@@ -297,8 +297,13 @@ pub fn pretrain_config(
 /// queue (a whole number of batches, no longer than the images).
 pub fn tenth(budget: &Budget) -> (usize, usize) {
     let images = (budget.train_subset / 10).max(budget.batch_size * 2);
-    let queue = budget.queue_size.min(images) / budget.batch_size * budget.batch_size;
-    (images, queue)
+    (images, fitted_queue(budget, images))
+}
+
+/// The budget's queue cut to fit `images` (a whole number of batches): a queue longer than the
+/// training set would hold each query's own earlier key as a negative, which pretraining refuses.
+pub fn fitted_queue(budget: &Budget, images: usize) -> usize {
+    budget.queue_size.min(images) / budget.batch_size * budget.batch_size
 }
 
 pub(super) fn transfer_config(

@@ -106,7 +106,7 @@ fn corrupt_images_are_reported_then_skipped_or_fatal() {
         run(train()
             .args(common)
             .args(TINY)
-            .args(["--batch-size", "8", "--data", &source])
+            .args(["--batch-size", "8", "--queue-size", "8", "--data", &source])
             .args(["--on-bad-image", policy, "--out"])
             .arg(dir.path().join(policy)))
     };
@@ -152,4 +152,26 @@ fn eval_without_a_backbone_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let output = run(train().args(["eval", "linear", "--run"]).arg(dir.path()));
     assert_clean_failure(&output, "backbone.json");
+}
+
+#[test]
+fn a_queue_longer_than_the_training_set_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pretrain = |epochs: &str, name: &str| {
+        run(train()
+            .args(["pretrain", "--method", "moco-v2"])
+            .args(TINY)
+            .args(["--synthetic-train-size", "64", "--queue-size", "128"])
+            .args(["--batch-size", "32", "--epochs", epochs, "--out"])
+            .arg(dir.path().join(name)))
+    };
+    let output = pretrain("2", "two-epochs");
+    assert_clean_failure(
+        &output,
+        "the queue holds 128 keys but the training set has only 64",
+    );
+    assert!(stderr(&output).contains("--queue-size 64 or less"));
+    // One epoch never shows a query its own earlier key.
+    let output = pretrain("1", "one-epoch");
+    assert!(output.status.success(), "{}", stderr(&output));
 }

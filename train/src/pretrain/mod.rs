@@ -76,6 +76,20 @@ pub fn pretrain(
     }
     let total_steps = steps_per_epoch * config.epochs;
     let end = config.max_steps.map_or(total_steps, |m| m.min(total_steps));
+    if config.method.is_contrastive()
+        && end > steps_per_epoch
+        && config.queue_size > train_set.len()
+    {
+        // From the second epoch on, every query's own earlier key would be one of its negatives.
+        return Err(RunError::Setup(format!(
+            "the queue holds {} keys but the training set has only {} images, so from the second \
+             epoch on every query's own earlier key would be one of its negatives: use \
+             --queue-size {} or less, or train one epoch",
+            config.queue_size,
+            train_set.len(),
+            train_set.len()
+        )));
+    }
 
     std::fs::create_dir_all(run_dir).map_err(io_error(run_dir))?;
     let encoder_config = encoder_config(config, num_classes);
