@@ -62,6 +62,81 @@ pub fn t_quantile_975(df: usize) -> f64 {
     }
 }
 
+/// `P(T ≤ t)` for Student's t with `df` degrees of freedom.
+pub fn t_cdf(t: f64, df: f64) -> f64 {
+    let tail = 0.5 * incomplete_beta(df / 2.0, 0.5, df / (df + t * t));
+    if t > 0.0 { 1.0 - tail } else { tail }
+}
+
+/// The regularised incomplete beta function `I_x(a, b)`, by its continued fraction (Lentz's
+/// method, as in Numerical Recipes' `betai`).
+fn incomplete_beta(a: f64, b: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let front =
+        (ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln()).exp();
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_fraction(a, b, x) / a
+    } else {
+        1.0 - front * beta_fraction(b, a, 1.0 - x) / b
+    }
+}
+
+fn beta_fraction(a: f64, b: f64, x: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let tiny = |v: f64| if v.abs() < TINY { TINY } else { v };
+    let (qab, qap, qam) = (a + b, a + 1.0, a - 1.0);
+    let mut c = 1.0;
+    let mut d = 1.0 / tiny(1.0 - qab * x / qap);
+    let mut h = d;
+    for m in 1..300 {
+        let m = m as f64;
+        let m2 = 2.0 * m;
+        for numerator in [
+            m * (b - m) * x / ((qam + m2) * (a + m2)),
+            -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2)),
+        ] {
+            d = 1.0 / tiny(1.0 + numerator * d);
+            c = tiny(1.0 + numerator / c);
+            h *= d * c;
+        }
+        if (d * c - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    h
+}
+
+/// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, nine terms).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let sum = G[1..]
+        .iter()
+        .enumerate()
+        .fold(G[0], |sum, (i, g)| sum + g / (x + i as f64 + 1.0));
+    let t = x + 7.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
 /// How a paired difference reads against its interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -89,8 +164,8 @@ impl Verdict {
 /// The mean of per-seed differences `a[s] − b[s]` with its 95% interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Paired {
-    /// The per-seed differences, in seed order.
-    pub differences: Vec<f64>,
+    /// The per-seed differences as `(seed, difference)`, in the first arm's seed order.
+    pub differences: Vec<(u64, f64)>,
     pub mean: f64,
     /// Half-width of the 95% interval (infinite with one seed).
     pub half_width: f64,
@@ -98,8 +173,9 @@ pub struct Paired {
 
 impl Paired {
     /// From the per-seed differences (seeds missing from either arm already left out).
-    pub fn of(differences: Vec<f64>) -> Option<Self> {
-        let stats = Stats::of(&differences)?;
+    pub fn of(differences: Vec<(u64, f64)>) -> Option<Self> {
+        let values: Vec<f64> = differences.iter().map(|&(_, d)| d).collect();
+        let stats = Stats::of(&values)?;
         let half_width = if stats.n < 2 {
             f64::INFINITY
         } else {
@@ -119,7 +195,7 @@ impl Paired {
             .filter_map(|&(seed, x)| {
                 b.iter()
                     .find(|&&(other, _)| other == seed)
-                    .map(|&(_, y)| x - y)
+                    .map(|&(_, y)| (seed, x - y))
             })
             .collect();
         Self::of(differences)
@@ -128,25 +204,15 @@ impl Paired {
     /// The differences with their sign flipped, for metrics where lower is better.
     pub fn negated(&self) -> Self {
         Self {
-            differences: self.differences.iter().map(|d| -d).collect(),
+            differences: self.differences.iter().map(|&(s, d)| (s, -d)).collect(),
             mean: -self.mean,
             half_width: self.half_width,
         }
     }
 
-    /// `self − other` seed by seed (a difference of differences), pairing by position, which
-    /// is seed order in both.
+    /// `self − other` seed by seed (a difference of differences), for the seeds both have.
     pub fn minus(&self, other: &Paired) -> Option<Self> {
-        if self.differences.len() != other.differences.len() {
-            return None;
-        }
-        Self::of(
-            self.differences
-                .iter()
-                .zip(&other.differences)
-                .map(|(a, b)| a - b)
-                .collect(),
-        )
+        Self::by_seed(&self.differences, &other.differences)
     }
 
     pub fn low(&self) -> f64 {
@@ -155,6 +221,32 @@ impl Paired {
 
     pub fn high(&self) -> f64 {
         self.mean + self.half_width
+    }
+
+    /// The same differences moved up by `margin`: a non-inferiority test ("at least as well,
+    /// within `margin`") is this one's test against 0.
+    pub fn shifted(&self, margin: f64) -> Self {
+        Self {
+            differences: self
+                .differences
+                .iter()
+                .map(|&(s, d)| (s, d + margin))
+                .collect(),
+            mean: self.mean + margin,
+            half_width: self.half_width,
+        }
+    }
+
+    /// The two-sided p-value of a mean of 0, on the interval's own t distribution (`None` with
+    /// fewer than two seeds).
+    pub fn p_value(&self) -> Option<f64> {
+        let df = self.seeds().checked_sub(1).filter(|&df| df > 0)?;
+        let standard_error = self.half_width / t_quantile_975(df);
+        if standard_error == 0.0 {
+            return Some(if self.mean == 0.0 { 1.0 } else { 0.0 });
+        }
+        let t = (self.mean / standard_error).abs();
+        Some(2.0 * (1.0 - t_cdf(t, df as f64)))
     }
 
     pub fn seeds(&self) -> usize {
@@ -202,6 +294,21 @@ mod tests {
     }
 
     #[test]
+    fn the_t_distribution_gives_back_its_quantiles() {
+        for df in 1..=40 {
+            let p = t_cdf(t_quantile_975(df), df as f64);
+            assert!((p - 0.975).abs() < 2e-4, "df {df}: {p}");
+            assert!((t_cdf(-t_quantile_975(df), df as f64) - 0.025).abs() < 2e-4);
+        }
+        assert_eq!(t_cdf(0.0, 3.0), 0.5);
+        // t(1) is Cauchy: P(T ≤ 1) = 3/4.
+        assert!((t_cdf(1.0, 1.0) - 0.75).abs() < 1e-12);
+        // A p-value at the interval's edge is 5%.
+        let edge = Paired::of(vec![(0, 1.0), (1, 3.0), (2, 2.5)]).unwrap();
+        assert!((edge.shifted(-edge.low()).p_value().unwrap() - 0.05).abs() < 1e-3);
+    }
+
+    #[test]
     fn the_t_quantile_matches_the_tables_and_tends_to_the_normal() {
         assert_eq!(t_quantile_975(2), 4.303);
         assert_eq!(t_quantile_975(4), 2.776);
@@ -224,31 +331,26 @@ mod tests {
         // 2.70 / 1.34 / 1.30 are +1.78 ± 0.46 (one standard error), past two standard errors but
         // not past t(2) = 4.30 of them: not resolved by 3 seeds either.
         assert_eq!(
-            Paired::of(vec![2.12, -0.44, 2.26]).unwrap().verdict(),
+            seeded(&[2.12, -0.44, 2.26]).unwrap().verdict(),
             Verdict::NotResolved
         );
-        let v2 = Paired::of(vec![2.70, 1.34, 1.30]).unwrap();
+        let v2 = seeded(&[2.70, 1.34, 1.30]).unwrap();
         assert_eq!(v2.verdict(), Verdict::NotResolved);
         assert!(
             (v2.low() - -0.20).abs() < 0.01 && (v2.high() - 3.76).abs() < 0.01,
             "{v2:?}"
         );
         assert_eq!(
-            Paired::of(vec![2.70, 1.34, 1.30, 2.0, 1.9])
-                .unwrap()
-                .verdict(),
+            seeded(&[2.70, 1.34, 1.30, 2.0, 1.9]).unwrap().verdict(),
             Verdict::Holds
         );
         assert_eq!(
-            Paired::of(vec![-2.70, -1.34, -1.30, -2.0, -1.9])
+            seeded(&[-2.70, -1.34, -1.30, -2.0, -1.9])
                 .unwrap()
                 .verdict(),
             Verdict::Reversed
         );
-        assert_eq!(
-            Paired::of(vec![3.0]).unwrap().verdict(),
-            Verdict::TooFewSeeds
-        );
+        assert_eq!(seeded(&[3.0]).unwrap().verdict(), Verdict::TooFewSeeds);
     }
 
     #[test]
@@ -256,16 +358,37 @@ mod tests {
         let a = [(0, 1.0), (1, 2.0), (2, 3.0)];
         let b = [(2, 1.0), (0, 0.0)];
         let paired = Paired::by_seed(&a, &b).unwrap();
-        assert_eq!(paired.differences, vec![1.0, 2.0]);
+        assert_eq!(paired.differences, vec![(0, 1.0), (2, 2.0)]);
         assert!(Paired::by_seed(&a, &[]).is_none());
+    }
+
+    /// Differences for seeds 0, 1, 2, …
+    fn seeded(differences: &[f64]) -> Option<Paired> {
+        Paired::of(
+            differences
+                .iter()
+                .enumerate()
+                .map(|(s, &d)| (s as u64, d))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_difference_of_differences_is_paired_by_seed_id() {
+        // The same differences, listed in another order, with a seed the other lacks.
+        let moco = Paired::of(vec![(2, 6.0), (0, 4.0), (1, 5.0), (7, 9.0)]).unwrap();
+        let ce = seeded(&[-1.0, 0.0, 1.0]).unwrap();
+        let both = moco.minus(&ce).unwrap();
+        assert_eq!(both.differences, vec![(2, 5.0), (0, 5.0), (1, 5.0)]);
+        assert_eq!(both.half_width, 0.0);
     }
 
     #[test]
     fn a_difference_of_differences_is_paired_too() {
-        let moco = Paired::of(vec![4.0, 5.0, 6.0]).unwrap();
-        let ce = Paired::of(vec![-1.0, 0.0, 1.0]).unwrap();
+        let moco = seeded(&[4.0, 5.0, 6.0]).unwrap();
+        let ce = seeded(&[-1.0, 0.0, 1.0]).unwrap();
         let both = moco.minus(&ce).unwrap();
-        assert_eq!(both.differences, vec![5.0, 5.0, 5.0]);
+        assert_eq!(both.differences, vec![(0, 5.0), (1, 5.0), (2, 5.0)]);
         assert_eq!(both.half_width, 0.0);
         assert_eq!(both.verdict(), Verdict::Holds);
         assert_eq!(moco.negated().mean, -5.0);

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::claim_list::ClaimList;
 use super::format::{cell, line};
 use crate::analyses::{INVERTED_IMAGES, WAYS};
 use crate::stats::{Paired, Stats};
@@ -43,29 +44,27 @@ const MOCO: Method = Method::MocoV2;
 const EXEMPLAR: Method = Method::ExemplarV2;
 
 /// The new parts' lines in the claims section.
-pub(super) fn claims(results: &StudyResults, md: &mut String) {
+pub(super) fn claims(results: &StudyResults, claims: &mut ClaimList) {
     let has = |study| results.studies.contains(&study);
     if has(Study::Misalignment) {
         let landmarks = TaskKind::Landmarks;
         let faces = |m| slug(m, Corpus::Faces);
-        line(
-            md,
-            "4. Misalignment (pretrained on face identities, transferred to landmarks): MoCo-v2 beats CE, NME points (positive favours MoCo-v2)",
+        claims.beats(
+            "4. Misalignment (pretrained on face identities, transferred to landmarks): MoCo-v2 beats CE, NME points (positive favours MoCo-v2)".into(),
             favouring(results, landmarks, &faces(MOCO), &faces(CE)),
             "",
         );
-        line(
-            md,
-            "4. Misalignment: Exemplar-v2 beats CE, NME points (positive favours Exemplar-v2)",
+        claims.beats(
+            "4. Misalignment: Exemplar-v2 beats CE, NME points (positive favours Exemplar-v2)"
+                .into(),
             favouring(results, landmarks, &faces(EXEMPLAR), &faces(CE)),
             "",
         );
     }
     if has(Study::Inversion) {
         for method in [MOCO, EXEMPLAR] {
-            line(
-                md,
-                &format!(
+            claims.beats(
+                format!(
                     "5. Inversion: {}'s features keep more of the picture than CE's (CE's pixel MSE − {}'s, ×1000)",
                     Arm::default_for(method).label(),
                     Arm::default_for(method).label()
@@ -76,9 +75,8 @@ pub(super) fn claims(results: &StudyResults, md: &mut String) {
         }
     }
     if has(Study::DetectionErrors) {
-        line(
-            md,
-            "6. CE's detector errs more by localisation than Exemplar-v2's (share of top false positives, CE − Exemplar-v2)",
+        claims.beats(
+            "6. CE's detector errs more by localisation than Exemplar-v2's (share of top false positives, CE − Exemplar-v2)".into(),
             error_share(results, CE, EXEMPLAR, 0),
             " points",
         );
@@ -86,9 +84,8 @@ pub(super) fn claims(results: &StudyResults, md: &mut String) {
     if has(Study::PretrainingData) {
         for corpus in [Corpus::Faces, Corpus::Tenth] {
             for task in TASKS {
-                line(
-                    md,
-                    &format!(
+                claims.at_least(
+                    format!(
                         "7. Pretrained on {}, Exemplar-v2 transfers at least as well as CE: {} (positive favours Exemplar-v2)",
                         corpus.title(),
                         task.metric_title()
@@ -101,9 +98,8 @@ pub(super) fn claims(results: &StudyResults, md: &mut String) {
     }
     if has(Study::FewShot) {
         for (shots, name) in [(1, "1-shot"), (5, "5-shot")] {
-            line(
-                md,
-                &format!(
+            claims.beats(
+                format!(
                     "8. On classes unseen in pretraining, Exemplar-v2 beats CE at {WAYS}-way {name}"
                 ),
                 fewshot_gap(results, Corpus::Base, EXEMPLAR, CE, shots),
@@ -416,7 +412,7 @@ fn fewshot_gap(
 pub(super) fn fewshot(results: &StudyResults, md: &mut String) {
     let _ = writeln!(
         md,
-        "## (i) Few-shot on novel classes\n\nAs Mini-ImageNet's split: each method pretrained on the main data's first {BASE_CLASSES} classes only (base), then {WAYS}-way episodes on the other classes' validation images (novel), 15 queries per class, a logistic-regression classifier on the frozen, centred and normalised pooled features (`train eval fewshot`'s protocol). The backbones pretrained on all classes are the reference: they saw the novel classes. Every backbone of a seed draws the same episodes.\n"
+        "## (i) Few-shot on novel classes\n\nAs Mini-ImageNet's split: each method pretrained on the main data's first {BASE_CLASSES} classes only (base), then {WAYS}-way episodes on the other classes' validation images (novel), 15 queries per class, 600 episodes, a logistic-regression classifier on the frozen, centred and normalised pooled features (`train eval fewshot`'s protocol). The backbones pretrained on all classes are the reference: they saw the novel classes. Every backbone of a seed draws the same episodes.\n"
     );
     let _ = writeln!(md, "| backbone | pretrained on | 1-shot (%) | 5-shot (%) |");
     let _ = writeln!(md, "|---|---|---:|---:|");

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::format::line;
+use super::claim_list::{ClaimList, MARGIN};
 use crate::stats::Paired;
 use crate::{Arm, Study, StudyResults, TASKS};
 use exemplar_train::config::Method;
@@ -13,16 +13,16 @@ pub(super) fn claims_section(results: &StudyResults, md: &mut String) {
     let _ = writeln!(md, "## The paper's claims at this scale\n");
     let _ = writeln!(
         md,
-        "Each comparison is the mean of the per-seed differences (the arms share each seed's initial weights, data order and augmentation draws) with a Student-t 95% interval on {} degrees of freedom. A claim *holds* when the whole interval is above 0, is *reversed* when it is below 0, and is *not resolved* when it contains 0. The intervals are per claim, with no correction for the number of claims.\n",
+        "Each comparison is the mean of the per-seed differences (the arms share each seed's initial weights, data order and augmentation draws) with a Student-t 95% interval on {} degrees of freedom. A claim that one arm *beats* another *holds* when the whole interval is above 0, is *reversed* when it is below 0, and is *not resolved* when it contains 0. A claim that one arm does *at least as well* as another is a non-inferiority test with a margin of {MARGIN} point of the metric: it *holds* when the whole interval is above −{MARGIN}, is *reversed* when it is all below −{MARGIN}, and is *not resolved* otherwise. Each verdict is at its own 95% level; the paragraph after the list corrects for the number of claims.\n",
         results.seeds.saturating_sub(1)
     );
     let arm = Arm::default_for;
+    let mut claims = ClaimList::default();
     if results.studies.contains(&Study::Methods) {
         let untrained = results.untrained_per_seed(|r| r.linear_top1 * 100.0);
         for method in [Method::MocoV2, Method::ExemplarV2] {
-            line(
-                md,
-                &format!(
+            claims.beats(
+                format!(
                     "0. {} beats the untrained network on the linear probe (pretraining helps at all)",
                     arm(method).label()
                 ),
@@ -34,9 +34,8 @@ pub(super) fn claims_section(results: &StudyResults, md: &mut String) {
             (Method::ExemplarV2, Method::MocoV2, "1."),
             (Method::ExemplarV1, Method::MocoV1, "1'."),
         ] {
-            line(
-                md,
-                &format!(
+            claims.beats(
+                format!(
                     "{number} {} beats {} on the linear probe",
                     arm(better).label(),
                     arm(worse).label()
@@ -65,9 +64,8 @@ pub(super) fn claims_section(results: &StudyResults, md: &mut String) {
                     p
                 }
             });
-            line(
-                md,
-                &format!(
+            claims.at_least(
+                format!(
                     "2. Exemplar-v2 transfers at least as well as CE: {} (positive favours Exemplar-v2)",
                     task.metric_title()
                 ),
@@ -81,14 +79,15 @@ pub(super) fn claims_section(results: &StudyResults, md: &mut String) {
             .gain(Method::MocoV2)
             .zip(results.gain(Method::Supervised))
             .and_then(|(moco, ce)| moco.minus(&ce));
-        line(
-            md,
-            "3. Augmentation (aug+ over flip, on the colour scenes) helps MoCo-v2 more than CE",
+        claims.beats(
+            "3. Augmentation (aug+ over flip, on the colour scenes) helps MoCo-v2 more than CE"
+                .into(),
             both,
             " points",
         );
     }
-    super::analysis_sections::claims(results, md);
+    super::analysis_sections::claims(results, &mut claims);
+    claims.write(md);
     let _ = writeln!(md);
 }
 
@@ -128,10 +127,12 @@ pub(super) fn deviations_section(results: &StudyResults, md: &mut String) {
         "Misalignment: the built-in faces' identity labels and landmarks stand in for CelebA identities and MAFL; the faces are pretrained at the ablation's size and epochs.".to_string(),
         "Inversion: backbones pretrained on the colour scenes at 32 px invert scenes at 32 px with a small Deep Image Prior hourglass (one skip) for 400 steps; the paper inverts ImageNet ResNet-50 features at 224 px with the full DIP network. The score is pixel MSE; the paper shows pictures only.".to_string(),
         "Detection errors: the breakdown follows Hoiem et al.'s definitions at IoU 0.1/0.5 without its similar-class split (the scenes have no class hierarchy), on the built-in scenes' CenterNet-style detectors.".to_string(),
-        "Pretraining data: faces and scenes stand in for the paper's non-ImageNet corpora; \"10%\" is 10% of the study's main pretraining images drawn at random (not stratified per class), trained for the same number of steps with the queue cut to fit the images.".to_string(),
+        "Pretraining data: faces and scenes stand in for the paper's non-ImageNet corpora; \"10%\" is 10% of the study's main pretraining images drawn at random (not stratified per class), trained for the same number of steps. Every arm's queue is cut to at most its training images (a whole number of batches): the 10% arm's, and the faces' and scenes' to their images.".to_string(),
         format!(
-            "Novel-class few-shot: the main data's first {} classes are the base classes and the rest novel (Mini-ImageNet: 64 base, 16 validation, 20 novel classes of ImageNet at 84 px); episodes use validation images.",
-            crate::BASE_CLASSES
+            "Novel-class few-shot: the main data's first {} classes are the base classes and the rest novel (Mini-ImageNet: 64 base, 16 validation, 20 novel classes of ImageNet at 84 px); episodes use validation images. With 10 classes (Fashion-MNIST, the built-in scenes) only {} are novel, so every {}-way episode is the same problem with other shots and queries drawn.",
+            crate::BASE_CLASSES,
+            10 - crate::BASE_CLASSES,
+            crate::analyses::WAYS
         ),
     ];
     for item in items {

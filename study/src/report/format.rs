@@ -43,7 +43,7 @@ pub(super) fn line(md: &mut String, what: &str, paired: Option<Paired>, unit: &s
     let seeds: Vec<String> = paired
         .differences
         .iter()
-        .map(|d| format!("{d:+.2}"))
+        .map(|(_, d)| format!("{d:+.2}"))
         .collect();
     let verdict = paired.verdict();
     let word = match verdict {

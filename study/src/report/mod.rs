@@ -4,6 +4,7 @@
 //! The sections live in [`self::sections`], the claims and deviations in [`self::claims`].
 
 mod analysis_sections;
+mod claim_list;
 mod claims;
 mod format;
 mod sections;
