@@ -35,9 +35,11 @@ step() { printf '\n== %s\n' "$*" >&2; }
 step "pretrain (Exemplar-v2, configs/cpu-quick.toml)"
 "$train" pretrain --config configs/cpu-quick.toml --out "$out/pretrain"
 
-# Fine-tuning budgets that fit the 10 minutes: 12–16 epochs of 2000 images each at the
-# pretraining's 32 px, where a step costs a quarter of one at 64 px and each task reaches its
-# target score (fewer, larger images reached none of them in the same time). Detection and
+# Fine-tuning budgets: 12–32 epochs of 2000 images each at the pretraining's 32 px, where a step
+# costs a quarter of one at 64 px (fewer, larger images reached no aim in the same time). Each
+# task reaches its aim; detection's 32 epochs are what it takes to give the sample scene's object
+# one box, under its own class, at a score of 0.6 or more (16 epochs: 61.5% mAP50 and a second box
+# as "ellipse"; 24: 91.1% and still the second box; 32: 94.9% and one box). Detection and
 # landmarks take larger learning rates. results/train-throughput-cpu.md has the training speeds.
 finetune() { # task epochs extra-flags...
   local task=$1 epochs=$2; shift 2
@@ -45,9 +47,9 @@ finetune() { # task epochs extra-flags...
   "$train" finetune --task "$task" --init "$out/pretrain" --epochs "$epochs" --image-size 32 \
     --synthetic-train-size 2000 --synthetic-val-size 200 --log-every 100 --out "$out/$task" "$@"
 }
-finetune detection 16 --lr 0.04
+finetune detection 32 --lr 0.04
 finetune segmentation 16
-finetune landmarks 12 --lr 0.1
+finetune landmarks 20 --lr 0.1
 finetune classification 12
 
 step "export"
@@ -93,7 +95,7 @@ score() { # task metric
 }
 table=$(
   printf '| task | validation metric (%%) | score | aim |\n|---|---|---:|---:|\n'
-  printf '| detection | VOC07 mAP50 | %.1f | ≥ 50 |\n' "$(score detection voc07_map50)"
+  printf '| detection | VOC07 mAP50 | %.1f | ≥ 60 |\n' "$(score detection voc07_map50)"
   printf '| segmentation | mIoU | %.1f | ≥ 50 |\n' "$(score segmentation miou)"
   printf '| landmarks | NME (of the inter-ocular distance; lower is better) | %.1f | ≤ 10 |\n' "$(score landmarks nme_percent)"
   printf '| classification | top-1 | %.1f | ≥ 80 |\n' "$(score classification top1)"
