@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
+use crate::inversion::score::{colour_matched_mse, edge_correlation};
 use crate::inversion::{Backbone, InvertOptions, invert, pixel_mse};
 use crate::runs::{eval_error, record, recorded};
 use crate::{Arm, BASE_CLASSES, Corpus, ExperimentError, StudyOptions};
@@ -28,7 +29,7 @@ const QUERIES: usize = 15;
 const EPISODES: usize = 600;
 /// The pictures each inversion reconstructs: this many of the scenes' validation split,
 /// spread over it.
-pub const INVERTED_IMAGES: usize = 3;
+pub const INVERTED_IMAGES: usize = 10;
 
 /// A backbone's novel-class few-shot accuracy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +58,13 @@ pub struct InversionRun {
     pub steps: usize,
     /// Pixel MSE of each reconstruction (values in [0, 1]).
     pub mse: Vec<f64>,
+    /// Pixel MSE after matching each reconstruction's colour statistics to its picture's
+    /// ([`colour_matched_mse`]): the structure score, against the same flat-colour reference.
+    #[serde(default)]
+    pub matched_mse: Vec<f64>,
+    /// Correlation of each reconstruction's edges with its picture's ([`edge_correlation`]).
+    #[serde(default)]
+    pub edge_correlation: Vec<f64>,
     /// The relative feature distance before the first step and after the last, per picture.
     pub feature_before: Vec<f64>,
     pub feature_after: Vec<f64>,
@@ -71,8 +79,24 @@ pub struct InversionRun {
 
 impl InversionRun {
     pub fn mean_mse(&self) -> f64 {
-        self.mse.iter().sum::<f64>() / self.mse.len().max(1) as f64
+        mean(&self.mse)
     }
+
+    pub fn mean_matched_mse(&self) -> f64 {
+        mean(&self.matched_mse)
+    }
+
+    pub fn mean_edge_correlation(&self) -> f64 {
+        mean(&self.edge_correlation)
+    }
+
+    pub fn mean_flat_mse(&self) -> f64 {
+        mean(&self.flat_mse)
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
 fn analysis_dir(options: &StudyOptions, kind: &str, arm: Arm, seed: u64) -> PathBuf {
@@ -292,6 +316,8 @@ pub fn invert_run(
         seed,
         steps: invert_options.steps,
         mse: Vec::new(),
+        matched_mse: Vec::new(),
+        edge_correlation: Vec::new(),
         feature_before: Vec::new(),
         feature_after: Vec::new(),
         flat_mse: Vec::new(),
@@ -302,9 +328,14 @@ pub fn invert_run(
     result.flat_mse = flat_mse(&pictures);
     for (index, image) in pictures.iter().enumerate() {
         let inversion = invert(&backbone, image, &invert_options, &device).map_err(invert_error)?;
+        let reconstruction = &inversion.image;
+        result.mse.push(f64::from(pixel_mse(image, reconstruction)));
         result
-            .mse
-            .push(f64::from(pixel_mse(image, &inversion.image)));
+            .matched_mse
+            .push(f64::from(colour_matched_mse(image, reconstruction)));
+        result
+            .edge_correlation
+            .push(f64::from(edge_correlation(image, reconstruction)));
         result
             .feature_before
             .push(f64::from(inversion.initial_loss));

@@ -176,7 +176,22 @@ fn the_analyses_report_each_part_and_rerun_from_their_runs() {
     let inversion = results["inversion"].as_array().unwrap();
     assert_eq!(inversion.len(), 6);
     for run in inversion {
-        assert_eq!(run["mse"].as_array().unwrap().len(), 3, "{run}");
+        for key in ["mse", "matched_mse", "flat_mse"] {
+            let values = run[key].as_array().unwrap();
+            assert_eq!(values.len(), 10, "{key}: {run}");
+            assert!(
+                values
+                    .iter()
+                    .all(|v| (0.0..=1.0).contains(&v.as_f64().unwrap()))
+            );
+        }
+        let edges = run["edge_correlation"].as_array().unwrap();
+        assert_eq!(edges.len(), 10, "{run}");
+        assert!(
+            edges
+                .iter()
+                .all(|v| (-1.0..=1.0).contains(&v.as_f64().unwrap()))
+        );
     }
     let detection: Vec<&serde_json::Value> = results["transfer"]
         .as_array()

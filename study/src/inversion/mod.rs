@@ -12,6 +12,7 @@
 
 pub mod figure;
 pub mod prior;
+pub mod score;
 
 use std::path::{Path, PathBuf};
 

@@ -18,6 +18,8 @@ struct Claim {
     unit: &'static str,
     /// `Some(margin)` for a non-inferiority claim.
     margin: Option<f64>,
+    /// Why the claim gets no verdict, when its comparison would mean nothing.
+    withheld: Option<String>,
 }
 
 impl Claim {
@@ -44,6 +46,19 @@ impl ClaimList {
             paired,
             unit,
             margin: None,
+            withheld: None,
+        });
+    }
+
+    /// A claim whose comparison would mean nothing: listed with the reason, no verdict, and left
+    /// out of the correction for the number of claims.
+    pub(super) fn withheld(&mut self, what: String, reason: String) {
+        self.claims.push(Claim {
+            what,
+            paired: None,
+            unit: "",
+            margin: None,
+            withheld: Some(reason),
         });
     }
 
@@ -55,12 +70,17 @@ impl ClaimList {
             paired,
             unit,
             margin: Some(MARGIN),
+            withheld: None,
         });
     }
 
     /// Every claim's line, then the paragraph on their number.
     pub(super) fn write(&self, md: &mut String) {
         for claim in &self.claims {
+            if let Some(reason) = &claim.withheld {
+                let _ = writeln!(md, "- {}: no verdict: {reason}", claim.what);
+                continue;
+            }
             let Some(paired) = &claim.paired else {
                 let _ = writeln!(md, "- {}: no runs to compare", claim.what);
                 continue;
@@ -163,6 +183,7 @@ mod tests {
             "",
         );
         claims.beats("I beats J".into(), None, "");
+        claims.withheld("K beats L".into(), "both score below the floor".into());
         let mut md = String::new();
         claims.write(&mut md);
         assert!(
@@ -173,6 +194,7 @@ mod tests {
         assert!(md.contains("— **reversed** (margin −1)"), "{md}");
         assert!(md.contains("G beats H") && md.contains("not resolved (the interval contains 0)"));
         assert!(md.contains("I beats J: no runs to compare"));
+        assert!(md.contains("K beats L: no verdict: both score below the floor"));
         assert!(md.contains("4 claims have an interval"), "{md}");
         assert!(md.contains("3 keep their verdicts:"), "{md}");
         let kept = &md[md.find("keep their verdicts").unwrap()..];

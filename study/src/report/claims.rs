@@ -125,7 +125,7 @@ pub(super) fn deviations_section(results: &StudyResults, md: &mut String) {
             results.seeds
         ),
         "Misalignment: the built-in faces' identity labels and landmarks stand in for CelebA identities and MAFL; the faces are pretrained at the ablation's size and epochs.".to_string(),
-        "Inversion: backbones pretrained on the colour scenes at 32 px invert scenes at 32 px with a small Deep Image Prior hourglass (one skip) for 400 steps; the paper inverts ImageNet ResNet-50 features at 224 px with the full DIP network. The score is pixel MSE; the paper shows pictures only.".to_string(),
+        "Inversion: backbones pretrained on the colour scenes at 32 px invert scenes at 32 px with a small Deep Image Prior hourglass (one skip) for 400 steps; the paper inverts ImageNet ResNet-50 features at 224 px with the full DIP network. The scores are the pixel error after matching each reconstruction's colour statistics to the picture's and the correlation of their edges, and a verdict needs the reconstructions to beat a flat image of the mean colour; the paper shows pictures only.".to_string(),
         "Detection errors: the breakdown follows Hoiem et al.'s definitions at IoU 0.1/0.5 without its similar-class split (the scenes have no class hierarchy), on the built-in scenes' CenterNet-style detectors.".to_string(),
         "Pretraining data: faces and scenes stand in for the paper's non-ImageNet corpora; \"10%\" is 10% of the study's main pretraining images drawn at random (not stratified per class), trained for the same number of steps. Every arm's queue is cut to at most its training images (a whole number of batches): the 10% arm's, and the faces' and scenes' to their images.".to_string(),
         format!(
