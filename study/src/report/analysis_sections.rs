@@ -356,6 +356,16 @@ pub(super) fn pretraining_data(results: &StudyResults, md: &mut String) {
         "## (h) Pretraining data: other images, fewer images, fewer classes\n\nEach method pretrained on: the main data ({}); the built-in colour scenes (the same kind of pictures as the detection and segmentation targets); the built-in faces by identity (the landmarks target's pictures, little overlap with the scenes); 10% of the main data's images ({} images, trained for as many steps as the main arms, queue {} keys); the main data's first {BASE_CLASSES} classes only. Each is fine-tuned as in (c). The paper finds contrastive transfer little affected by what it was pretrained on and supervised transfer hurt, and reduced data favouring contrastive pretraining.\n",
         results.data, tenth.0, tenth.1
     );
+    let b = &results.budget;
+    let steps = |images: usize, epochs: usize| images / b.batch_size * epochs;
+    let _ = writeln!(
+        md,
+        "The corpora are not compared at equal training: the scenes and faces arms train {} steps at {} px, the main, 10% and base-class arms {} steps at {} px. Each difference from the main data mixes the corpus with the training length and the image size.\n",
+        steps(b.ablation_train, b.ablation_epochs),
+        b.ablation_image_size,
+        steps(b.train_subset, b.epochs),
+        b.image_size
+    );
     for task in TASKS {
         let _ = writeln!(md, "### {}\n", task.metric_title());
         let _ = writeln!(
