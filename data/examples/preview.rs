@@ -3,7 +3,9 @@
 
 use exemplar_data::Image;
 use exemplar_data::augment::AugmentPreset;
-use exemplar_data::synthetic::{Stream, SyntheticFaces, SyntheticObjects, rng_for};
+use exemplar_data::synthetic::{
+    Stream, SyntheticFaces, SyntheticObjects, SyntheticTextures, rng_for,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -12,14 +14,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let objects = SyntheticObjects::new(0, Stream::Train, 100, size);
     let faces = SyntheticFaces::new(0, Stream::Train, 100, size, 10);
     let aug = AugmentPreset::AugPlus.pipeline();
-    let (cols, rows) = (10, 4);
+    let textures = SyntheticTextures::new(0, Stream::Train, 100, size);
+    let (cols, rows) = (10, 5);
     let mut grid = Image::new(cols * size, rows * size);
     for c in 0..cols {
         let scene = objects.scene(c);
         let view = aug.apply(&scene.image, size, &mut rng_for(1, &[c as u64]));
         let other = objects.scene(c + 10).image;
         let face = faces.face(c).image;
-        for (r, img) in [&scene.image, &view, &other, &face].into_iter().enumerate() {
+        let texture = textures.texture(c).0;
+        for (r, img) in [&scene.image, &view, &other, &face, &texture]
+            .into_iter()
+            .enumerate()
+        {
             for y in 0..size {
                 for x in 0..size {
                     grid.set_pixel(c * size + x, r * size + y, img.pixel(x, y));
@@ -28,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     grid.to_rgb8().save(&out)?;
-    println!("rows: scene, its aug+ view, another scene of the same class, a face -> {out}");
+    println!(
+        "rows: scene, its aug+ view, another scene of the same class, a face, a texture -> {out}"
+    );
     Ok(())
 }

@@ -108,7 +108,7 @@ pub enum Split {
 }
 
 /// Where the images come from, as given on the command line or in a config file:
-/// `synthetic`, `image-folder:PATH` or `idx:PATH`.
+/// `synthetic`, `synthetic-faces`, `synthetic-textures`, `image-folder:PATH` or `idx:PATH`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum DataSource {
@@ -116,6 +116,8 @@ pub enum DataSource {
     Synthetic,
     /// The built-in generated faces, labelled by identity (no files).
     SyntheticFaces,
+    /// The built-in generated textures, labelled by family (no files).
+    SyntheticTextures,
     /// ImageNet layout: `PATH/train/<class>/*.{jpg,png}` and `PATH/val/<class>/...`, or a
     /// single directory of class folders (used for training; no validation split).
     ImageFolder(PathBuf),
@@ -151,6 +153,7 @@ impl FromStr for DataSource {
         match s {
             "synthetic" => return Ok(DataSource::Synthetic),
             "synthetic-faces" => return Ok(DataSource::SyntheticFaces),
+            "synthetic-textures" => return Ok(DataSource::SyntheticTextures),
             _ => {}
         }
         match s.split_once(':') {
@@ -167,7 +170,7 @@ impl FromStr for DataSource {
                 })
             }
             _ => Err(format!(
-                "unknown data source '{s}' (expected 'synthetic', 'synthetic-faces', {})",
+                "unknown data source '{s}' (expected 'synthetic', 'synthetic-faces', 'synthetic-textures', {})",
                 FILE_SOURCES
                     .iter()
                     .map(|kind| format!("'{kind}:PATH'"))
@@ -196,6 +199,7 @@ impl std::fmt::Display for DataSource {
         match self {
             DataSource::Synthetic => f.write_str("synthetic"),
             DataSource::SyntheticFaces => f.write_str("synthetic-faces"),
+            DataSource::SyntheticTextures => f.write_str("synthetic-textures"),
             DataSource::ImageFolder(path) => write!(f, "image-folder:{}", path.display()),
             DataSource::Idx(path) => write!(f, "idx:{}", path.display()),
             DataSource::Voc(path) => write!(f, "voc:{}", path.display()),
@@ -231,7 +235,7 @@ pub fn open(
     image_size: usize,
 ) -> Result<Option<Arc<dyn Dataset>>, DataError> {
     Ok(match source {
-        DataSource::Synthetic | DataSource::SyntheticFaces => {
+        DataSource::Synthetic | DataSource::SyntheticFaces | DataSource::SyntheticTextures => {
             let (len, stream) = match split {
                 Split::Train => (synthetic.train_size, synthetic::Stream::Train),
                 Split::Val => (synthetic.val_size, synthetic::Stream::Val),
@@ -242,6 +246,10 @@ pub fn open(
             let (seed, size) = (synthetic.seed, image_size);
             if *source == DataSource::Synthetic {
                 Some(Arc::new(synthetic::SyntheticObjects::new(
+                    seed, stream, len, size,
+                )))
+            } else if *source == DataSource::SyntheticTextures {
+                Some(Arc::new(synthetic::SyntheticTextures::new(
                     seed, stream, len, size,
                 )))
             } else {
@@ -262,7 +270,7 @@ pub fn open(
             return Err(unsupported(
                 other,
                 "classification",
-                "synthetic, synthetic-faces, image-folder or idx",
+                "synthetic, synthetic-faces, synthetic-textures, image-folder or idx",
             ));
         }
     })
@@ -383,6 +391,7 @@ mod tests {
         for text in [
             "synthetic",
             "synthetic-faces",
+            "synthetic-textures",
             "image-folder:/data/imagenet",
             "idx:/usr/share/x",
             "voc:/data/VOC2007",

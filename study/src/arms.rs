@@ -23,6 +23,9 @@ pub enum Corpus {
     /// The built-in faces labelled by identity, at `ablation_image_size` with the ablation's
     /// image count and epochs: the misalignment study (identity labels → landmarks).
     Faces,
+    /// The built-in textures labelled by family, sized like the scenes: the pretraining-data
+    /// study's corpus out of every transfer task's domain (no shapes, no faces).
+    Textures,
     /// A tenth of the main corpus's images, trained for as many steps as the main arms.
     Tenth,
     /// The main corpus's images of its first [`BASE_CLASSES`] classes only: the novel-class
@@ -39,6 +42,7 @@ impl Corpus {
             Corpus::Main => "main",
             Corpus::Scenes => "scenes",
             Corpus::Faces => "faces",
+            Corpus::Textures => "textures",
             Corpus::Tenth => "tenth",
             Corpus::Base => "base",
         }
@@ -50,6 +54,7 @@ impl Corpus {
             Corpus::Main => "main data",
             Corpus::Scenes => "scenes",
             Corpus::Faces => "faces (identities)",
+            Corpus::Textures => "textures",
             Corpus::Tenth => "10% of the main data",
             Corpus::Base => "base classes of the main data",
         }
@@ -59,7 +64,7 @@ impl Corpus {
 /// The pretraining-data study's corpora, the main data first (the reference).
 pub const DATA_CORPORA: [Corpus; 5] = [
     Corpus::Main,
-    Corpus::Scenes,
+    Corpus::Textures,
     Corpus::Faces,
     Corpus::Tenth,
     Corpus::Base,
@@ -253,9 +258,10 @@ pub fn pretrain_config(
             config.epochs = budget.epochs;
             config.train_subset = Some(budget.train_subset);
         }
-        Corpus::Scenes | Corpus::Faces => {
+        Corpus::Scenes | Corpus::Faces | Corpus::Textures => {
             (config.data, config.synthetic) = match arm.corpus {
                 Corpus::Faces => (DataSource::SyntheticFaces, faces(budget)),
+                Corpus::Textures => (DataSource::SyntheticTextures, scenes(budget)),
                 _ => (DataSource::Synthetic, scenes(budget)),
             };
             config.image_size = budget.ablation_image_size;
@@ -402,6 +408,19 @@ mod tests {
             steps(&tenth)
         );
         assert!(tenth.queue_size <= 1200 && tenth.queue_size % tenth.batch_size == 0);
+        // The out-of-domain corpus: the textures, sized like the scenes; every queue fits its
+        // images (the faces' and textures' 2 048).
+        let textures = config(Corpus::Textures);
+        assert_eq!(textures.data, DataSource::SyntheticTextures);
+        assert_eq!(textures.synthetic.train_size, budget.ablation_train);
+        for corpus in [Corpus::Textures, Corpus::Faces] {
+            let c = config(corpus);
+            assert!(
+                c.queue_size <= c.synthetic.train_size,
+                "{corpus:?}: {}",
+                c.queue_size
+            );
+        }
         // The base classes: the same images drawn from the first classes only.
         let base = config(Corpus::Base);
         assert_eq!(base.base_classes, Some(BASE_CLASSES));

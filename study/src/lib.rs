@@ -65,7 +65,7 @@ pub enum Study {
     /// The types of the transferred detectors' false positives (localisation, confusion,
     /// background).
     DetectionErrors,
-    /// Each method pretrained on other data (scenes, faces) and on less of it (10% of the
+    /// Each method pretrained on other data (textures, faces) and on less of it (10% of the
     /// images, half the classes), then transferred to the same tasks.
     PretrainingData,
     /// 5-way 1- and 5-shot episodes on classes the backbone never saw in pretraining.

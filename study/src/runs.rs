@@ -74,6 +74,10 @@ impl<'a> Probe<'a> {
                 synthetic: crate::faces(budget),
                 ..Self::for_corpus(options, budget, Corpus::Scenes)
             },
+            Corpus::Textures => Self {
+                source: &DataSource::SyntheticTextures,
+                ..Self::for_corpus(options, budget, Corpus::Scenes)
+            },
             Corpus::Scenes => Self {
                 source: &DataSource::Synthetic,
                 synthetic: crate::scenes(budget),

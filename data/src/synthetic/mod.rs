@@ -15,6 +15,8 @@
 //!   An identity is an appearance (skin, hair, eye and lip colours, hairline, freckles, a mark,
 //!   glasses, a beard); pose, face shape, eye gap and mouth and nose positions are drawn per
 //!   image, so the landmarks carry no identity (`faces.rs` tests it).
+//! * [`SyntheticTextures`]: full-frame two-colour patterns of ten families (stripes, checks,
+//!   dots, rings, …), labelled by family: a pretraining corpus out of the other two's domain.
 //!
 //! Sample `i` of a split depends only on `(seed, split, i)`, so it can be regenerated in any
 //! order, by any worker, after a resume.
@@ -22,6 +24,7 @@
 mod faces;
 mod objects;
 mod shapes;
+mod textures;
 
 use rand::Rng;
 use rand::SeedableRng;
@@ -31,6 +34,7 @@ use super::Image;
 
 pub use self::faces::{Face, LANDMARK_NAMES, SyntheticFaces};
 pub use self::objects::{OBJECT_CLASSES, Scene, SceneObject, SyntheticObjects};
+pub use self::textures::{SyntheticTextures, TEXTURE_CLASSES};
 
 /// Independent random streams for the splits, so validation never repeats training images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -353,14 +353,14 @@ pub(super) fn pretraining_data(results: &StudyResults, md: &mut String) {
     let tenth = crate::arms::tenth(&results.budget);
     let _ = writeln!(
         md,
-        "## (h) Pretraining data: other images, fewer images, fewer classes\n\nEach method pretrained on: the main data ({}); the built-in colour scenes (the same kind of pictures as the detection and segmentation targets); the built-in faces by identity (the landmarks target's pictures, little overlap with the scenes); 10% of the main data's images ({} images, trained for as many steps as the main arms, queue {} keys); the main data's first {BASE_CLASSES} classes only. Each is fine-tuned as in (c). The paper finds contrastive transfer little affected by what it was pretrained on and supervised transfer hurt, and reduced data favouring contrastive pretraining.\n",
+        "## (h) Pretraining data: other images, fewer images, fewer classes\n\nEach method pretrained on: the main data ({}); the built-in textures (two-colour patterns of ten families: out of the domain of every transfer task, as the paper's other corpora differ from its targets); the built-in faces by identity (the landmarks target's pictures, so in domain for landmarks only); 10% of the main data's images ({} images, trained for as many steps as the main arms, queue {} keys); the main data's first {BASE_CLASSES} classes only. Each is fine-tuned as in (c). The paper finds contrastive transfer little affected by what it was pretrained on and supervised transfer hurt, and reduced data favouring contrastive pretraining.\n",
         results.data, tenth.0, tenth.1
     );
     let b = &results.budget;
     let steps = |images: usize, epochs: usize| images / b.batch_size * epochs;
     let _ = writeln!(
         md,
-        "The corpora are not compared at equal training: the scenes and faces arms train {} steps at {} px, the main, 10% and base-class arms {} steps at {} px. Each difference from the main data mixes the corpus with the training length and the image size.\n",
+        "The corpora are not compared at equal training: the textures and faces arms train {} steps at {} px, the main, 10% and base-class arms {} steps at {} px. Each difference from the main data mixes the corpus with the training length and the image size.\n",
         steps(b.ablation_train, b.ablation_epochs),
         b.ablation_image_size,
         steps(b.train_subset, b.epochs),
