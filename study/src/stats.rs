@@ -281,6 +281,18 @@ impl Paired {
     }
 }
 
+/// Differences for seeds 0, 1, 2, … (for tests).
+#[cfg(test)]
+pub(crate) fn seeded(differences: &[f64]) -> Option<Paired> {
+    Paired::of(
+        differences
+            .iter()
+            .enumerate()
+            .map(|(s, &d)| (s as u64, d))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,17 +372,6 @@ mod tests {
         let paired = Paired::by_seed(&a, &b).unwrap();
         assert_eq!(paired.differences, vec![(0, 1.0), (2, 2.0)]);
         assert!(Paired::by_seed(&a, &[]).is_none());
-    }
-
-    /// Differences for seeds 0, 1, 2, …
-    fn seeded(differences: &[f64]) -> Option<Paired> {
-        Paired::of(
-            differences
-                .iter()
-                .enumerate()
-                .map(|(s, &d)| (s as u64, d))
-                .collect(),
-        )
     }
 
     #[test]

@@ -2,7 +2,9 @@
 
 use rand::Rng;
 
-use super::{Stream, add_noise, background, hsv_to_rgb, pixel_range, random_colour, rng_for};
+use super::{
+    Stream, add_noise, background, describe, hsv_to_rgb, pixel_range, random_colour, rng_for,
+};
 use crate::annotated::{LandmarkSample, TaskDataset};
 use crate::{DataError, Dataset, Image, check_index};
 
@@ -211,9 +213,14 @@ impl Dataset for SyntheticFaces {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "synthetic faces ({:?} split, {} images of {}px, {} identities, seed {})",
-            self.stream, self.len, self.size, self.identities, self.seed
+        let identities = format!("{} identities", self.identities);
+        describe(
+            "faces",
+            self.stream,
+            self.len,
+            self.size,
+            &identities,
+            self.seed,
         )
     }
 }

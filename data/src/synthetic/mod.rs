@@ -59,6 +59,19 @@ fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// How a generated dataset describes itself: `synthetic WHAT (Train split, N images of Spx,
+/// LABELS, seed K)`.
+pub(super) fn describe(
+    what: &str,
+    stream: Stream,
+    len: usize,
+    size: usize,
+    labels: &str,
+    seed: u64,
+) -> String {
+    format!("synthetic {what} ({stream:?} split, {len} images of {size}px, {labels}, seed {seed})")
+}
+
 pub(super) fn pixel_range(lo: f32, hi: f32, limit: usize) -> std::ops::Range<usize> {
     let lo = lo.floor().max(0.0) as usize;
     let hi = (hi.ceil().max(0.0) as usize).min(limit);

@@ -4,7 +4,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::shapes::shape_contains;
-use super::{Stream, add_noise, background, pixel_range, random_colour, rng_for};
+use super::{Stream, add_noise, background, describe, pixel_range, random_colour, rng_for};
 use crate::annotated::{DetectionSample, Object, SegmentationSample, TaskDataset};
 use crate::{DataError, Dataset, Image, check_index};
 
@@ -133,13 +133,14 @@ impl Dataset for SyntheticObjects {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "synthetic objects ({:?} split, {} images of {}px, {} classes, seed {})",
+        let classes = format!("{} classes", OBJECT_CLASSES.len());
+        describe(
+            "objects",
             self.stream,
             self.len,
             self.size,
-            OBJECT_CLASSES.len(),
-            self.seed
+            &classes,
+            self.seed,
         )
     }
 }

@@ -149,32 +149,21 @@ mod tests {
         let mut delta = step / 2.0;
         while delta > 0.5f32.to_radians() {
             let (s, pose) = best;
-            let tries = [
-                Pose {
-                    theta: pose.theta + delta,
-                    ..pose
-                },
-                Pose {
-                    theta: pose.theta - delta,
-                    ..pose
-                },
-                Pose {
-                    phi: pose.phi + delta,
-                    ..pose
-                },
-                Pose {
-                    phi: pose.phi - delta,
-                    ..pose
-                },
-                Pose {
-                    aspect: (pose.aspect * (1.0 + delta)).min(MAX_ASPECT),
-                    ..pose
-                },
-                Pose {
-                    aspect: (pose.aspect / (1.0 + delta)).max(1.0 / MAX_ASPECT),
-                    ..pose
-                },
+            // One step of each rotation and of the aspect, both ways.
+            let steps = [
+                (delta, 0.0, 1.0),
+                (-delta, 0.0, 1.0),
+                (0.0, delta, 1.0),
+                (0.0, -delta, 1.0),
+                (0.0, 0.0, 1.0 + delta),
+                (0.0, 0.0, 1.0 / (1.0 + delta)),
             ];
+            let tries = steps.map(|(d_theta, d_phi, stretch)| Pose {
+                theta: pose.theta + d_theta,
+                phi: pose.phi + d_phi,
+                aspect: (pose.aspect * stretch).clamp(1.0 / MAX_ASPECT, MAX_ASPECT),
+                ..pose
+            });
             let improved = tries
                 .into_iter()
                 .map(|p| (score(p), p))

@@ -7,7 +7,7 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{Stream, add_noise, random_colour, rng_for};
+use super::{Stream, add_noise, describe, random_colour, rng_for};
 use crate::{DataError, Dataset, Image, check_index};
 
 /// The texture families of [`SyntheticTextures`], in label order.
@@ -148,13 +148,14 @@ impl Dataset for SyntheticTextures {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "synthetic textures ({:?} split, {} images of {}px, {} classes, seed {})",
+        let classes = format!("{} classes", TEXTURE_CLASSES.len());
+        describe(
+            "textures",
             self.stream,
             self.len,
             self.size,
-            TEXTURE_CLASSES.len(),
-            self.seed
+            &classes,
+            self.seed,
         )
     }
 }

@@ -152,16 +152,7 @@ impl ClaimList {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seeded(differences: &[f64]) -> Option<Paired> {
-        Paired::of(
-            differences
-                .iter()
-                .enumerate()
-                .map(|(s, &d)| (s as u64, d))
-                .collect(),
-        )
-    }
+    use crate::stats::seeded;
 
     #[test]
     fn a_shortfall_within_the_margin_is_as_well_and_holm_keeps_the_strong_claims() {
