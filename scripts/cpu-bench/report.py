@@ -17,17 +17,25 @@ import sys
 from collections import OrderedDict
 
 
+# The instruction-set flags that decide which kernels gemm and oneDNN pick.
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+                "avx_vnni", "amx_tile", "amx_bf16")
+
+
 def machine():
-    model = "unknown CPU"
+    model, flags = "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith("model name") and model == "unknown CPU":
                     model = line.split(":", 1)[1].strip()
-                    break
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores, {platform.machine()}"
+    vector = " ".join(f for f in VECTOR_FLAGS if f in flags) or "none of " + " ".join(VECTOR_FLAGS)
+    return (f"{model}, {os.cpu_count()} cores, {platform.machine()}; flags: {vector}; "
+            f"kernel: Linux {platform.release()}")
 
 
 def commit():
