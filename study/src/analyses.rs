@@ -241,13 +241,6 @@ fn flat_mse(pictures: &[exemplar_data::Image]) -> Vec<f64> {
         .collect()
 }
 
-/// The input side of the backbone in `backbone_dir` (its card), for a run in `dir`.
-fn backbone_size(backbone_dir: &Path, dir: &Path) -> Result<usize, ExperimentError> {
-    exemplar_models::card::load_backbone_card(backbone_dir)
-        .map(|card| card.image_size)
-        .map_err(|e| eval_error(dir)(e.into()))
-}
-
 /// Where an inversion run keeps reconstruction `index` as a PNG.
 pub fn reconstruction_path(
     options: &StudyOptions,
@@ -285,13 +278,7 @@ pub fn invert_run(
         "{backbone_config}\n# inversion: {INVERTED_IMAGES} validation scenes, {:?}",
         invert_options
     );
-    if let Some(mut result) = recorded::<InversionRun>(&dir, &identity, |r| &r.config) {
-        // Runs recorded before the flat reference existed get it now.
-        if result.flat_mse.is_empty() {
-            let size = backbone_size(backbone_dir, &dir)?;
-            result.flat_mse = flat_mse(&inverted_images(budget, size)?);
-            record(&dir, &result)?;
-        }
+    if let Some(result) = recorded::<InversionRun>(&dir, &identity, |r| &r.config) {
         return Ok((result, true));
     }
     let invert_error = |source| ExperimentError::Invert {
