@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The paper's comparisons at small scale, from a fresh clone: fetch Fashion-MNIST, build the
-# trainer, run every study (the sweep excepted) over 5 seeds with the settings of
-# configs/study.toml, write the report to results/study/.
+# trainer, run the default studies (methods, transfer, misalignment, detection errors) over 5
+# seeds with the settings of configs/study.toml, write the report to results/study/.
 #
-#   scripts/study.sh                  # the default study: see results/study/report.md for its time
+#   scripts/study.sh                  # the default studies: see docs/study.md for their time
 #   scripts/study.sh --study sweep --seeds 2 --out results/study-sweep
 #                                     # the settings sweep behind configs/study.toml
 #   scripts/study.sh --scale 5        # more data and epochs (on a GPU add --device cuda:0)
-#   scripts/study.sh --study methods  # one study (methods, augmentation, transfer, misalignment,
+#   scripts/study.sh --study methods  # one study (methods, v1, augmentation, transfer, misalignment,
 #                                     # inversion, detection-errors, pretraining-data, few-shot)
 #
 # Any `train experiment` flag may be added. Finished runs are kept in runs/study/ and reused, so

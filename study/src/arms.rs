@@ -146,7 +146,7 @@ impl Arm {
     }
 }
 
-/// Study (a), in the report's order.
+/// Study (a), in the report's order: the methods study's three, then the v1 study's two.
 pub const METHODS: [Method; 5] = [
     Method::Supervised,
     Method::MocoV2,
@@ -154,6 +154,8 @@ pub const METHODS: [Method; 5] = [
     Method::MocoV1,
     Method::ExemplarV1,
 ];
+/// The v1 study's methods.
+pub const V1_METHODS: [Method; 2] = [Method::MocoV1, Method::ExemplarV1];
 /// Study (b): the paper's augmentation ablation, one step more each time.
 pub const ABLATION: [AugmentPreset; 5] = [
     AugmentPreset::Flip,
@@ -185,7 +187,14 @@ pub fn arms(studies: &[Study]) -> Vec<Arm> {
     };
     for study in studies {
         match study {
-            Study::Methods => METHODS.map(Arm::default_for).into_iter().for_each(&mut add),
+            Study::Methods => TRANSFERRED
+                .map(Arm::default_for)
+                .into_iter()
+                .for_each(&mut add),
+            Study::V1 => V1_METHODS
+                .map(Arm::default_for)
+                .into_iter()
+                .for_each(&mut add),
             Study::Augmentation => {
                 for method in ABLATED {
                     for augment in ABLATION {
@@ -300,16 +309,19 @@ pub fn pretrain_config(
 }
 
 /// A [`Corpus::Tenth`] arm's images (a tenth of the main arms', at least two batches) and
-/// queue (a whole number of batches, no longer than the images).
+/// queue ([`fitted_queue`]).
 pub fn tenth(budget: &Budget) -> (usize, usize) {
     let images = (budget.train_subset / 10).max(budget.batch_size * 2);
     (images, fitted_queue(budget, images))
 }
 
-/// The budget's queue cut to fit `images` (a whole number of batches): a queue longer than the
-/// training set would hold each query's own earlier key as a negative, which pretraining refuses.
+/// The budget's queue cut to at most half of `images` (a whole number of batches, at least
+/// one). A queue as long as the training set holds a query's own key from the previous epoch
+/// for half of the images; at half the set, for an eighth of them (for the main arms, K = 4096
+/// of 12 000 images, about 6%). Pretraining refuses a queue longer than the training set.
 pub fn fitted_queue(budget: &Budget, images: usize) -> usize {
-    budget.queue_size.min(images) / budget.batch_size * budget.batch_size
+    let batches = budget.queue_size.min(images / 2) / budget.batch_size;
+    batches.max(1) * budget.batch_size
 }
 
 pub(super) fn transfer_config(
@@ -361,10 +373,11 @@ mod tests {
     #[test]
     fn studies_share_runs_and_list_each_arm_once() {
         let all = arms(&[Study::Methods, Study::Augmentation, Study::Transfer]);
-        // 5 methods on the main data + 5 ablation steps × 2 methods on the scenes; the
-        // transferred backbones are three of the methods.
-        assert_eq!(all.len(), 5 + 10);
+        // 3 methods on the main data + 5 ablation steps × 2 methods on the scenes; the
+        // transferred backbones are the methods study's three.
+        assert_eq!(all.len(), 3 + 10);
         assert_eq!(arms(&[Study::Transfer]).len(), 3);
+        assert_eq!(arms(&[Study::Methods, Study::V1]).len(), 5);
         assert!(arms(&[Study::Sweep]).is_empty());
     }
 
@@ -407,7 +420,7 @@ mod tests {
             "{}",
             steps(&tenth)
         );
-        assert!(tenth.queue_size <= 1200 && tenth.queue_size % tenth.batch_size == 0);
+        assert!(tenth.queue_size * 2 <= 1200 && tenth.queue_size % tenth.batch_size == 0);
         // The out-of-domain corpus: the textures, sized like the scenes; every queue fits its
         // images (the faces' and textures' 2 048).
         let textures = config(Corpus::Textures);
@@ -416,7 +429,7 @@ mod tests {
         for corpus in [Corpus::Textures, Corpus::Faces] {
             let c = config(corpus);
             assert!(
-                c.queue_size <= c.synthetic.train_size,
+                c.queue_size * 2 <= c.synthetic.train_size,
                 "{corpus:?}: {}",
                 c.queue_size
             );

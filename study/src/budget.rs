@@ -74,7 +74,7 @@ impl Default for Budget {
             batch_size: 128,
             queue_size: 4096,
             train_subset: 12_000,
-            epochs: 4,
+            epochs: 16,
             key_momentum: 0.99,
             bn_splits: 2,
             contrastive_lr: 0.12,
@@ -85,11 +85,11 @@ impl Default for Budget {
             ablation_image_size: 32,
             ablation_train: 2_048,
             ablation_val: 1_000,
-            ablation_epochs: 3,
+            ablation_epochs: 12,
             transfer_image_size: 32,
             transfer_train: 1_000,
-            transfer_val: 200,
-            transfer_epochs: 2,
+            transfer_val: 500,
+            transfer_epochs: 12,
         }
     }
 }
@@ -162,9 +162,11 @@ impl Budget {
 
     /// The budget with its data multiplied by `scale`. Past the 60 000 images of
     /// Fashion-MNIST a larger scale means more epochs; a small scale (the tests') shrinks the
-    /// batch and the queue with the data.
+    /// batch and the queue with the data, and caps every length at a few epochs (4 of
+    /// pretraining, 3 on the built-in corpora, 2 of fine-tuning).
     pub fn scaled(&self, scale: f64) -> Self {
         let scaled = |n: usize, floor: usize| ((n as f64 * scale).round() as usize).max(floor);
+        let short = |epochs: usize, cap: usize| if scale < 1.0 { epochs.min(cap) } else { epochs };
         let train_subset = scaled(self.train_subset, 64).min(60_000);
         let epochs = ((self.epochs as f64 * self.train_subset as f64 * scale / train_subset as f64)
             .round() as usize)
@@ -183,7 +185,9 @@ impl Budget {
                 .min(train_subset.next_power_of_two())
                 .max(batch_size * 2),
             train_subset,
-            epochs,
+            epochs: short(epochs, 4),
+            ablation_epochs: short(self.ablation_epochs, 3),
+            transfer_epochs: short(self.transfer_epochs, 2),
             probe_train: scaled(self.probe_train, 100),
             probe_val: scaled(self.probe_val, 100),
             ablation_train: scaled(self.ablation_train, 64),
@@ -211,7 +215,9 @@ mod tests {
         assert_eq!(base, Budget::default());
         let large = Budget::default().scaled(10.0);
         assert_eq!(large.train_subset, 60_000);
-        assert_eq!(large.epochs, 8);
+        assert_eq!(large.epochs, 32);
+        let tiny_lengths = Budget::default().scaled(0.005);
+        assert!(tiny_lengths.epochs <= 4 && tiny_lengths.transfer_epochs <= 2);
         let tiny = Budget::default().scaled(0.001);
         assert!(tiny.batch_size <= tiny.train_subset / 2);
         assert_eq!(tiny.batch_size % tiny.bn_splits, 0);

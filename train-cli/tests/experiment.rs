@@ -30,7 +30,7 @@ fn tables(report: &str) -> String {
 fn a_tiny_study_reports_every_arm_and_reruns_from_its_runs() {
     let dir = tempfile::tempdir().unwrap();
     let (work, out) = (dir.path().join("work"), dir.path().join("report"));
-    let studies = ["--study", "methods,augmentation,transfer"];
+    let studies = ["--study", "methods,v1,augmentation,transfer"];
     let output = experiment(&work, &out, &studies);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
@@ -331,13 +331,21 @@ fn the_plan_runs_one_run_at_a_time_and_the_report_reuses_them() {
     assert!(out.join("report.md").exists());
 }
 
-/// The Kubernetes Indexed Jobs (docker/k8s/study-*.yaml) run the default study's plan: as many
-/// completions as each stage has runs, stage 2 offset by stage 1's.
+/// The Kubernetes Indexed Jobs (docker/k8s/study-*.yaml) run every study but the sweep: as many
+/// completions as each stage of that plan has runs, stage 2 offset by stage 1's.
 #[test]
-fn the_cluster_jobs_match_the_default_plan() {
+fn the_cluster_jobs_match_the_full_plan() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let every_study = "methods,v1,augmentation,transfer,misalignment,inversion,detection-errors,pretraining-data,few-shot";
     let output = Command::new(env!("CARGO_BIN_EXE_train"))
-        .args(["experiment", "--data", "synthetic", "--plan"])
+        .args([
+            "experiment",
+            "--data",
+            "synthetic",
+            "--plan",
+            "--study",
+            every_study,
+        ])
         .arg("--settings")
         .arg(root.join("configs/study.toml"))
         .output()
@@ -375,5 +383,6 @@ fn the_cluster_jobs_match_the_default_plan() {
     assert!(!report.contains("--only") && report.contains("train experiment"));
     for jobs in [&pretrain, &transfer, &report] {
         assert!(jobs.contains("claimName: exemplar-study-runs"));
+        assert!(jobs.contains(&format!("--study {every_study}\n")));
     }
 }

@@ -266,7 +266,7 @@ fn markdown(results: &StudyResults, files: &mut Vec<(String, Vec<u8>)>) -> Strin
     );
 
     claims::claims_section(results, &mut md);
-    if results.studies.contains(&Study::Methods) {
+    if results.studies.contains(&Study::Methods) || results.studies.contains(&Study::V1) {
         sections::methods(results, &mut md, files);
     }
     if results.studies.contains(&Study::Augmentation) {

@@ -45,8 +45,13 @@ pub(super) fn methods(results: &StudyResults, md: &mut String, files: &mut Vec<(
             ],
         ));
     }
-    for method in METHODS {
-        let arm = Arm::default_for(method);
+    // The v1 methods only where the v1 study ran.
+    let ran = |arm: Arm| results.pretrain.iter().any(|r| r.is(arm));
+    for arm in METHODS
+        .map(Arm::default_for)
+        .into_iter()
+        .filter(|a| ran(*a))
+    {
         let linear = results.linear(arm);
         let knn = results.pretrain_metric(arm, |r| r.knn_top1 * 100.0);
         let loss = results.pretrain_metric(arm, |r| r.loss_curve.last().map_or(f64::NAN, |p| p.1));
@@ -214,6 +219,26 @@ pub(super) fn transfer(
             .map(|&t| cell(results.transfer_metric(t, &init)))
             .collect();
         let _ = writeln!(md, "| {} | {} |", init_label(&init), cells.join(" | "));
+    }
+    let _ = writeln!(
+        md,
+        "\nEach backbone against random initialisation, paired by seed (positive: the backbone does better; NME is negated):\n"
+    );
+    for task in TASKS {
+        let random = results.transfer_per_seed(task, "random");
+        for &method in &TRANSFERRED {
+            let arm = Arm::default_for(method);
+            let paired = Paired::by_seed(&results.transfer_per_seed(task, &arm.slug()), &random)
+                .map(|p| {
+                    if task.lower_is_better() {
+                        p.negated()
+                    } else {
+                        p
+                    }
+                });
+            let what = format!("{}: {} − random init", task.metric_title(), arm.label());
+            super::format::line(md, &what, paired, "");
+        }
     }
     let _ = writeln!(md);
     // One chart per task: their metrics live on different scales.

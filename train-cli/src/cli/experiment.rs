@@ -10,7 +10,8 @@ use exemplar_train::config::{self, PretrainConfig};
 #[derive(Debug, Args)]
 #[command(args_override_self = true)]
 pub struct ExperimentArgs {
-    /// Studies to run (repeat or comma-separate) [default: all but the sweep]
+    /// Studies to run (repeat or comma-separate) [default: methods, transfer, misalignment,
+    /// detection-errors]
     #[arg(long = "study", value_enum, value_delimiter = ',')]
     studies: Vec<exemplar_study::Study>,
     /// Pretraining and linear-probe data, e.g. idx:PATH for Fashion-MNIST
@@ -24,8 +25,8 @@ pub struct ExperimentArgs {
     /// every field, as configs/study.toml [default: the built-in copy of configs/study.toml]
     #[arg(long, value_name = "FILE")]
     settings: Option<PathBuf>,
-    /// Multiplies the data budget: 1 is sized for about two hours on 2 CPU cores (every study);
-    /// larger on a GPU.
+    /// Multiplies the data budget: at 1 the default studies take about 1.4 hours on 2 CPU
+    /// cores; larger on a GPU.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// Where the report (report.md, PNG charts, results.json) goes.
