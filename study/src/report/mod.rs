@@ -115,20 +115,46 @@ impl StudyResults {
     }
 }
 
-/// The machine, as one line: CPU model, cores available, OS.
+/// The instruction-set flags that decide which kernels gemm picks (the CPU bench names the same).
+const VECTOR_FLAGS: [&str; 10] = [
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+];
+
+/// The machine, as one line: CPU model, its vector flags, cores available, OS. Machines sold
+/// under one model name differ by about 2× with and without AVX-512.
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_string());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|v| v.trim().to_string())
+    };
+    let cpu = field("model name").unwrap_or_else(|| "unknown CPU".to_string());
+    let flags = field("flags").unwrap_or_default();
+    let flags: Vec<&str> = flags.split_whitespace().collect();
+    let vector: Vec<&str> = VECTOR_FLAGS
+        .into_iter()
+        .filter(|f| flags.contains(f))
+        .collect();
+    let vector = if vector.is_empty() {
+        "no AVX2 or AVX-512".to_string()
+    } else {
+        vector.join(" ")
+    };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "{cpu}, {cores} cores available, {} {}",
+        "{cpu} ({vector}), {cores} cores available, {} {}",
         std::env::consts::OS,
         std::env::consts::ARCH
     )
