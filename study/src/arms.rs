@@ -187,7 +187,8 @@ pub fn arms(studies: &[Study]) -> Vec<Arm> {
     };
     for study in studies {
         match study {
-            Study::Methods => TRANSFERRED
+            // The three methods on the main data: scored, transferred, their detectors' errors.
+            Study::Methods | Study::Transfer | Study::DetectionErrors => TRANSFERRED
                 .map(Arm::default_for)
                 .into_iter()
                 .for_each(&mut add),
@@ -202,10 +203,6 @@ pub fn arms(studies: &[Study]) -> Vec<Arm> {
                     }
                 }
             }
-            Study::Transfer => TRANSFERRED
-                .map(Arm::default_for)
-                .into_iter()
-                .for_each(&mut add),
             Study::Misalignment => TRANSFERRED
                 .map(|m| Arm::on(m, Corpus::Faces))
                 .into_iter()
@@ -228,10 +225,6 @@ pub fn arms(studies: &[Study]) -> Vec<Arm> {
             }
             Study::Inversion => TRANSFERRED
                 .map(|m| Arm::on(m, INVERTED_CORPUS))
-                .into_iter()
-                .for_each(&mut add),
-            Study::DetectionErrors => TRANSFERRED
-                .map(Arm::default_for)
                 .into_iter()
                 .for_each(&mut add),
             Study::Sweep => {}

@@ -79,7 +79,7 @@ pub enum Study {
 
 impl Study {
     /// What `train experiment` runs without `--study`: the three methods, their transfer and
-    /// the two analyses that reuse it or need few runs: about 1.4 hours on 2 CPU cores
+    /// the two analyses that reuse it or need few runs: about 1.3 hours on 2 CPU cores
     /// (docs/study.md). The rest is in [`Study::ALL`].
     pub const DEFAULT: [Study; 4] = [
         Study::Methods,
@@ -150,7 +150,7 @@ pub struct StudyOptions {
     /// The shared settings (`configs/study.toml`, or [`Budget::default`]).
     pub settings: Budget,
     /// Multiplies the data budget (pretraining images, probe and transfer sets); 1 is the
-    /// default, whose four default studies take about 1.4 hours on 2 CPU cores.
+    /// default, whose four default studies take about 1.3 hours on 2 CPU cores.
     pub scale: f64,
     /// Pretraining and linear-probe data of the methods study (Fashion-MNIST by default).
     pub data: DataSource,

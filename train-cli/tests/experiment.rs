@@ -336,7 +336,13 @@ fn the_plan_runs_one_run_at_a_time_and_the_report_reuses_them() {
 #[test]
 fn the_cluster_jobs_match_the_full_plan() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let every_study = "methods,v1,augmentation,transfer,misalignment,inversion,detection-errors,pretraining-data,few-shot";
+    // `Study::ALL` as `--study` takes it: methods,v1,…,few-shot.
+    let names: Vec<String> = exemplar_study::Study::ALL
+        .iter()
+        .filter_map(clap::ValueEnum::to_possible_value)
+        .map(|v| v.get_name().to_string())
+        .collect();
+    let every_study = names.join(",");
     let output = Command::new(env!("CARGO_BIN_EXE_train"))
         .args([
             "experiment",
@@ -344,7 +350,7 @@ fn the_cluster_jobs_match_the_full_plan() {
             "synthetic",
             "--plan",
             "--study",
-            every_study,
+            &every_study,
         ])
         .arg("--settings")
         .arg(root.join("configs/study.toml"))

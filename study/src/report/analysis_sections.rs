@@ -23,19 +23,6 @@ fn stats(per_seed: &[(u64, f64)]) -> Option<Stats> {
     Stats::of(&per_seed.iter().map(|p| p.1).collect::<Vec<_>>())
 }
 
-/// `a − b` by seed on `task`, signed so that a positive difference favours `a`.
-fn favouring(results: &StudyResults, task: TaskKind, a: &str, b: &str) -> Option<Paired> {
-    let paired = Paired::by_seed(
-        &results.transfer_per_seed(task, a),
-        &results.transfer_per_seed(task, b),
-    )?;
-    Some(if task.lower_is_better() {
-        paired.negated()
-    } else {
-        paired
-    })
-}
-
 fn slug(method: Method, corpus: Corpus) -> String {
     Arm::on(method, corpus).slug()
 }
@@ -52,13 +39,13 @@ pub(super) fn claims(results: &StudyResults, claims: &mut ClaimList) {
         let faces = |m| slug(m, Corpus::Faces);
         claims.beats(
             "4. Misalignment (pretrained on face identities, transferred to landmarks): MoCo-v2 beats CE, NME points (positive favours MoCo-v2)".into(),
-            favouring(results, landmarks, &faces(MOCO), &faces(CE)),
+            results.transfer_favouring(landmarks, &faces(MOCO), &faces(CE)),
             "",
         );
         claims.beats(
             "4. Misalignment: Exemplar-v2 beats CE, NME points (positive favours Exemplar-v2)"
                 .into(),
-            favouring(results, landmarks, &faces(EXEMPLAR), &faces(CE)),
+            results.transfer_favouring(landmarks, &faces(EXEMPLAR), &faces(CE)),
             "",
         );
     }
@@ -90,7 +77,7 @@ pub(super) fn claims(results: &StudyResults, claims: &mut ClaimList) {
                         corpus.title(),
                         task.metric_title()
                     ),
-                    favouring(results, task, &slug(EXEMPLAR, corpus), &slug(CE, corpus)),
+                    results.transfer_favouring(task, &slug(EXEMPLAR, corpus), &slug(CE, corpus)),
                     "",
                 );
             }
@@ -144,7 +131,7 @@ pub(super) fn misalignment(results: &StudyResults, md: &mut String) {
                 Arm::default_for(a).label(),
                 Arm::default_for(b).label()
             ),
-            favouring(results, task, &faces(a), &faces(b)),
+            results.transfer_favouring(task, &faces(a), &faces(b)),
             "",
         );
     }
@@ -381,7 +368,8 @@ pub(super) fn pretraining_data(results: &StudyResults, md: &mut String) {
             let gaps: Vec<String> = [MOCO, EXEMPLAR]
                 .iter()
                 .map(|&m| {
-                    favouring(results, task, &slug(m, corpus), &slug(CE, corpus))
+                    results
+                        .transfer_favouring(task, &slug(m, corpus), &slug(CE, corpus))
                         .map_or_else(|| "—".into(), |p| p.interval())
                 })
                 .collect();
@@ -403,7 +391,8 @@ pub(super) fn pretraining_data(results: &StudyResults, md: &mut String) {
             let changes: Vec<String> = TRANSFERRED
                 .iter()
                 .map(|&m| {
-                    favouring(results, task, &slug(m, *corpus), &slug(m, Corpus::Main))
+                    results
+                        .transfer_favouring(task, &slug(m, *corpus), &slug(m, Corpus::Main))
                         .map_or_else(|| "—".into(), |p| p.interval())
                 })
                 .collect();

@@ -54,17 +54,7 @@ pub(super) fn claims_section(results: &StudyResults, md: &mut String) {
         let ce = arm(Method::Supervised).slug();
         for task in TASKS {
             // Signed so that a positive difference always favours Exemplar-v2.
-            let paired = Paired::by_seed(
-                &results.transfer_per_seed(task, &exemplar),
-                &results.transfer_per_seed(task, &ce),
-            )
-            .map(|p| {
-                if task.lower_is_better() {
-                    p.negated()
-                } else {
-                    p
-                }
-            });
+            let paired = results.transfer_favouring(task, &exemplar, &ce);
             claims.at_least(
                 format!(
                     "2. Exemplar-v2 transfers at least as well as CE: {} (positive favours Exemplar-v2)",

@@ -75,6 +75,20 @@ impl StudyResults {
             .collect()
     }
 
+    /// `a − b` by seed on `task`, signed so that a positive difference favours `a` (NME, where
+    /// lower is better, is negated).
+    pub(super) fn transfer_favouring(&self, task: TaskKind, a: &str, b: &str) -> Option<Paired> {
+        let paired = Paired::by_seed(
+            &self.transfer_per_seed(task, a),
+            &self.transfer_per_seed(task, b),
+        )?;
+        Some(if task.lower_is_better() {
+            paired.negated()
+        } else {
+            paired
+        })
+    }
+
     pub(super) fn transfer_metric(&self, task: TaskKind, init: &str) -> Option<Stats> {
         let values: Vec<f64> = self
             .transfer_per_seed(task, init)
@@ -130,7 +144,7 @@ const VECTOR_FLAGS: [&str; 10] = [
 ];
 
 /// The machine, as one line: CPU model, its vector flags, cores available, OS. Machines sold
-/// under one model name differ by about 2× with and without AVX-512.
+/// under one model name differ by up to 2× with and without AVX-512.
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| {

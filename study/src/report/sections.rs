@@ -225,17 +225,9 @@ pub(super) fn transfer(
         "\nEach backbone against random initialisation, paired by seed (positive: the backbone does better; NME is negated):\n"
     );
     for task in TASKS {
-        let random = results.transfer_per_seed(task, "random");
         for &method in &TRANSFERRED {
             let arm = Arm::default_for(method);
-            let paired = Paired::by_seed(&results.transfer_per_seed(task, &arm.slug()), &random)
-                .map(|p| {
-                    if task.lower_is_better() {
-                        p.negated()
-                    } else {
-                        p
-                    }
-                });
+            let paired = results.transfer_favouring(task, &arm.slug(), "random");
             let what = format!("{}: {} − random init", task.metric_title(), arm.label());
             super::format::line(md, &what, paired, "");
         }

@@ -25,7 +25,7 @@ pub struct ExperimentArgs {
     /// every field, as configs/study.toml [default: the built-in copy of configs/study.toml]
     #[arg(long, value_name = "FILE")]
     settings: Option<PathBuf>,
-    /// Multiplies the data budget: at 1 the default studies take about 1.4 hours on 2 CPU
+    /// Multiplies the data budget: at 1 the default studies take about 1.3 hours on 2 CPU
     /// cores; larger on a GPU.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
