@@ -1,8 +1,20 @@
 //! im2col and col2im: the patch matrix of a group of images (one row per input channel and live
 //! kernel tap, one column per output pixel), and its adjoint, which adds columns back onto the
 //! input pixels they were read from.
+//!
+//! Three ways to walk the patches, picked per call by the size of the maps ([`Reads`]):
+//! - small maps (up to `GATHER_MAX_LEN` taps × pixels): a table of the input pixel each tap and
+//!   output pixel reads, so each patch row is one gather (im2col) or scatter-add (col2im);
+//! - stride-1 convolutions whose output is as wide as the input, on maps of more than
+//!   `SHIFTED_MIN_PLANE` pixels: each patch row is the input plane shifted, one contiguous copy
+//!   or sum;
+//! - the rest (a large strided stem): row by row.
+//!
+//! A narrow network's step spent a quarter of its time here when every map went row by row:
+//! 2 × 2 to 16 × 16 maps have more patch rows than pixels per row, and each row's few values
+//! cost a `memmove` call and two `memset` calls.
 
-use super::Plan;
+use super::{Conv2dShape, Plan};
 
 /// The output positions `o` in `0..out_len` whose input index `o · stride + offset` falls
 /// inside `0..in_len`.
@@ -25,6 +37,99 @@ pub(super) fn valid_outputs(
     ((first as usize).min(end), end)
 }
 
+/// Output pixels per plane up to which a stride-1, same-width convolution gathers its patches
+/// through [`Reads::gather`] rather than shifted copies: a copy of a few values costs a call to
+/// `memmove` and two to `memset`, and 2 × 2 to 8 × 8 maps have many such rows.
+const SHIFTED_MIN_PLANE: usize = 64;
+/// Largest gather table (taps × output pixels): 128 KiB, beside the per-row walk for larger maps.
+const GATHER_MAX_LEN: usize = 1 << 15;
+
+/// Where a convolution's patches read, computed once per call and shared by its groups.
+pub(super) struct Reads {
+    taps: Vec<TapReads>,
+    /// For each live tap and output pixel, the input pixel it reads (an index into one input
+    /// channel's plane), `u32::MAX` where it reads padding; only for maps small enough for
+    /// [`GATHER_MAX_LEN`] that are not better served by shifted copies.
+    gather: Option<Vec<u32>>,
+}
+
+impl Reads {
+    pub(super) fn new(shape: &Conv2dShape, taps: &[[usize; 2]]) -> Self {
+        let taps = TapReads::all(shape, taps);
+        let plane = shape.out_plane();
+        let shifted = is_shifted(shape) && plane > SHIFTED_MIN_PLANE;
+        let gather = (!shifted && taps.len() * plane <= GATHER_MAX_LEN).then(|| {
+            let [out_h, out_w] = shape.out_size();
+            let [in_h, in_w] = shape.in_size;
+            taps.iter()
+                .flat_map(|read| {
+                    (0..out_h).flat_map(move |oy| {
+                        (0..out_w).map(move |ox| {
+                            let iy = (oy * shape.stride[0]) as isize + read.dy;
+                            let ix = (ox * shape.stride[1]) as isize + read.dx;
+                            let inside = (0..in_h as isize).contains(&iy)
+                                && (0..in_w as isize).contains(&ix);
+                            if inside {
+                                (iy as usize * in_w + ix as usize) as u32
+                            } else {
+                                u32::MAX
+                            }
+                        })
+                    })
+                })
+                .collect()
+        });
+        Self { taps, gather }
+    }
+}
+
+/// Where one live tap reads, the same for every input channel.
+struct TapReads {
+    /// Vertical input offset of output row 0.
+    dy: isize,
+    /// Horizontal input offset of output column 0.
+    dx: isize,
+    /// Output columns `[begin, end)` that read inside the input, and the first one's input column.
+    xs: (usize, usize),
+    first_x: usize,
+    /// Output rows `[begin, end)` that read inside the input.
+    ys: (usize, usize),
+}
+
+impl TapReads {
+    fn all(shape: &Conv2dShape, taps: &[[usize; 2]]) -> Vec<TapReads> {
+        let [out_h, out_w] = shape.out_size();
+        taps.iter()
+            .map(|&[ky, kx]| {
+                let dy = (ky * shape.dilation[0]) as isize - shape.padding[0].0 as isize;
+                let dx = (kx * shape.dilation[1]) as isize - shape.padding[1].0 as isize;
+                let xs = valid_outputs(out_w, shape.stride[1], dx, shape.in_size[1]);
+                let first_x = (xs.0 as isize * shape.stride[1] as isize + dx).max(0) as usize;
+                let ys = valid_outputs(out_h, shape.stride[0], dy, shape.in_size[0]);
+                TapReads {
+                    dy,
+                    dx,
+                    xs,
+                    first_x,
+                    ys,
+                }
+            })
+            .collect()
+    }
+
+    /// For stride-1, same-width convolutions: output pixels `[lo, hi)` of a plane read input
+    /// pixel `i + shift` (the others read padding above or below).
+    fn shifted_span(&self, width: usize, in_plane: usize) -> (usize, usize, isize) {
+        let (y0, y1) = self.ys;
+        let shift = self.dy * width as isize + self.dx;
+        let lo = ((y0 * width) as isize).max(-shift) as usize;
+        let hi = ((y1 * width) as isize)
+            .min(in_plane as isize - shift)
+            .max(lo as isize) as usize;
+        (lo, hi, shift)
+    }
+}
+
 /// Walks every (patch row, output row) pair of a group: `visit(row, out_y, in_y, xs)` with
 /// `xs` the valid output columns and their first input column, `None` where the row reads
 /// padding.
@@ -33,27 +138,43 @@ fn for_each_patch_row(
     mut visit: impl FnMut(usize, usize, usize, Option<(usize, (usize, usize))>),
 ) {
     let shape = plan.shape;
-    let [out_h, out_w] = shape.out_size();
+    let out_h = shape.out_size()[0];
     for channel in 0..shape.in_channels {
-        for (tap, &[ky, kx]) in plan.taps.iter().enumerate() {
+        for (tap, read) in plan.reads.taps.iter().enumerate() {
             let row = channel * plan.taps.len() + tap;
-            let x_offset = (kx * shape.dilation[1]) as isize - shape.padding[1].0 as isize;
-            let xs = valid_outputs(out_w, shape.stride[1], x_offset, shape.in_size[1]);
-            let first_x = (xs.0 as isize * shape.stride[1] as isize + x_offset).max(0);
             for out_y in 0..out_h {
-                let in_y = (out_y * shape.stride[0] + ky * shape.dilation[0]) as isize
-                    - shape.padding[0].0 as isize;
-                let valid = in_y >= 0 && (in_y as usize) < shape.in_size[0];
-                let in_y = if valid { in_y as usize } else { 0 };
+                let valid = read.ys.0 <= out_y && out_y < read.ys.1 && read.xs.0 < read.xs.1;
+                let in_y = if valid {
+                    (out_y as isize * shape.stride[0] as isize + read.dy) as usize
+                } else {
+                    0
+                };
                 visit(
                     row,
                     out_y,
                     channel * shape.in_plane() + in_y * shape.in_size[1],
-                    valid.then_some((first_x as usize, xs)),
+                    valid.then_some((read.first_x, read.xs)),
                 );
             }
         }
     }
+}
+
+/// Zeroes a few values. The edges zeroed per output row are zero to two values wide, where
+/// `fill` costs a call to `memset` each; one store does the common one-value case.
+#[inline(always)]
+fn zero(values: &mut [f32]) {
+    match values {
+        [] => {}
+        [only] => *only = 0.0,
+        _ => values.fill(0.0),
+    }
+}
+
+/// Whether a convolution's patch rows are shifted copies of whole input planes: stride 1 and
+/// an output as wide as the input (the ResNet's 3×3 convolutions with padding 1, and 1×1 ones).
+fn is_shifted(shape: &Conv2dShape) -> bool {
+    shape.stride == [1, 1] && shape.out_size()[1] == shape.in_size[1]
 }
 
 /// im2col: writes the patches of the images in `x` into `cols` (`[patch_len, columns]`).
@@ -63,7 +184,21 @@ pub(super) fn fill_cols(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize
     let plane = shape.out_plane();
     let out_w = shape.out_size()[1];
     let stride = shape.stride[1];
-    if shape.stride == [1, 1] && out_w == shape.in_size[1] {
+    if let Some(gather) = &plan.reads.gather {
+        for (image, x) in x.chunks(in_image).enumerate() {
+            for (channel, x) in x.chunks(shape.in_plane()).enumerate() {
+                for (tap, index) in gather.chunks(plane).enumerate() {
+                    let row = channel * plan.taps.len() + tap;
+                    let start = row * columns + image * plane;
+                    for (d, &i) in cols[start..start + plane].iter_mut().zip(index) {
+                        *d = x.get(i as usize).copied().unwrap_or(0.0);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    if is_shifted(shape) {
         for (image, x) in x.chunks(in_image).enumerate() {
             fill_cols_shifted(x, plan, cols, columns, image * plane);
         }
@@ -73,12 +208,12 @@ pub(super) fn fill_cols(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize
         for_each_patch_row(plan, |row, out_y, in_row, valid| {
             let start = row * columns + image * plane + out_y * out_w;
             let dst = &mut cols[start..start + out_w];
-            let Some((first_x, (begin, end))) = valid.filter(|(_, (b, e))| b < e) else {
+            let Some((first_x, (begin, end))) = valid else {
                 dst.fill(0.0);
                 return;
             };
-            dst[..begin].fill(0.0);
-            dst[end..].fill(0.0);
+            zero(&mut dst[..begin]);
+            zero(&mut dst[end..]);
             let src = &x[in_row + first_x..];
             if stride == 1 {
                 dst[begin..end].copy_from_slice(&src[..end - begin]);
@@ -91,55 +226,76 @@ pub(super) fn fill_cols(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize
     }
 }
 
-/// im2col of one image for stride-1 convolutions whose output is as wide as the input (the
-/// ResNet's 3×3 convolutions with padding 1, and 1×1 ones): each patch row is the input plane
+/// im2col of one image for [`is_shifted`] convolutions: each patch row is the input plane
 /// shifted by one offset, so it is one contiguous copy followed by zeroing the columns that
 /// wrapped around from the neighbouring row and the rows that fall into the padding.
 fn fill_cols_shifted(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize, first: usize) {
     let shape = plan.shape;
-    let [in_h, width] = shape.in_size;
-    let out_h = shape.out_size()[0];
+    let width = shape.in_size[1];
+    let plane = shape.out_plane();
     let in_plane = shape.in_plane();
     for channel in 0..shape.in_channels {
         let src = &x[channel * in_plane..(channel + 1) * in_plane];
-        for (tap, &[ky, kx]) in plan.taps.iter().enumerate() {
+        for (tap, read) in plan.reads.taps.iter().enumerate() {
             let row = channel * plan.taps.len() + tap;
-            let dst = &mut cols[row * columns + first..row * columns + first + out_h * width];
-            let dy = (ky * shape.dilation[0]) as isize - shape.padding[0].0 as isize;
-            let dx = (kx * shape.dilation[1]) as isize - shape.padding[1].0 as isize;
-            // Output pixel i reads input pixel i + shift while both rows are in range.
-            let (y0, y1) = valid_outputs(out_h, 1, dy, in_h);
-            let shift = dy * width as isize + dx;
-            let lo = ((y0 * width) as isize).max(-shift) as usize;
-            let hi = ((y1 * width) as isize)
-                .min(in_plane as isize - shift)
-                .max(lo as isize) as usize;
+            let dst = &mut cols[row * columns + first..row * columns + first + plane];
+            let (lo, hi, shift) = read.shifted_span(width, in_plane);
             dst[..lo].fill(0.0);
             dst[hi..].fill(0.0);
             let from = (lo as isize + shift) as usize;
             dst[lo..hi].copy_from_slice(&src[from..from + (hi - lo)]);
-            // Columns that read past the left or right edge took the neighbouring row's pixels.
-            let (x0, x1) = valid_outputs(width, 1, dx, width);
-            if x0 > 0 || x1 < width {
-                for line in dst[y0 * width..y1 * width].chunks_mut(width) {
-                    line[..x0].fill(0.0);
-                    line[x1..].fill(0.0);
-                }
-            }
+            zero_wrapped(dst, width, read);
         }
     }
 }
 
-/// col2im: adds each column of `cols` back onto the input pixels it was read from.
-pub(super) fn add_cols(cols: &[f32], plan: &Plan, x_grad: &mut [f32], columns: usize) {
+/// In a shifted patch row (`plane`, whole output rows of `width`), the columns that read past
+/// the left or right edge took the neighbouring input row's pixels: zeroes them, one strided
+/// store per column (a convolution of padding 1 has one such column).
+fn zero_wrapped(plane: &mut [f32], width: usize, read: &TapReads) {
+    let (x0, x1) = read.xs;
+    let (y0, y1) = read.ys;
+    let lines = &mut plane[y0 * width..y1 * width];
+    for column in (0..x0).chain(x1..width) {
+        for value in lines.iter_mut().skip(column).step_by(width) {
+            *value = 0.0;
+        }
+    }
+}
+
+/// col2im: adds each column of `cols` back onto the input pixels it was read from. `cols` is
+/// scratch: the values [`fill_cols`] would have zeroed are zeroed in it.
+pub(super) fn add_cols(cols: &mut [f32], plan: &Plan, x_grad: &mut [f32], columns: usize) {
     let shape = plan.shape;
     let in_image = shape.in_channels * shape.in_plane();
     let plane = shape.out_plane();
     let out_w = shape.out_size()[1];
     let stride = shape.stride[1];
+    if let Some(gather) = &plan.reads.gather {
+        for (image, x_grad) in x_grad.chunks_mut(in_image).enumerate() {
+            for (channel, x_grad) in x_grad.chunks_mut(shape.in_plane()).enumerate() {
+                for (tap, index) in gather.chunks(plane).enumerate() {
+                    let row = channel * plan.taps.len() + tap;
+                    let start = row * columns + image * plane;
+                    for (&g, &i) in cols[start..start + plane].iter().zip(index) {
+                        if let Some(d) = x_grad.get_mut(i as usize) {
+                            *d += g;
+                        }
+                    }
+                }
+            }
+        }
+        return;
+    }
+    if is_shifted(shape) {
+        for (image, x_grad) in x_grad.chunks_mut(in_image).enumerate() {
+            add_cols_shifted(cols, plan, x_grad, columns, image * plane);
+        }
+        return;
+    }
     for (image, x_grad) in x_grad.chunks_mut(in_image).enumerate() {
         for_each_patch_row(plan, |row, out_y, in_row, valid| {
-            let Some((first_x, (begin, end))) = valid.filter(|(_, (b, e))| b < e) else {
+            let Some((first_x, (begin, end))) = valid else {
                 return;
             };
             let start = row * columns + image * plane + out_y * out_w;
@@ -156,6 +312,36 @@ pub(super) fn add_cols(cols: &[f32], plan: &Plan, x_grad: &mut [f32], columns: u
                 }
             }
         });
+    }
+}
+
+/// The adjoint of [`fill_cols_shifted`] for one image: each patch row is added back onto its
+/// input plane as one shifted, contiguous sum, once the columns that wrapped around from the
+/// neighbouring row are zeroed.
+fn add_cols_shifted(
+    cols: &mut [f32],
+    plan: &Plan,
+    x_grad: &mut [f32],
+    columns: usize,
+    first: usize,
+) {
+    let shape = plan.shape;
+    let width = shape.in_size[1];
+    let plane = shape.out_plane();
+    let in_plane = shape.in_plane();
+    for channel in 0..shape.in_channels {
+        let dst = &mut x_grad[channel * in_plane..(channel + 1) * in_plane];
+        for (tap, read) in plan.reads.taps.iter().enumerate() {
+            let row = channel * plan.taps.len() + tap;
+            let src = &mut cols[row * columns + first..row * columns + first + plane];
+            let (lo, hi, shift) = read.shifted_span(width, in_plane);
+            zero_wrapped(src, width, read);
+            let to = (lo as isize + shift) as usize;
+            dst[to..to + (hi - lo)]
+                .iter_mut()
+                .zip(&src[lo..hi])
+                .for_each(|(d, s)| *d += s);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::Conv2dShape;
-use super::patches::valid_outputs;
+use super::patches::{Reads, valid_outputs};
 
 /// What one call computes with: the live kernel taps and the weight restricted to them.
 pub(super) struct Plan<'a> {
@@ -13,6 +13,8 @@ pub(super) struct Plan<'a> {
     pub(super) taps: Vec<[usize; 2]>,
     /// `[out_channels, in_channels · taps]`: the weight itself when every tap is live.
     pub(super) weight: Cow<'a, [f32]>,
+    /// Where each live tap reads.
+    pub(super) reads: Reads,
 }
 
 /// A group of whole images as the products see it.
@@ -62,6 +64,7 @@ impl<'a> Plan<'a> {
         };
         Self {
             shape,
+            reads: Reads::new(shape, &taps),
             taps,
             weight,
         }

@@ -104,6 +104,28 @@ fn shapes() -> Vec<Conv2dShape> {
             in_size: [1, 1],
             ..base
         },
+        // Maps large enough for shifted copies (stride 1) and for the walk over patch rows
+        // (7 × 7, stride 2): the small ones above gather through a table.
+        Conv2dShape {
+            in_size: [12, 11],
+            ..base
+        },
+        Conv2dShape {
+            in_size: [12, 11],
+            dilation: [2, 1],
+            padding: [(2, 2), (1, 1)],
+            ..base
+        },
+        Conv2dShape {
+            kernel: [7, 7],
+            padding: [(3, 3), (3, 3)],
+            stride: [2, 2],
+            in_size: [58, 50],
+            batch: 1,
+            in_channels: 1,
+            out_channels: 2,
+            ..base
+        },
         // A 1-pixel-high map: the top and bottom kernel rows read only padding.
         Conv2dShape {
             in_size: [1, 6],
