@@ -10,6 +10,7 @@
 //!   pass and for both gradients;
 //! - [`batch_norm`](mod@batch_norm): batch statistics and normalisation in two passes, and the
 //!   closed-form backward pass in two more;
+//! - [`ema`]: the key encoder's momentum update as one pass per parameter;
 //! - [`sgd`]: SGD with momentum and weight decay as one pass per parameter ([`sgd::FusedSgd`],
 //!   a burn optimizer).
 //!
@@ -18,6 +19,7 @@
 
 pub mod batch_norm;
 pub mod conv2d;
+pub mod ema;
 pub mod ops;
 pub mod sgd;
 

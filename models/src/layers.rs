@@ -1,4 +1,5 @@
-//! How the networks run their convolutions and batch norms.
+//! How the networks run their convolutions and batch norms, and how the key encoder takes its
+//! momentum step.
 //!
 //! With the `training` feature (the trainer turns it on) they go through exemplar-kernels' fused
 //! CPU kernels where those apply, and through burn's modules everywhere else. Without it (export,
@@ -8,6 +9,8 @@
 
 use burn::tensor::Device;
 
+#[cfg(feature = "training")]
+pub(crate) use exemplar_kernels::ema::momentum_update;
 #[cfg(feature = "training")]
 pub(crate) use exemplar_kernels::{batch_norm, conv2d};
 
@@ -27,6 +30,16 @@ pub(crate) fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 #[cfg(not(feature = "training"))]
 pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     bn.forward(x)
+}
+
+/// `key · momentum + query · (1 − momentum)`, detached.
+#[cfg(not(feature = "training"))]
+pub(crate) fn momentum_update<const D: usize>(
+    key: Tensor<D>,
+    query: Tensor<D>,
+    momentum: f64,
+) -> Tensor<D> {
+    (key.detach() * momentum + query * (1.0 - momentum)).detach()
 }
 
 /// Whether `device` trains on a GPU backend (autodiff on anything but the flex CPU backend).

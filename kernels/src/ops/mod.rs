@@ -3,6 +3,7 @@
 
 pub mod batch_norm;
 pub mod conv2d;
+pub mod ema;
 pub mod sgd;
 
 use burn::backend::flex::FlexTensor;
@@ -30,4 +31,16 @@ fn slice(tensor: &FlexTensor) -> &[f32] {
 
 fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// `tensor` itself when its buffer holds exactly its values in order, else a copy that does.
+fn dense(tensor: FlexTensor) -> FlexTensor {
+    let whole = tensor.is_contiguous()
+        && tensor.layout().start_offset() == 0
+        && tensor.bytes().len() == tensor.layout().num_elements() * std::mem::size_of::<f32>();
+    if whole {
+        tensor
+    } else {
+        tensor.to_contiguous()
+    }
 }

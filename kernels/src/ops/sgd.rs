@@ -6,7 +6,7 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Flex, TensorMetadata, backend_extension};
 
-use super::{slice, values};
+use super::{dense, slice, values};
 
 /// The update of one parameter, `f32` on the flex backend.
 #[backend_extension(Flex)]
@@ -56,17 +56,5 @@ impl FastSgd for Flex {
         );
         crate::sgd::update(w, g, v, &hyper);
         (param, velocity)
-    }
-}
-
-/// `tensor` itself when its buffer holds exactly its values in order, else a copy that does.
-fn dense(tensor: FlexTensor) -> FlexTensor {
-    let whole = tensor.is_contiguous()
-        && tensor.layout().start_offset() == 0
-        && tensor.bytes().len() == tensor.layout().num_elements() * std::mem::size_of::<f32>();
-    if whole {
-        tensor
-    } else {
-        tensor.to_contiguous()
     }
 }

@@ -80,8 +80,7 @@ impl ModuleMapper for EmaByPath {
         let momentum = self.momentum;
         param.map(|key| {
             let shape = key.shape();
-            let query = source.reshape(shape);
-            (key.detach() * momentum + query * (1.0 - momentum)).detach()
+            crate::layers::momentum_update(key, source.reshape(shape), momentum)
         })
     }
 }
