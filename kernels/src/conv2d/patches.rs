@@ -12,7 +12,8 @@
 //!
 //! A narrow network's step spent a quarter of its time here when every map went row by row:
 //! 2 × 2 to 16 × 16 maps have more patch rows than pixels per row, and each row's few values
-//! cost a `memmove` call and two `memset` calls.
+//! cost a `memmove` call and two `memset` calls. Whole shifted planes make a few calls per plane
+//! instead of per row.
 
 use super::{Conv2dShape, Plan};
 
@@ -38,9 +39,10 @@ pub(super) fn valid_outputs(
 }
 
 /// Output pixels per plane up to which a stride-1, same-width convolution gathers its patches
-/// through [`Reads::gather`] rather than shifted copies: a copy of a few values costs a call to
-/// `memmove` and two to `memset`, and 2 × 2 to 8 × 8 maps have many such rows.
-const SHIFTED_MIN_PLANE: usize = 64;
+/// through [`Reads::gather`] rather than shifted copies. Measured on the study's network
+/// (maps of 16 × 16 down to 2 × 2): shifted copies down to 4 × 4 maps were fastest, in spite of
+/// the `memmove` and `memset` calls a few values cost; on 2 × 2 maps the gather was.
+const SHIFTED_MIN_PLANE: usize = 4;
 /// Largest gather table (taps × output pixels): 128 KiB, beside the per-row walk for larger maps.
 const GATHER_MAX_LEN: usize = 1 << 15;
 
