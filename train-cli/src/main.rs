@@ -9,6 +9,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     exemplar_train::allocator::keep_freed_memory();
+    if let Err(err) = exemplar_kernels::join_thread_pool() {
+        eprintln!("warning: training threads: {err}");
+    }
     match cli::Cli::parse().run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

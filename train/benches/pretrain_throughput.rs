@@ -232,6 +232,9 @@ fn measure_on_device(run: &DeviceRun) -> Result<(), String> {
 
 fn main() {
     exemplar_train::allocator::keep_freed_memory();
+    if let Err(err) = exemplar_kernels::join_thread_pool() {
+        eprintln!("warning: training threads: {err}");
+    }
     // One configuration with `--device`; `--help` describes that form (it used to run the
     // whole table below instead).
     let one_run = |a: String| {
