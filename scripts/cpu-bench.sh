@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Training speed on this machine's CPU: burn (the project's training step) beside PyTorch, the
-# same step on the same configurations, in one run. Writes results/train-throughput-cpu.md.
+# same step on the same configurations, in one run. Writes the report of this machine's kind,
+# results/train-throughput-cpu/KIND.md (KIND: maker, line and widest vector unit, for example
+# amd-epyc-avx2), and the index of all kinds' reports, results/train-throughput-cpu.md.
 # Each row is measured three ways: burn with exemplar-kernels (what `train` runs), the same
 # binary with burn's own convolution and batch norm (`--kernels off`), and PyTorch.
 #
@@ -12,8 +14,9 @@
 #                    ±10-20% from one minute to the next)
 #   --baseline BIN   also measure another build of the bench binary (for example one built
 #                    from an earlier commit) in the same run, as the "burn before" column
-#   --out FILE       the report (default results/train-throughput-cpu.md); the raw
-#                    measurements go beside it as FILE with .jsonl
+#   --out FILE       the report (default results/train-throughput-cpu/KIND.md; another path
+#                    leaves the index alone); the raw measurements go beside it as FILE with
+#                    .jsonl
 #
 # PyTorch (CPU) is installed from PyPI into .runtime/bench-venv on first use: a benchmark
 # dependency only, never needed by the build or the tests. EXEMPLAR_PYTHON names another
@@ -25,18 +28,23 @@ die() { echo "error: $*" >&2; exit 1; }
 quick=0
 repeat=3
 baseline=
-out=results/train-throughput-cpu.md
+out=
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --repeat) [ $# -ge 2 ] || die "--repeat needs a count"; repeat=$2; shift ;;
     --baseline) [ $# -ge 2 ] || die "--baseline needs a path"; baseline=$2; shift ;;
     --out) [ $# -ge 2 ] || die "--out needs a path"; out=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
 done
+index=
+if [ -z "$out" ]; then
+  out=results/train-throughput-cpu/$(python3 scripts/cpu-bench/report.py --kind).md
+  index=results/train-throughput-cpu.md
+fi
 case "$repeat" in
   ''|*[!0-9]*|0) die "--repeat takes a positive whole number, not '$repeat'" ;;
 esac
@@ -117,5 +125,7 @@ for row in "${rows[@]}"; do
     measure "$label" pytorch "$round" "$python" scripts/gpu-bench/reference.py train --device cpu "${same[@]}"
   done
 done
-python3 scripts/cpu-bench/report.py "$raw" --command "scripts/cpu-bench.sh $*" > "$out"
-echo "wrote $out" >&2
+report=$(python3 scripts/cpu-bench/report.py "$raw" --command "scripts/cpu-bench.sh $*" \
+           ${index:+--index "$index"})
+printf '%s\n' "$report" > "$out"
+echo "wrote $out${index:+ and $index}" >&2

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Turns the JSON lines scripts/cpu-bench.sh collected into results/train-throughput-cpu.md:
-one row per configuration with burn's and PyTorch's images per second (the median of the
-repeats, with their range), their ratio, and the loss each reported after the same number of
-steps.
+"""Turns the JSON lines scripts/cpu-bench.sh collected into one machine kind's report
+(results/train-throughput-cpu/KIND.md): one row per configuration with burn's and PyTorch's
+images per second (the median of the repeats, with their range), their ratio, and the loss each
+reported after the same number of steps. With --index it also rewrites the index of every
+machine kind's report (results/train-throughput-cpu.md), followed by the record of what each
+optimisation gave (candidates.md beside this script).
 
-    report.py results/train-throughput-cpu.jsonl --command "scripts/cpu-bench.sh" > report.md
+    report.py results/train-throughput-cpu/KIND.jsonl --command "scripts/cpu-bench.sh" \
+        --index results/train-throughput-cpu.md > results/train-throughput-cpu/KIND.md
+    report.py --kind      # prints this machine's kind, e.g. amd-epyc-avx2
 """
 
 import argparse
@@ -22,7 +26,8 @@ VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
                 "avx_vnni", "amx_tile", "amx_bf16")
 
 
-def machine():
+def cpuinfo():
+    """The first model name and flags /proc/cpuinfo lists."""
     model, flags = "unknown CPU", set()
     try:
         with open("/proc/cpuinfo") as f:
@@ -33,6 +38,21 @@ def machine():
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return model, flags
+
+
+def kind():
+    """The machine kind a report is filed under: maker, line and widest vector unit."""
+    model, flags = cpuinfo()
+    lower = model.lower()
+    line = ("amd-epyc" if "epyc" in lower else "intel-xeon" if "xeon" in lower
+            else "amd" if "amd" in lower else "intel" if "intel" in lower else "cpu")
+    vector = "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
+    return f"{line}-{vector}"
+
+
+def machine():
+    model, flags = cpuinfo()
     vector = " ".join(f for f in VECTOR_FLAGS if f in flags) or "none of " + " ".join(VECTOR_FLAGS)
     return (f"{model}, {os.cpu_count()} cores, {platform.machine()}; flags: {vector}; "
             f"kernel: Linux {platform.release()}")
@@ -67,9 +87,16 @@ def paired_ratios(burn, torch):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("raw", help="the JSON lines file")
+    parser.add_argument("raw", nargs="?", help="the JSON lines file")
     parser.add_argument("--command", default="scripts/cpu-bench.sh")
+    parser.add_argument("--index", help="rewrite this index of the reports beside the new one")
+    parser.add_argument("--kind", action="store_true", help="print this machine's kind and exit")
     args = parser.parse_args()
+    if args.kind:
+        print(kind())
+        return
+    if not args.raw:
+        parser.error("the JSON lines file is required")
     try:
         with open(args.raw) as f:
             records = [json.loads(line) for line in f if line.strip()]
@@ -93,7 +120,7 @@ def main():
 
     has_before = any("burn-before" in row for row in rows.values())
     has_ops = any("burn-ops" in row for row in rows.values())
-    out = ["# Training speed on the CPU: burn beside PyTorch", ""]
+    out = [f"# Training speed on the CPU ({kind()}): burn beside PyTorch", ""]
     out.append(f"- machine: {machine()}")
     out.append(f"- commit: {commit()}; command: `{args.command}`")
     out.append("- burn: " + versions.get("burn", "?") + " `flex` with exemplar-kernels' "
@@ -162,12 +189,43 @@ def main():
         out += ["", "## Failures", ""]
         for f in failures:
             out.append(f"- {f['label']} ({f['impl']}): {f.get('error', '').strip()}")
-    # The record of what each optimisation tried gave, kept beside this script by hand.
+    print("\n".join(out))
+    if args.index:
+        write_index(args.index, os.path.splitext(args.raw)[0] + ".md", "\n".join(out))
+
+
+def write_index(index, report_path, report):
+    """One line per machine kind's report in the index's folder, then candidates.md."""
+    folder = os.path.join(os.path.dirname(index) or ".",
+                          os.path.splitext(os.path.basename(index))[0])
+    reports = {os.path.abspath(report_path): report}
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        path = os.path.abspath(os.path.join(folder, name))
+        if name.endswith(".md") and path not in reports:
+            with open(path) as f:
+                reports[path] = f.read()
+    out = ["# Training speed on the CPU: burn beside PyTorch", "",
+           "`scripts/cpu-bench.sh` measures the project's training step (burn with "
+           "exemplar-kernels) and PyTorch's on the same configurations, taking turns, and files "
+           "the result under the machine's kind: one report per kind, each from one run of the "
+           "script.", "",
+           "| machine kind | machine | commit | burn / PyTorch, lowest and highest row |",
+           "|---|---|---|---|"]
+    for path in sorted(reports):
+        lines = reports[path].splitlines()
+        field = lambda prefix: next((l[len(prefix):] for l in lines if l.startswith(prefix)), "?")
+        commit = field("- commit: ").split(";")[0]
+        ratios = field("Lowest ratio of the medians: ").replace("; highest: ", " to ")
+        name = os.path.basename(path)
+        link = os.path.relpath(path, os.path.dirname(os.path.abspath(index)))
+        out.append(f"| [{os.path.splitext(name)[0]}]({link}) | {field('- machine: ')} | "
+                   f"{commit} | {ratios} |")
     candidates = os.path.join(os.path.dirname(os.path.abspath(__file__)), "candidates.md")
     if os.path.exists(candidates):
         with open(candidates) as f:
             out += ["", f.read().rstrip()]
-    print("\n".join(out))
+    with open(index, "w") as f:
+        f.write("\n".join(out) + "\n")
 
 
 if __name__ == "__main__":
