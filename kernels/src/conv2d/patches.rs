@@ -62,24 +62,25 @@ impl Reads {
         let shifted = is_shifted(shape) && plane > SHIFTED_MIN_PLANE;
         let gather = (!shifted && taps.len() * plane <= GATHER_MAX_LEN).then(|| {
             let [out_h, out_w] = shape.out_size();
-            let [in_h, in_w] = shape.in_size;
-            taps.iter()
-                .flat_map(|read| {
-                    (0..out_h).flat_map(move |oy| {
-                        (0..out_w).map(move |ox| {
-                            let iy = (oy * shape.stride[0]) as isize + read.dy;
-                            let ix = (ox * shape.stride[1]) as isize + read.dx;
-                            let inside = (0..in_h as isize).contains(&iy)
-                                && (0..in_w as isize).contains(&ix);
-                            if inside {
-                                (iy as usize * in_w + ix as usize) as u32
-                            } else {
-                                u32::MAX
-                            }
-                        })
-                    })
-                })
-                .collect()
+            let [sy, sx] = shape.stride;
+            let in_w = shape.in_size[1];
+            let mut table = Vec::with_capacity(taps.len() * plane);
+            for read in &taps {
+                for oy in 0..out_h {
+                    for ox in 0..out_w {
+                        let inside = (read.ys.0..read.ys.1).contains(&oy)
+                            && (read.xs.0..read.xs.1).contains(&ox);
+                        table.push(if inside {
+                            let iy = (oy * sy) as isize + read.dy;
+                            let ix = (ox * sx) as isize + read.dx;
+                            (iy as usize * in_w + ix as usize) as u32
+                        } else {
+                            u32::MAX
+                        });
+                    }
+                }
+            }
+            table
         });
         Self { taps, gather }
     }
@@ -162,6 +163,31 @@ fn for_each_patch_row(
     }
 }
 
+/// Walks the patch rows of a group of `images` through the gather table:
+/// `visit(input, start, index)` for each image, input channel and live tap, with `input` where
+/// the channel's plane starts in the group's input, `start` where the patch row's part for the
+/// image starts in `cols`, and `index` the tap's part of the table.
+#[inline(always)]
+fn for_each_gathered_row(
+    plan: &Plan,
+    gather: &[u32],
+    images: usize,
+    columns: usize,
+    mut visit: impl FnMut(usize, usize, &[u32]),
+) {
+    let shape = plan.shape;
+    let (in_plane, plane) = (shape.in_plane(), shape.out_plane());
+    for image in 0..images {
+        for channel in 0..shape.in_channels {
+            let input = (image * shape.in_channels + channel) * in_plane;
+            for (tap, index) in gather.chunks(plane).enumerate() {
+                let row = channel * plan.taps.len() + tap;
+                visit(input, row * columns + image * plane, index);
+            }
+        }
+    }
+}
+
 /// Zeroes a few values. The edges zeroed per output row are zero to two values wide, where
 /// `fill` costs a call to `memset` each; one store does the common one-value case.
 #[inline(always)]
@@ -187,17 +213,13 @@ pub(super) fn fill_cols(x: &[f32], plan: &Plan, cols: &mut [f32], columns: usize
     let out_w = shape.out_size()[1];
     let stride = shape.stride[1];
     if let Some(gather) = &plan.reads.gather {
-        for (image, x) in x.chunks(in_image).enumerate() {
-            for (channel, x) in x.chunks(shape.in_plane()).enumerate() {
-                for (tap, index) in gather.chunks(plane).enumerate() {
-                    let row = channel * plan.taps.len() + tap;
-                    let start = row * columns + image * plane;
-                    for (d, &i) in cols[start..start + plane].iter_mut().zip(index) {
-                        *d = x.get(i as usize).copied().unwrap_or(0.0);
-                    }
-                }
+        let images = x.len() / in_image.max(1);
+        for_each_gathered_row(plan, gather, images, columns, |input, start, index| {
+            let x = &x[input..input + shape.in_plane()];
+            for (d, &i) in cols[start..start + plane].iter_mut().zip(index) {
+                *d = x.get(i as usize).copied().unwrap_or(0.0);
             }
-        }
+        });
         return;
     }
     if is_shifted(shape) {
@@ -274,19 +296,15 @@ pub(super) fn add_cols(cols: &mut [f32], plan: &Plan, x_grad: &mut [f32], column
     let out_w = shape.out_size()[1];
     let stride = shape.stride[1];
     if let Some(gather) = &plan.reads.gather {
-        for (image, x_grad) in x_grad.chunks_mut(in_image).enumerate() {
-            for (channel, x_grad) in x_grad.chunks_mut(shape.in_plane()).enumerate() {
-                for (tap, index) in gather.chunks(plane).enumerate() {
-                    let row = channel * plan.taps.len() + tap;
-                    let start = row * columns + image * plane;
-                    for (&g, &i) in cols[start..start + plane].iter().zip(index) {
-                        if let Some(d) = x_grad.get_mut(i as usize) {
-                            *d += g;
-                        }
-                    }
+        let images = x_grad.len() / in_image.max(1);
+        for_each_gathered_row(plan, gather, images, columns, |input, start, index| {
+            let x_grad = &mut x_grad[input..input + shape.in_plane()];
+            for (&g, &i) in cols[start..start + plane].iter().zip(index) {
+                if let Some(d) = x_grad.get_mut(i as usize) {
+                    *d += g;
                 }
             }
-        }
+        });
         return;
     }
     if is_shifted(shape) {
