@@ -109,10 +109,16 @@ def main():
     rows = OrderedDict()
     failures = []
     versions = {}
-    for r in records:
+    required = ("label", "impl", "arch", "image_size", "batch", "method", "images_per_second")
+    for number, r in enumerate(records, 1):
+        if not isinstance(r, dict):
+            sys.exit(f"error: {args.raw} line {number}: not a measurement record")
         if r.get("failed"):
             failures.append(r)
             continue
+        missing = [k for k in required if k not in r]
+        if missing:
+            sys.exit(f"error: {args.raw} line {number}: no {', '.join(missing)} in the record")
         key = (r["label"], r["arch"], r.get("width", 1.0), r.get("stem", "imagenet"),
                r["image_size"], r["batch"], r["method"])
         rows.setdefault(key, {}).setdefault(r["impl"], []).append(r)
