@@ -21,13 +21,16 @@
 
 use rayon::prelude::*;
 
-use patches::{add_cols, fill_cols, transpose};
+use patches::{add_cols, fill_cols};
 use plan::{Group, Plan};
+use transpose::transpose;
 
 mod patches;
 mod plan;
 #[cfg(test)]
 mod tests;
+mod transpose;
+mod weight_grad;
 
 /// Output pixels per matrix product below which images are grouped into one product.
 const TARGET_COLUMNS: usize = 256;
@@ -160,6 +163,16 @@ pub fn backward(
     }
     let plan = Plan::new(shape, w);
     let (per_part, per_product) = shape.split();
+    // A shifted convolution's weight gradient needs no patches; the pass below then computes
+    // only the input gradient, if asked for.
+    let direct = want_weight
+        .then(|| weight_grad::shifted_weight_grad(x, out_grad, &plan, per_part))
+        .flatten()
+        .map(|live| plan.full_weight_grad(live));
+    let want_weight = want_weight && direct.is_none();
+    if !(want_input || want_weight) {
+        return (x_grad, direct);
+    }
     let parallelism = shape.parallelism(per_part);
     let in_image = shape.in_channels * shape.in_plane();
     let out_image = shape.out_channels * shape.out_plane();
@@ -205,7 +218,7 @@ pub fn backward(
         }
         plan.full_weight_grad(sum)
     });
-    (x_grad, w_grad)
+    (x_grad, w_grad.or(direct))
 }
 
 /// One part's weight-gradient sum: the first group's product is written, later ones added.

@@ -203,13 +203,65 @@ fn gradients_match_the_definition() {
     }
 }
 
+/// Maps large enough for the direct weight gradient (`weight_grad`), with channel counts that
+/// leave partial register blocks, and a dilated kernel whose taps leave two columns on each
+/// side wrapped. The weight gradient is checked value by value as above; the input gradient
+/// through ⟨dx, v⟩ = ⟨dy, conv(v, w)⟩ for a few random `v` (one naive convolution each).
+#[test]
+fn large_maps_match_the_definition() {
+    let base = Conv2dShape {
+        batch: 2,
+        in_channels: 5,
+        in_size: [32, 34],
+        out_channels: 7,
+        kernel: [3, 3],
+        stride: [1, 1],
+        padding: [(1, 1), (1, 1)],
+        dilation: [1, 1],
+    };
+    let dilated = Conv2dShape {
+        dilation: [1, 2],
+        padding: [(0, 2), (2, 2)],
+        ..base
+    };
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
+    for shape in [base, dilated] {
+        assert!(shape.out_plane() >= 1024, "{shape:?} is too small");
+        let x = values(shape.input_len(), 6);
+        let w = values(shape.weight_len(), 7);
+        let dy = values(shape.output_len(), 8);
+        assert_close(&forward(&x, &w, &shape), &naive(&x, &w, &shape), "forward");
+        let (dx, dw) = backward(&x, &w, &dy, &shape, true, true);
+        let (dx, dw) = (dx.unwrap(), dw.unwrap());
+        let mut basis = vec![0.0; w.len()];
+        for i in 0..w.len() {
+            basis[i] = 1.0;
+            let want = dot(&dy, &naive(&x, &basis, &shape)) as f32;
+            basis[i] = 0.0;
+            assert!(
+                (dw[i] - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{shape:?} dw[{i}]: {} != {want}",
+                dw[i]
+            );
+        }
+        for seed in 0..3 {
+            let v = values(x.len(), 10 + seed);
+            let (got, want) = (dot(&dx, &v), dot(&dy, &naive(&v, &w, &shape)));
+            assert!(
+                (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                "{shape:?} dx: {got} != {want}"
+            );
+        }
+    }
+}
+
 #[test]
 fn transpose_moves_every_value() {
     // Sizes that are and are not multiples of the tile.
     for (rows, cols) in [(1, 1), (3, 40), (8, 8), (16, 16), (33, 17), (144, 260)] {
         let src: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
         let mut dst = vec![f32::NAN; rows * cols];
-        super::patches::transpose(&src, &mut dst, rows, cols);
+        super::transpose::transpose(&src, &mut dst, rows, cols);
         for r in 0..rows {
             for c in 0..cols {
                 assert_eq!(
