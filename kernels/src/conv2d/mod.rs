@@ -25,12 +25,12 @@ use patches::{add_cols, fill_cols};
 use plan::{Group, Plan};
 use transpose::transpose;
 
+mod direct;
 mod patches;
 mod plan;
 #[cfg(test)]
 mod tests;
 mod transpose;
-mod weight_grad;
 
 /// Output pixels per matrix product below which images are grouped into one product.
 const TARGET_COLUMNS: usize = 256;
@@ -123,6 +123,9 @@ pub fn forward(x: &[f32], w: &[f32], shape: &Conv2dShape) -> Vec<f32> {
     }
     let plan = Plan::new(shape, w);
     let (per_part, per_product) = shape.split();
+    if direct::forward::forward(x, &plan, &mut out, per_part) {
+        return out;
+    }
     let parallelism = shape.parallelism(per_part);
     let in_image = shape.in_channels * shape.in_plane();
     let out_image = shape.out_channels * shape.out_plane();
@@ -157,22 +160,27 @@ pub fn backward(
         shape.output_len(),
         "conv2d output-gradient length"
     );
-    let mut x_grad = want_input.then(|| vec![0.0; x.len()]);
     if shape.output_len() == 0 || !(want_input || want_weight) {
+        let x_grad = want_input.then(|| vec![0.0; x.len()]);
         return (x_grad, want_weight.then(|| vec![0.0; w.len()]));
     }
     let plan = Plan::new(shape, w);
     let (per_part, per_product) = shape.split();
-    // A shifted convolution's weight gradient needs no patches; the pass below then computes
-    // only the input gradient, if asked for.
-    let direct = want_weight
-        .then(|| weight_grad::shifted_weight_grad(x, out_grad, &plan, per_part))
+    // Shifted convolutions on large maps need no patches for the weight gradient, nor for the
+    // input gradient with few output channels; the pass below computes what is left.
+    let direct_x = want_input
+        .then(|| direct::flipped::input_grad(w, out_grad, shape))
+        .flatten();
+    let direct_w = want_weight
+        .then(|| direct::weight_grad::weight_grad(x, out_grad, &plan, per_part))
         .flatten()
         .map(|live| plan.full_weight_grad(live));
-    let want_weight = want_weight && direct.is_none();
+    let want_input = want_input && direct_x.is_none();
+    let want_weight = want_weight && direct_w.is_none();
     if !(want_input || want_weight) {
-        return (x_grad, direct);
+        return (direct_x, direct_w);
     }
+    let mut x_grad = want_input.then(|| vec![0.0; x.len()]);
     let parallelism = shape.parallelism(per_part);
     let in_image = shape.in_channels * shape.in_plane();
     let out_image = shape.out_channels * shape.out_plane();
@@ -218,7 +226,7 @@ pub fn backward(
         }
         plan.full_weight_grad(sum)
     });
-    (x_grad, w_grad.or(direct))
+    (x_grad.or(direct_x), w_grad.or(direct_w))
 }
 
 /// One part's weight-gradient sum: the first group's product is written, later ones added.

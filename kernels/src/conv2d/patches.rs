@@ -99,6 +99,8 @@ impl Reads {
                     lo,
                     hi,
                     shift,
+                    rows: read.dy,
+                    columns: read.dx,
                     xs: read.xs,
                 }
             });
@@ -113,7 +115,10 @@ impl Reads {
 pub(super) struct ShiftedTap {
     pub(super) lo: usize,
     pub(super) hi: usize,
+    /// `rows · width + columns`: the tap's offset in rows and columns, flattened.
     pub(super) shift: isize,
+    pub(super) rows: isize,
+    pub(super) columns: isize,
     pub(super) xs: (usize, usize),
 }
 

@@ -203,9 +203,9 @@ fn gradients_match_the_definition() {
     }
 }
 
-/// Maps large enough for the direct weight gradient (`weight_grad`), with channel counts that
-/// leave partial register blocks, and a dilated kernel whose taps leave two columns on each
-/// side wrapped. The weight gradient is checked value by value as above; the input gradient
+/// Maps large enough for the direct kernels (`direct`), with channel counts that leave partial
+/// register blocks, a dilated kernel whose taps leave two columns on each side wrapped, and a
+/// plane that is not a whole number of vectors. The weight gradient is checked value by value as above; the input gradient
 /// through ⟨dx, v⟩ = ⟨dy, conv(v, w)⟩ for a few random `v` (one naive convolution each).
 #[test]
 fn large_maps_match_the_definition() {
@@ -224,8 +224,13 @@ fn large_maps_match_the_definition() {
         padding: [(0, 2), (2, 2)],
         ..base
     };
+    // 1035 pixels: the direct forward's last 11 in one vector and a masked 3.
+    let ragged = Conv2dShape {
+        in_size: [45, 23],
+        ..base
+    };
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
-    for shape in [base, dilated] {
+    for shape in [base, dilated, ragged] {
         assert!(shape.out_plane() >= 1024, "{shape:?} is too small");
         let x = values(shape.input_len(), 6);
         let w = values(shape.weight_len(), 7);

@@ -1,17 +1,5 @@
-//! The weight gradient of a shifted convolution (stride 1, output as wide as the input: the
-//! ResNet's 3×3 convolutions) without a patch matrix.
-//!
-//! Each live tap reads the input plane shifted by one offset, so
-//! `dW[o, c, tap] = Σ_j dy[o, j] · x[c, j + shift(tap)]` over the output pixels `j` that read
-//! inside the input: a dot product of two contiguous rows. Used on large maps only
-//! ([`MIN_PLANE`]). The patch route writes the patch
-//! matrix (`kh·kw` times the input), transposes it, and multiplies; here the products read the
-//! input and the output gradient where they lie.
-//!
-//! Output pixels whose column reads across the left or right edge (the neighbouring row's
-//! pixels) must count as padding: each tap's dot product uses a copy of the output gradient with
-//! those columns zeroed, one copy per distinct set of valid columns (two for a 3×3 kernel with
-//! padding 1). Rows that read above or below the input are outside the tap's span.
+//! The weight gradient of a shifted convolution as dot products of the output gradient with
+//! the shifted input planes (see the parent module).
 //!
 //! Blocks of 4 output channels × 3 input channels keep 12 sums of 8 lanes in AVX registers;
 //! spans are walked in chunks of [`CHUNK`] pixels so that the block's 7 rows stay in the L1
@@ -20,27 +8,17 @@
 
 use rayon::prelude::*;
 
-use super::Conv2dShape;
-use super::patches::ShiftedTap;
-use super::plan::Plan;
+use super::{Conv2dShape, Plan, ShiftedTap, column_ranges};
 
 /// Output channels × input channels per block of register sums.
 const OUT_BLOCK: usize = 4;
 const IN_BLOCK: usize = 3;
-/// Output pixels per plane from which this route is taken. Measured per layer shape on a
-/// 2-core AVX2 EPYC against the patch route: 1.2-2× faster on maps of 32 × 32 and larger
-/// with 3-128 channels (a ×¼ ResNet-18's first stage at 32 px: 2.5 → 1.7 ms per call;
-/// full width at 224 px: 37 → 33 ms), within noise at 28 × 28, and slower on smaller maps, down
-/// to 10× slower on 4 × 4 ones, where each dot product is a few vectors long and the block's
-/// bookkeeping dominates.
-const MIN_PLANE: usize = 1024;
 /// Output pixels per chunk of a span: 7 rows of 512 values (14 KiB) stay in L1 across the taps.
 const CHUNK: usize = 512;
 
 /// `dW` over the live taps (`[out_channels, in_channels · taps]`, the layout of
-/// [`Plan::weight`]), or `None` where this route does not apply: a convolution that is not
-/// shifted, or a processor without AVX2 and FMA.
-pub(super) fn shifted_weight_grad(
+/// [`Plan::weight`]), or `None` where the direct kernels do not apply.
+pub(in crate::conv2d) fn weight_grad(
     x: &[f32],
     out_grad: &[f32],
     plan: &Plan,
@@ -49,9 +27,7 @@ pub(super) fn shifted_weight_grad(
     #[cfg(target_arch = "x86_64")]
     {
         let shape = plan.shape;
-        let usable = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-        let large = shape.out_plane() >= MIN_PLANE;
-        let taps = plan.reads.shifted_taps(shape).filter(|_| usable && large)?;
+        let taps = super::taps(plan)?;
         let in_image = shape.in_channels * shape.in_plane();
         let out_image = shape.out_channels * shape.out_plane();
         let parts: Vec<Vec<f32>> = x
@@ -92,7 +68,7 @@ fn masked(dy: &[f32], width: usize, (x0, x1): (usize, usize)) -> Option<Vec<f32>
 mod avx {
     use std::arch::x86_64::*;
 
-    use super::{CHUNK, Conv2dShape, IN_BLOCK, OUT_BLOCK, ShiftedTap, masked};
+    use super::{CHUNK, Conv2dShape, IN_BLOCK, OUT_BLOCK, ShiftedTap, column_ranges, masked};
 
     /// One part's `dW` over its images (`x` and `dy` hold the same whole images).
     ///
@@ -108,54 +84,54 @@ mod avx {
         let (inputs, outputs) = (shape.in_channels, shape.out_channels);
         let (width, plane, in_plane) = (shape.in_size[1], shape.out_plane(), shape.in_plane());
         let images = x.len() / (inputs * in_plane).max(1);
-        // The output gradient each tap reads: its wrapped columns zeroed, one copy per
-        // distinct range of valid columns.
-        let mut ranges: Vec<(usize, usize)> = taps.iter().map(|tap| tap.xs).collect();
-        ranges.sort_unstable();
-        ranges.dedup();
-        let copies: Vec<Option<Vec<f32>>> =
-            ranges.iter().map(|&xs| masked(dy, width, xs)).collect();
-        let tap_dy: Vec<&[f32]> = taps
-            .iter()
-            .map(|tap| {
-                let copy = ranges.binary_search(&tap.xs).map(|i| copies[i].as_deref());
-                copy.ok().flatten().unwrap_or(dy)
-            })
+        // One copy of an image's output gradient per distinct range of valid columns, with
+        // the columns outside it zeroed; `which[t]`: the range tap `t` reads through.
+        let (ranges, which) = column_ranges(taps);
+        // Register blocks, each with its sums of 8 lanes per tap, kept across the images.
+        let blocks: Vec<(usize, usize)> = (0..outputs)
+            .step_by(OUT_BLOCK)
+            .flat_map(|o0| (0..inputs).step_by(IN_BLOCK).map(move |c0| (o0, c0)))
             .collect();
-        let patch_len = inputs * taps.len();
-        let mut sum = vec![0.0; outputs * patch_len];
-        let mut sums = vec![[[0.0f32; 8]; OUT_BLOCK * IN_BLOCK]; taps.len()];
-        for o0 in (0..outputs).step_by(OUT_BLOCK) {
-            for c0 in (0..inputs).step_by(IN_BLOCK) {
+        let mut sums = vec![[[0.0f32; 8]; OUT_BLOCK * IN_BLOCK]; blocks.len() * taps.len()];
+        // Images outermost: one image's input and output-gradient copies stay in the L2
+        // cache while every block reads them.
+        for image in 0..images {
+            let dy = &dy[image * outputs * plane..(image + 1) * outputs * plane];
+            let x = &x[image * inputs * in_plane..(image + 1) * inputs * in_plane];
+            let copies: Vec<Option<Vec<f32>>> =
+                ranges.iter().map(|&xs| masked(dy, width, xs)).collect();
+            let tap_dy: Vec<&[f32]> = which
+                .iter()
+                .map(|&i| copies[i].as_deref().unwrap_or(dy))
+                .collect();
+            for (&(o0, c0), sums) in blocks.iter().zip(sums.chunks_mut(taps.len())) {
                 // Rows past the last channel repeat it; their sums are not kept.
                 let o_rows: [usize; OUT_BLOCK] = std::array::from_fn(|i| (o0 + i).min(outputs - 1));
                 let c_rows: [usize; IN_BLOCK] = std::array::from_fn(|i| (c0 + i).min(inputs - 1));
-                sums.iter_mut()
-                    .for_each(|s| *s = [[0.0; 8]; OUT_BLOCK * IN_BLOCK]);
-                for image in 0..images {
-                    for chunk in (0..plane).step_by(CHUNK) {
-                        for ((tap, dy), sums) in taps.iter().zip(&tap_dy).zip(sums.iter_mut()) {
-                            let lo = tap.lo.max(chunk);
-                            let hi = tap.hi.min(chunk + CHUNK);
-                            if lo >= hi {
-                                continue;
-                            }
-                            let from = (lo as isize + tap.shift) as usize;
-                            let dy_rows = o_rows
-                                .map(|o| &dy[(image * outputs + o) * plane + lo..][..hi - lo]);
-                            let x_rows = c_rows
-                                .map(|c| &x[(image * inputs + c) * in_plane + from..][..hi - lo]);
-                            // SAFETY: AVX2 and FMA are present (this function's contract).
-                            unsafe { dot_block(sums, dy_rows, x_rows) };
+                for chunk in (0..plane).step_by(CHUNK) {
+                    for ((tap, dy), sums) in taps.iter().zip(&tap_dy).zip(sums.iter_mut()) {
+                        let lo = tap.lo.max(chunk);
+                        let hi = tap.hi.min(chunk + CHUNK);
+                        if lo >= hi {
+                            continue;
                         }
+                        let from = (lo as isize + tap.shift) as usize;
+                        let dy_rows = o_rows.map(|o| &dy[o * plane + lo..][..hi - lo]);
+                        let x_rows = c_rows.map(|c| &x[c * in_plane + from..][..hi - lo]);
+                        // SAFETY: AVX2 and FMA are present (this function's contract).
+                        unsafe { dot_block(sums, dy_rows, x_rows) };
                     }
                 }
-                for (t, sums) in sums.iter().enumerate() {
-                    for (i, lanes) in sums.iter().enumerate() {
-                        let (o, c) = (o0 + i / IN_BLOCK, c0 + i % IN_BLOCK);
-                        if o < outputs && c < inputs {
-                            sum[o * patch_len + c * taps.len() + t] += lanes.iter().sum::<f32>();
-                        }
+            }
+        }
+        let patch_len = inputs * taps.len();
+        let mut sum = vec![0.0; outputs * patch_len];
+        for (&(o0, c0), sums) in blocks.iter().zip(sums.chunks(taps.len())) {
+            for (t, sums) in sums.iter().enumerate() {
+                for (i, lanes) in sums.iter().enumerate() {
+                    let (o, c) = (o0 + i / IN_BLOCK, c0 + i % IN_BLOCK);
+                    if o < outputs && c < inputs {
+                        sum[o * patch_len + c * taps.len() + t] = lanes.iter().sum::<f32>();
                     }
                 }
             }
