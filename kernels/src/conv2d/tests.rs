@@ -224,8 +224,10 @@ fn large_maps_match_the_definition() {
         padding: [(0, 2), (2, 2)],
         ..base
     };
-    // 1035 pixels: the direct forward's last 11 in one vector and a masked 3.
+    // 1035 pixels: the direct forward's last 11 in one vector and a masked 3; batch 6, so
+    // that each part holds two images, the second read through the first one's buffers.
     let ragged = Conv2dShape {
+        batch: 6,
         in_size: [45, 23],
         ..base
     };

@@ -37,8 +37,9 @@ pub(in crate::conv2d) fn forward(x: &[f32], plan: &Plan, out: &mut [f32], per_pa
         out.par_chunks_mut(per_part * out_image)
             .zip(x.par_chunks(per_part * in_image))
             .for_each(|(out, x)| {
+                let mut padded = Padded::new(plan, &taps);
                 for (out, x) in out.chunks_mut(out_image).zip(x.chunks(in_image)) {
-                    let padded = Padded::new(x, plan, &taps);
+                    padded.fill(x, shape.in_size);
                     // SAFETY: AVX2 and FMA are present (`taps` checked), and `padded` holds
                     // every value the taps read for the image's output pixels.
                     unsafe { avx::image(out, &padded, &weights, plan) };
@@ -73,50 +74,65 @@ fn packed_weights(plan: &Plan) -> Vec<[f32; OUT_BLOCK]> {
 struct Padded {
     /// One buffer per column range: `in_channels` planes of `plane_len` values each.
     copies: Vec<Vec<f32>>,
+    /// For each copy, the input columns `[first, end)` it holds; the rest stay zero.
+    columns: Vec<(usize, usize)>,
     plane_len: usize,
+    /// Where the input's rows start in each plane.
+    first_row: usize,
     /// For each live tap, its copy and the offset of output pixel 0's read in each plane.
     reads: Vec<(usize, usize)>,
 }
 
 impl Padded {
-    fn new(x: &[f32], plan: &Plan, taps: &[ShiftedTap]) -> Self {
+    /// Zeroed copies for images of `plan`'s shape, to be filled by [`Padded::fill`]: the
+    /// padding rows and the columns outside each copy's range stay zero from one image to
+    /// the next.
+    fn new(plan: &Plan, taps: &[ShiftedTap]) -> Self {
         let shape = plan.shape;
         let [in_h, width] = shape.in_size;
         let (top, bottom) = padding_rows(shape, taps);
         // One more zero row on each side: a tap's read across the edge of the first or last
         // output row lands there.
-        let rows = top + in_h + bottom + 2;
-        let plane_len = rows * width;
+        let plane_len = (top + in_h + bottom + 2) * width;
+        let first_row = (top + 1) * width;
         let (ranges, which) = column_ranges(taps);
-        let copies = ranges
+        // The input columns the taps of each range read legitimately.
+        let columns = ranges
             .iter()
             .map(|&(x0, x1)| {
-                // The input columns the taps of this range read legitimately.
                 let tap = taps
                     .iter()
                     .find(|tap| tap.xs == (x0, x1))
                     .expect("a tap's range");
                 let first = (x0 as isize + tap.columns).max(0) as usize;
                 let end = ((x1 as isize + tap.columns).max(0) as usize).min(width);
-                let mut copy = vec![0.0; shape.in_channels * plane_len];
-                for (planes, x) in copy.chunks_mut(plane_len).zip(x.chunks(in_h * width)) {
-                    let inside = &mut planes[(top + 1) * width..(top + 1 + in_h) * width];
-                    for (row, x) in inside.chunks_mut(width).zip(x.chunks(width)) {
-                        row[first..end].copy_from_slice(&x[first..end]);
-                    }
-                }
-                copy
+                (first, end)
             })
             .collect();
         let reads = taps
             .iter()
             .zip(&which)
-            .map(|(tap, &copy)| (copy, ((top + 1) * width).wrapping_add_signed(tap.shift)))
+            .map(|(tap, &copy)| (copy, first_row.wrapping_add_signed(tap.shift)))
             .collect();
         Self {
-            copies,
+            copies: vec![vec![0.0; shape.in_channels * plane_len]; ranges.len()],
+            columns,
             plane_len,
+            first_row,
             reads,
+        }
+    }
+
+    /// Copies one image (`[in_channels, in_h, width]`) in.
+    fn fill(&mut self, x: &[f32], [in_h, width]: [usize; 2]) {
+        let in_plane = in_h * width;
+        for (copy, &(first, end)) in self.copies.iter_mut().zip(&self.columns) {
+            for (plane, x) in copy.chunks_mut(self.plane_len).zip(x.chunks(in_plane)) {
+                let inside = &mut plane[self.first_row..self.first_row + in_plane];
+                for (row, x) in inside.chunks_mut(width).zip(x.chunks(width)) {
+                    row[first..end].copy_from_slice(&x[first..end]);
+                }
+            }
         }
     }
 }
@@ -130,7 +146,7 @@ mod avx {
     /// One image's output, `[out_channels, plane]`.
     ///
     /// # Safety
-    /// The processor has AVX2 and FMA; `padded` is `Padded::new` of this image and plan, and
+    /// The processor has AVX2 and FMA; `padded` holds this image, filled for this plan, and
     /// `weights` its `packed_weights`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn image(
