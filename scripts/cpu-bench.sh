@@ -25,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "error: $*" >&2; exit 1; }
+arguments="$*"
 quick=0
 repeat=3
 baseline=
@@ -125,7 +126,7 @@ for row in "${rows[@]}"; do
     measure "$label" pytorch "$round" "$python" scripts/gpu-bench/reference.py train --device cpu "${same[@]}"
   done
 done
-report=$(python3 scripts/cpu-bench/report.py "$raw" --command "scripts/cpu-bench.sh $*" \
+report=$(python3 scripts/cpu-bench/report.py "$raw" --command "scripts/cpu-bench.sh${arguments:+ $arguments}" \
            ${index:+--index "$index"})
 printf '%s\n' "$report" > "$out"
 echo "wrote $out${index:+ and $index}" >&2

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Turns the JSON lines scripts/cpu-bench.sh collected into one machine kind's report
 (results/train-throughput-cpu/KIND.md): one row per configuration with burn's and PyTorch's
-images per second (the median of the repeats, with their range), their ratio, and the loss each
-reported after the same number of steps. With --index it also rewrites the index of every
+images per second (the median of the repeats, with their range), their ratio, the paired 95%
+interval of the rounds' ratios (each round measures both sides back to back) with whether it lies
+above or below 1×, and the loss each reported after the same number of steps. With --index it also rewrites the index of every
 machine kind's report (results/train-throughput-cpu.md), followed by the record of what each
 optimisation gave (candidates.md beside this script).
 
@@ -13,6 +14,7 @@ optimisation gave (candidates.md beside this script).
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -76,6 +78,31 @@ def spread(runs):
     if len(values) == 1:
         return f"{values[0]:.1f}"
     return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+
+
+# Two-sided 95% quantiles of Student's t, by degrees of freedom (1-30).
+T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+       2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+       2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+
+def paired_interval(rounds):
+    """The geometric mean of the rounds' ratios and its 95% interval (t on the log ratios):
+    each round measures both sides minutes apart, so the machine's drift cancels within a
+    pair. None with fewer than two rounds."""
+    if len(rounds) < 2:
+        return None
+    logs = [math.log(r) for r in rounds]
+    mean = statistics.mean(logs)
+    half = T95[min(len(logs) - 1, len(T95)) - 1] * statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
+def verdict(interval):
+    if interval is None:
+        return "—"
+    _, low, high = interval
+    return "above 1×" if low > 1 else "below 1×" if high < 1 else "not resolved"
 
 
 def paired_ratios(burn, torch):
@@ -146,7 +173,9 @@ def main():
     out.append(f"- each figure: the median images per second of {repeats} measurement(s), the "
                "implementations taking turns, with the lowest and highest in brackets; "
                "burn / PyTorch is the ratio of the medians, with the lowest and highest ratio "
-               "of one round's two measurements")
+               "of one round's two measurements; paired: the geometric mean of the rounds' "
+               "ratios with its 95% interval (Student's t on the log ratios), and whether that "
+               "interval lies above or below 1×")
     out.append("")
     header = "| row | network | px | batch | method | steps | burn img/s |"
     rule = "|---|---|---:|---:|---|---:|---:|"
@@ -156,10 +185,11 @@ def main():
     if has_before:
         header += " burn-before img/s | speed-up |"
         rule += "---:|---:|"
-    header += " PyTorch img/s | burn / PyTorch | burn loss | PyTorch loss |"
-    rule += "---:|---:|---:|---:|"
+    header += " PyTorch img/s | burn / PyTorch | paired [95%] | verdict | burn loss | PyTorch loss |"
+    rule += "---:|---:|---:|---|---:|---:|"
     out += [header, rule]
     ratios = []
+    verdicts = []
     for (label, arch, width, stem, size, batch, method), impls in rows.items():
         burn, torch = impls.get("burn"), impls.get("pytorch")
         network = f"{arch} ×{width:g} {stem}"
@@ -177,12 +207,17 @@ def main():
         cells.append(spread(torch) if torch else "failed")
         if burn and torch:
             ratio = median(burn) / median(torch)
-            ratios.append((label, ratio))
+            ratios.append((f"{label}: {arch} ×{width:g}, {size} px, {method}", ratio))
             rounds = paired_ratios(burn, torch)
             bracket = f" ({min(rounds):.2f}–{max(rounds):.2f})" if len(rounds) > 1 else ""
             cells.append(f"**{ratio:.2f}×**{bracket}")
+            interval = paired_interval(rounds)
+            verdicts.append(verdict(interval))
+            cells.append(f"{interval[0]:.2f} [{interval[1]:.2f}, {interval[2]:.2f}]"
+                         if interval else "—")
+            cells.append(verdict(interval))
         else:
-            cells.append("—")
+            cells += ["—", "—", "—"]
         cells.append(f"{burn[0]['last_loss']:.3f}" if burn else "—")
         cells.append(f"{torch[0]['last_loss']:.3f}" if torch else "—")
         out.append("| " + " | ".join(cells) + " |")
@@ -191,6 +226,8 @@ def main():
         low = min(ratios, key=lambda r: r[1])
         out.append(f"Lowest ratio of the medians: {low[1]:.2f}× ({low[0]}); highest: "
                    f"{max(r for _, r in ratios):.2f}×.")
+        counts = [f"{verdicts.count(v)} {v}" for v in ("above 1×", "below 1×", "not resolved")]
+        out.append(f"Paired intervals: {', '.join(counts)} (of {len(verdicts)} rows).")
     if failures:
         out += ["", "## Failures", ""]
         for f in failures:
@@ -215,17 +252,20 @@ def write_index(index, report_path, report):
            "exemplar-kernels) and PyTorch's on the same configurations, taking turns, and files "
            "the result under the machine's kind: one report per kind, each from one run of the "
            "script.", "",
-           "| machine kind | machine | commit | burn / PyTorch, lowest and highest row |",
-           "|---|---|---|---|"]
+           "| machine kind | machine | commit | burn / PyTorch, lowest and highest row | "
+           "rows whose paired 95% interval lies above or below 1× |",
+           "|---|---|---|---|---|"]
     for path in sorted(reports):
         lines = reports[path].splitlines()
         field = lambda prefix: next((l[len(prefix):] for l in lines if l.startswith(prefix)), "?")
         commit = field("- commit: ").split(";")[0]
         ratios = field("Lowest ratio of the medians: ").replace("; highest: ", " to ")
+        paired = field("Paired intervals: ")
+        paired = "— (not computed then)" if paired == "?" else paired
         name = os.path.basename(path)
         link = os.path.relpath(path, os.path.dirname(os.path.abspath(index)))
         out.append(f"| [{os.path.splitext(name)[0]}]({link}) | {field('- machine: ')} | "
-                   f"{commit} | {ratios} |")
+                   f"{commit} | {ratios} | {paired} |")
     candidates = os.path.join(os.path.dirname(os.path.abspath(__file__)), "candidates.md")
     if os.path.exists(candidates):
         with open(candidates) as f:
