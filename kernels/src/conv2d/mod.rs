@@ -117,15 +117,15 @@ impl Conv2dShape {
 pub fn forward(x: &[f32], w: &[f32], shape: &Conv2dShape) -> Vec<f32> {
     assert_eq!(x.len(), shape.input_len(), "conv2d input length");
     assert_eq!(w.len(), shape.weight_len(), "conv2d weight length");
-    let mut out = vec![0.0; shape.output_len()];
-    if out.is_empty() {
-        return out;
+    if shape.output_len() == 0 {
+        return Vec::new();
     }
     let plan = Plan::new(shape, w);
     let (per_part, per_product) = shape.split();
-    if direct::forward::forward(x, &plan, &mut out, per_part) {
+    if let Some(out) = direct::forward::forward(x, &plan, per_part) {
         return out;
     }
+    let mut out = vec![0.0; shape.output_len()];
     let parallelism = shape.parallelism(per_part);
     let in_image = shape.in_channels * shape.in_plane();
     let out_image = shape.out_channels * shape.out_plane();

@@ -84,9 +84,7 @@ impl Reads {
         });
         Self { taps, gather }
     }
-}
 
-impl Reads {
     /// For convolutions whose patch rows are shifted copies of the input planes (see
     /// [`is_shifted`]), where each live tap reads: `None` for the others.
     pub(super) fn shifted_taps(&self, shape: &Conv2dShape) -> Option<Vec<ShiftedTap>> {

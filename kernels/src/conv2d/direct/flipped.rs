@@ -8,7 +8,7 @@
 //! multiplies `Wᵀ · dy` into a patch matrix `kh·kw` times larger than `dx`, each value a sum of
 //! only `out_channels` terms, and adds it back onto the image pixel by pixel.
 
-use super::{Conv2dShape, Plan};
+use super::{Conv2dShape, MIN_PLANE, Plan};
 
 /// The input gradient of a convolution of `shape` with weight `w`, given the output gradient,
 /// where the direct forward computes it (see [`super::forward`]); `None` elsewhere.
@@ -17,12 +17,12 @@ pub(in crate::conv2d) fn input_grad(
     out_grad: &[f32],
     shape: &Conv2dShape,
 ) -> Option<Vec<f32>> {
-    let flipped = flipped_shape(shape)?;
+    // Small maps never take the direct route: leave before copying the weight.
+    let flipped = flipped_shape(shape).filter(|flipped| flipped.out_plane() >= MIN_PLANE)?;
     let weight = flipped_weight(w, shape);
     let plan = Plan::new(&flipped, &weight);
-    let mut x_grad = vec![0.0; flipped.output_len()];
     let (per_part, _) = flipped.split();
-    super::forward::forward(out_grad, &plan, &mut x_grad, per_part).then_some(x_grad)
+    super::forward::forward(out_grad, &plan, per_part)
 }
 
 /// The convolution of the output gradient that gives the input gradient, where there is one:

@@ -22,15 +22,13 @@ const OUT_BLOCK: usize = 4;
 /// broadcasts. With 4 × 3 one build kept a sum on the stack and ran at half the speed.
 const VECTORS: usize = 2;
 
-/// Writes `conv2d(x, w)` into `out` and returns `true`, or returns `false` without touching
-/// it where the direct kernels do not apply.
-pub(in crate::conv2d) fn forward(x: &[f32], plan: &Plan, out: &mut [f32], per_part: usize) -> bool {
+/// `conv2d(x, w)`, or `None` (nothing allocated) where the direct kernels do not apply.
+pub(in crate::conv2d) fn forward(x: &[f32], plan: &Plan, per_part: usize) -> Option<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
     {
-        let Some(taps) = super::taps(plan).filter(|_| plan.patch_len() <= MAX_PATCH_LEN) else {
-            return false;
-        };
+        let taps = super::taps(plan).filter(|_| plan.patch_len() <= MAX_PATCH_LEN)?;
         let shape = plan.shape;
+        let mut out = vec![0.0; shape.output_len()];
         let in_image = shape.in_channels * shape.in_plane();
         let out_image = shape.out_channels * shape.out_plane();
         let weights = packed_weights(plan);
@@ -45,12 +43,12 @@ pub(in crate::conv2d) fn forward(x: &[f32], plan: &Plan, out: &mut [f32], per_pa
                     unsafe { avx::image(out, &padded, &weights, plan) };
                 }
             });
-        true
+        Some(out)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (x, plan, out, per_part);
-        false
+        let _ = (x, plan, per_part);
+        None
     }
 }
 
