@@ -218,15 +218,20 @@ pub fn backward(
             w_grad.sum
         })
         .collect();
-    // The parts' sums, added in a fixed order into the first.
-    let mut parts = weight_grads.into_iter().flatten();
-    let w_grad = parts.next().map(|mut sum| {
-        for part in parts {
-            sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
-        }
-        plan.full_weight_grad(sum)
-    });
+    let w_grad =
+        sum_parts(weight_grads.into_iter().flatten()).map(|sum| plan.full_weight_grad(sum));
     (x_grad.or(direct_x), w_grad.or(direct_w))
+}
+
+/// The parts' weight-gradient sums added in a fixed order into the first, so that the result
+/// does not depend on which thread finished first; `None` for no parts.
+fn sum_parts(parts: impl IntoIterator<Item = Vec<f32>>) -> Option<Vec<f32>> {
+    let mut parts = parts.into_iter();
+    let mut sum = parts.next()?;
+    for part in parts {
+        sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
+    }
+    Some(sum)
 }
 
 /// One part's weight-gradient sum: the first group's product is written, later ones added.

@@ -36,12 +36,7 @@ pub(in crate::conv2d) fn weight_grad(
             // SAFETY: AVX2 and FMA are present (checked above).
             .map(|(x, dy)| unsafe { avx::part_sum(x, dy, shape, &taps) })
             .collect();
-        let mut parts = parts.into_iter();
-        let mut sum = parts.next()?;
-        for part in parts {
-            sum.iter_mut().zip(&part).for_each(|(s, p)| *s += p);
-        }
-        Some(sum)
+        super::super::sum_parts(parts)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
